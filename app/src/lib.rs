@@ -1,0 +1,64 @@
+//! The Passhook console: pages, components and the server functions behind them.
+//!
+//! Rendered on the server (`ssr`) and hydrated in the browser (`hydrate`). Server
+//! functions check the session, the tenant and the role before calling `domain`.
+
+pub mod components;
+pub mod model;
+pub mod pages;
+pub mod server;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::path;
+
+use crate::components::layout::Layout;
+use crate::pages::{
+    api_keys::ApiKeysPage, dashboard::DashboardPage, login::LoginPage, not_found::NotFound,
+    passes::PassesPage, placeholder::PlaceholderPage,
+};
+
+/// The HTML document around the app, rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light"/>
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/passhook.css"/>
+        <Title formatter=|page: String| format!("{page} · Passhook")/>
+        <Router>
+            <Routes fallback=NotFound>
+                <Route path=path!("/login") view=LoginPage/>
+                <ParentRoute path=path!("") view=Layout>
+                    <Route path=path!("") view=DashboardPage/>
+                    <Route path=path!("passes") view=PassesPage/>
+                    <Route path=path!("integrations") view=|| view! { <PlaceholderPage kind="integrations"/> }/>
+                    <Route path=path!("api-keys") view=ApiKeysPage/>
+                    <Route path=path!("audit") view=|| view! { <PlaceholderPage kind="audit"/> }/>
+                    <Route path=path!("push-history") view=|| view! { <PlaceholderPage kind="push-history"/> }/>
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}

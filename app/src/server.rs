@@ -1,0 +1,160 @@
+//! The console's server functions. Each checks the caller before touching data.
+
+use leptos::prelude::*;
+
+use crate::model::*;
+
+#[server(prefix = "/console/fn")]
+pub async fn login(
+    email: String,
+    password: String,
+    next: Option<String>,
+) -> Result<(), ServerFnError> {
+    use crate::ssr::{self, internal};
+    let core = ssr::core()?;
+    let user = domain::users::verify_login(&core.db, &email, &password)
+        .await
+        .map_err(internal)?;
+    let memberships = match &user {
+        Some(user) => domain::users::memberships(&core.db, &user.id)
+            .await
+            .map_err(internal)?,
+        None => Vec::new(),
+    };
+    let (Some(user), Some(first)) = (user, memberships.first()) else {
+        // One answer for every failure, shown by the login page with or without JS.
+        leptos_axum::redirect("/login?error=invalid");
+        return Ok(());
+    };
+    let session = ssr::session().await?;
+    session.cycle_id().await.map_err(internal)?;
+    session.insert(ssr::USER_KEY, &user.id).await.map_err(internal)?;
+    session
+        .insert(ssr::TENANT_KEY, &first.tenant_id)
+        .await
+        .map_err(internal)?;
+    leptos_axum::redirect(ssr::local_path(next.as_deref()));
+    Ok(())
+}
+
+#[server(prefix = "/console/fn")]
+pub async fn logout() -> Result<(), ServerFnError> {
+    let session = crate::ssr::session().await?;
+    session.flush().await.map_err(crate::ssr::internal)?;
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+#[server(prefix = "/console/fn")]
+pub async fn get_session_info() -> Result<Option<SessionInfo>, ServerFnError> {
+    use crate::ssr::{caller, role_to_model};
+    Ok(caller().await?.map(|c| SessionInfo {
+        email: c.user.email,
+        tenant_id: c.tenant.tenant_id,
+        tenant_name: c.tenant.tenant_name,
+        role: role_to_model(c.tenant.role),
+        tenants: c
+            .memberships
+            .into_iter()
+            .map(|m| TenantChoice {
+                id: m.tenant_id,
+                name: m.tenant_name,
+                role: role_to_model(m.role),
+            })
+            .collect(),
+    }))
+}
+
+#[server(prefix = "/console/fn")]
+pub async fn switch_tenant(tenant_id: String) -> Result<(), ServerFnError> {
+    use crate::ssr::{self, internal};
+    let caller = ssr::require(domain::users::Role::Marketer).await?;
+    if !caller.memberships.iter().any(|m| m.tenant_id == tenant_id) {
+        return Err(ServerFnError::new("You are not a member of that tenant."));
+    }
+    let session = ssr::session().await?;
+    session
+        .insert(ssr::TENANT_KEY, &tenant_id)
+        .await
+        .map_err(internal)?;
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+pub const PASS_PAGE_SIZE: u32 = 20;
+
+#[server(prefix = "/console/fn")]
+pub async fn list_passes(query: String, page: u32) -> Result<PassList, ServerFnError> {
+    use crate::ssr::{self, internal};
+    use domain::passes::{self, PassFilter};
+    let caller = ssr::require(domain::users::Role::Marketer).await?;
+    let core = ssr::core()?;
+    let page = page.max(1);
+    let filter = PassFilter {
+        text: Some(query),
+        ..Default::default()
+    };
+    let (items, total) = passes::list_page(
+        &core.db,
+        &caller.tenant.tenant_id,
+        &filter,
+        (page - 1) * PASS_PAGE_SIZE,
+        PASS_PAGE_SIZE,
+    )
+    .await
+    .map_err(internal)?;
+    Ok(PassList {
+        items: items.into_iter().map(ssr::pass_row).collect(),
+        total,
+        page,
+        page_size: PASS_PAGE_SIZE,
+    })
+}
+
+#[server(prefix = "/console/fn")]
+pub async fn get_dashboard() -> Result<Dashboard, ServerFnError> {
+    use crate::ssr::{self, internal};
+    use domain::passes::{self, PassFilter};
+    let caller = ssr::require(domain::users::Role::Marketer).await?;
+    let core = ssr::core()?;
+    let tenant = &caller.tenant.tenant_id;
+    let (recent, total) = passes::list_page(&core.db, tenant, &PassFilter::default(), 0, 5)
+        .await
+        .map_err(internal)?;
+    let pass_types = passes::count_by_type(&core.db, tenant)
+        .await
+        .map_err(internal)?;
+    let active_keys = domain::api_keys::list(&core.db, tenant)
+        .await
+        .map_err(internal)?
+        .iter()
+        .filter(|k| k.revoked_at.is_none())
+        .count() as i64;
+    Ok(Dashboard {
+        passes: total,
+        pass_types,
+        active_keys,
+        recent: recent.into_iter().map(ssr::pass_row).collect(),
+    })
+}
+
+#[server(prefix = "/console/fn")]
+pub async fn list_api_keys() -> Result<Vec<ApiKeyRow>, ServerFnError> {
+    use crate::ssr::{self, internal};
+    let caller = ssr::require(domain::users::Role::Admin).await?;
+    let core = ssr::core()?;
+    let keys = domain::api_keys::list(&core.db, &caller.tenant.tenant_id)
+        .await
+        .map_err(internal)?;
+    Ok(keys
+        .into_iter()
+        .map(|k| ApiKeyRow {
+            name: k.name,
+            prefix: k.prefix,
+            scopes: k.scopes.iter().map(|s| s.as_str().to_string()).collect(),
+            created_at: k.created_at,
+            last_used_at: k.last_used_at,
+            revoked: k.revoked_at.is_some(),
+        })
+        .collect())
+}

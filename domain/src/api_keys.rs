@@ -1,0 +1,259 @@
+//! API keys: one tenant, a set of scopes, stored only as a SHA-256 hash.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{now_ms, rfc3339};
+use crate::crypto::{random_token, sha256_hex};
+use crate::db::Db;
+use crate::error::{DomainError, Result};
+use crate::ids::{new_id, API_KEY};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Scope {
+    #[serde(rename = "ActitoListener.Write")]
+    ActitoListenerWrite,
+    #[serde(rename = "Passes.Read")]
+    PassesRead,
+    #[serde(rename = "Passes.Write")]
+    PassesWrite,
+    #[serde(rename = "Audit.Read")]
+    AuditRead,
+    #[serde(rename = "Integrations.Write")]
+    IntegrationsWrite,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 5] = [
+        Scope::ActitoListenerWrite,
+        Scope::PassesRead,
+        Scope::PassesWrite,
+        Scope::AuditRead,
+        Scope::IntegrationsWrite,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::ActitoListenerWrite => "ActitoListener.Write",
+            Scope::PassesRead => "Passes.Read",
+            Scope::PassesWrite => "Passes.Write",
+            Scope::AuditRead => "Audit.Read",
+            Scope::IntegrationsWrite => "Integrations.Write",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// One line for people choosing scopes.
+    pub fn description(self) -> &'static str {
+        match self {
+            Scope::ActitoListenerWrite => "Lets Actito call the custom-action and profile listeners.",
+            Scope::PassesRead => "Read passes and look them up by identifier.",
+            Scope::PassesWrite => "Create passes and change their data.",
+            Scope::AuditRead => "Read inbound events and delivery attempts.",
+            Scope::IntegrationsWrite => "Change Actito and SFMC settings.",
+        }
+    }
+}
+
+/// What a presented key proved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyIdentity {
+    pub key_id: String,
+    pub tenant_id: String,
+    pub scopes: Vec<Scope>,
+}
+
+/// Why a key may not act on a tenant's resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Denied {
+    /// No key, or a key we do not know (or revoked): 401.
+    Unauthenticated,
+    /// A valid key of another tenant: 403.
+    OtherTenant,
+    /// A valid key of this tenant without the scope: 403.
+    MissingScope,
+}
+
+impl KeyIdentity {
+    /// The rule of CONTRACT §3: right tenant first, then the scope.
+    pub fn authorize(&self, tenant_id: &str, scope: Scope) -> Result<(), Denied> {
+        if self.tenant_id != tenant_id {
+            Err(Denied::OtherTenant)
+        } else if !self.scopes.contains(&scope) {
+            Err(Denied::MissingScope)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyInfo {
+    pub id: String,
+    pub name: String,
+    /// The first characters of the key, to recognise it in a list.
+    pub prefix: String,
+    pub scopes: Vec<Scope>,
+    pub created_by: Option<String>,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+const KEY_PREFIX: &str = "phk_";
+
+fn scopes_to_text(scopes: &[Scope]) -> String {
+    scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+fn scopes_from_text(text: &str) -> Vec<Scope> {
+    text.split_whitespace().filter_map(Scope::parse).collect()
+}
+
+/// Creates a key and returns it in clear, the only time it is ever available.
+pub async fn create(
+    db: &Db,
+    tenant_id: &str,
+    name: &str,
+    scopes: &[Scope],
+    created_by: Option<&str>,
+) -> Result<(ApiKeyInfo, String)> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 100 {
+        return Err(DomainError::invalid("name", "must have 1 to 100 characters"));
+    }
+    if scopes.is_empty() {
+        return Err(DomainError::invalid("scopes", "choose at least one scope"));
+    }
+    if !crate::tenants::exists(db, tenant_id).await? {
+        return Err(DomainError::NotFound("tenant"));
+    }
+    let mut scopes = scopes.to_vec();
+    scopes.sort_by_key(|s| s.as_str());
+    scopes.dedup();
+    let key = format!("{KEY_PREFIX}{}", random_token(32));
+    let prefix: String = key.chars().take(KEY_PREFIX.len() + 6).collect();
+    let id = new_id(API_KEY);
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO api_keys (id, tenant_id, name, prefix, key_hash, scopes, created_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&id)
+    .bind(tenant_id)
+    .bind(name)
+    .bind(&prefix)
+    .bind(sha256_hex(&key))
+    .bind(scopes_to_text(&scopes))
+    .bind(created_by)
+    .bind(now)
+    .execute(db.writer())
+    .await?;
+    let info = ApiKeyInfo {
+        id,
+        name: name.to_string(),
+        prefix,
+        scopes,
+        created_by: created_by.map(str::to_string),
+        created_at: rfc3339(now),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    Ok((info, key))
+}
+
+/// The identity behind a presented key, if it is known and not revoked.
+pub async fn identify(db: &Db, presented: &str) -> Result<Option<KeyIdentity>> {
+    if !presented.starts_with(KEY_PREFIX) || presented.len() > 200 {
+        return Ok(None);
+    }
+    let row: Option<(String, String, String)> = sqlx::query_as(
+        "SELECT id, tenant_id, scopes FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+    )
+    .bind(sha256_hex(presented))
+    .fetch_optional(db.reader())
+    .await?;
+    Ok(row.map(|(key_id, tenant_id, scopes)| KeyIdentity {
+        key_id,
+        tenant_id,
+        scopes: scopes_from_text(&scopes),
+    }))
+}
+
+pub async fn list(db: &Db, tenant_id: &str) -> Result<Vec<ApiKeyInfo>> {
+    type Row = (String, String, String, String, Option<String>, i64, Option<i64>, Option<i64>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, name, prefix, scopes, created_by, created_at, last_used_at, revoked_at \
+         FROM api_keys WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC",
+    )
+    .bind(tenant_id)
+    .fetch_all(db.reader())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, prefix, scopes, created_by, created, used, revoked)| ApiKeyInfo {
+            id,
+            name,
+            prefix,
+            scopes: scopes_from_text(&scopes),
+            created_by,
+            created_at: rfc3339(created),
+            last_used_at: used.map(rfc3339),
+            revoked_at: revoked.map(rfc3339),
+        })
+        .collect())
+}
+
+/// Revokes a key of this tenant; a key of another tenant is "not found".
+pub async fn revoke(db: &Db, tenant_id: &str, key_id: &str) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND tenant_id = $3 AND revoked_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(key_id)
+    .bind(tenant_id)
+    .execute(db.writer())
+    .await?;
+    match done.rows_affected() {
+        0 => Err(DomainError::NotFound("api key")),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity(tenant: &str, scopes: &[Scope]) -> KeyIdentity {
+        KeyIdentity {
+            key_id: "key_1".into(),
+            tenant_id: tenant.into(),
+            scopes: scopes.to_vec(),
+        }
+    }
+
+    #[test]
+    fn tenant_is_checked_before_scope() {
+        let key = identity("acme", &[Scope::PassesRead]);
+        assert_eq!(key.authorize("acme", Scope::PassesRead), Ok(()));
+        assert_eq!(key.authorize("acme", Scope::PassesWrite), Err(Denied::MissingScope));
+        assert_eq!(key.authorize("other", Scope::PassesRead), Err(Denied::OtherTenant));
+        assert_eq!(key.authorize("other", Scope::PassesWrite), Err(Denied::OtherTenant));
+    }
+
+    #[test]
+    fn scopes_round_trip_through_text() {
+        for scope in Scope::ALL {
+            assert_eq!(Scope::parse(scope.as_str()), Some(scope));
+            assert_eq!(
+                serde_json::to_string(&scope).unwrap(),
+                format!("\"{}\"", scope.as_str())
+            );
+        }
+        assert_eq!(scopes_from_text(&scopes_to_text(&Scope::ALL)), Scope::ALL.to_vec());
+        assert_eq!(Scope::parse("passes.read"), None);
+    }
+}

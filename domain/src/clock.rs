@@ -1,0 +1,22 @@
+//! Time as the database stores it: UTC milliseconds since the epoch.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+pub fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+/// RFC 3339 with milliseconds and a `Z`, as every API shows time.
+pub fn rfc3339(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_utc_with_millis() {
+        assert_eq!(super::rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+    }
+}

@@ -1,0 +1,172 @@
+//! Database access for both backends through sqlx's `Any` driver.
+//!
+//! SQLite is the embedded default: one file in WAL mode, a single writer connection
+//! (SQLite allows one writer at a time; serialising writes in-process avoids `SQLITE_BUSY`)
+//! and a small pool of readers. PostgreSQL is the scale-out option: one pool for both.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use sqlx::any::{install_default_drivers, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Executor};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("unsupported database URL {0:?}: use sqlite://<file> or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("cannot connect to the database")]
+    Connect(#[from] sqlx::Error),
+}
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Db {
+    write: AnyPool,
+    read: AnyPool,
+    backend: Backend,
+}
+
+impl Db {
+    /// Connects (creating the SQLite file when missing) and checks the connection.
+    pub async fn connect(url: &str) -> Result<Db, ConnectError> {
+        install_default_drivers();
+        match backend_of(url) {
+            Some(Backend::Sqlite) => Self::connect_sqlite(url).await,
+            Some(Backend::Postgres) => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect(url)
+                    .await?;
+                Ok(Db {
+                    write: pool.clone(),
+                    read: pool,
+                    backend: Backend::Postgres,
+                })
+            }
+            None => Err(ConnectError::UnsupportedUrl(url.to_string())),
+        }
+    }
+
+    async fn connect_sqlite(url: &str) -> Result<Db, ConnectError> {
+        let url = sqlite_url_with_create(url);
+        let options = || {
+            AnyPoolOptions::new()
+                .acquire_timeout(Duration::from_secs(10))
+                .after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
+                             PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;",
+                        )
+                        .await?;
+                        Ok(())
+                    })
+                })
+        };
+        let write = options().max_connections(1).connect(&url).await?;
+        let read = options().max_connections(4).connect(&url).await?;
+        Ok(Db {
+            write,
+            read,
+            backend: Backend::Sqlite,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool for statements that write.
+    pub fn writer(&self) -> &AnyPool {
+        &self.write
+    }
+
+    /// The pool for read-only statements.
+    pub fn reader(&self) -> &AnyPool {
+        &self.read
+    }
+
+    /// Applies pending migrations; safe to run from several replicas at once on
+    /// PostgreSQL (sqlx takes an advisory lock).
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.write).await,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.write).await,
+        }
+    }
+
+    /// True when the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.read).await.is_ok()
+    }
+
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+pub fn backend_of(url: &str) -> Option<Backend> {
+    if url.starts_with("sqlite:") {
+        Some(Backend::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Some(Backend::Postgres)
+    } else {
+        None
+    }
+}
+
+/// The file behind a `sqlite:` URL, if it names one.
+pub fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| PathBuf::from(path))
+}
+
+fn sqlite_url_with_create(url: &str) -> String {
+    if url.contains("mode=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+/// Whether an error is a unique-constraint violation (both backends).
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => {
+            db.kind() == sqlx::error::ErrorKind::UniqueViolation
+                || db.code().as_deref() == Some("23505")
+                || db.message().contains("UNIQUE constraint failed")
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_paths_are_read_from_urls() {
+        assert_eq!(sqlite_path("sqlite://passhook.db"), Some("passhook.db".into()));
+        assert_eq!(sqlite_path("sqlite:///tmp/x.db?mode=rwc"), Some("/tmp/x.db".into()));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(backend_of("postgres://u@h/db"), Some(Backend::Postgres));
+        assert_eq!(backend_of("mysql://x"), None);
+    }
+}

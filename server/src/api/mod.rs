@@ -1,0 +1,16 @@
+//! The management API under `/api/{tenantId}/…` (CONTRACT §3–§4) and its OpenAPI.
+
+pub mod auth;
+pub mod json;
+pub mod openapi;
+pub mod passes;
+
+use axum::Router;
+
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(passes::router())
+        .merge(openapi::router())
+}

@@ -1,0 +1,42 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+
+use axum::routing::get;
+use axum::{Json, Router};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Passhook API", description = "Listeners and management API of Passhook."),
+    paths(
+        super::passes::create_pass,
+        super::passes::get_pass,
+        super::passes::search_passes,
+        super::passes::patch_pass,
+    ),
+    components(schemas(domain::passes::Pass, domain::passes::NewPass, domain::passes::PassPage, super::passes::PassPatch)),
+    modifiers(&ApiKeyScheme),
+    tags((name = "passes", description = "Wallet passes and their data"))
+)]
+pub struct ApiDoc;
+
+struct ApiKeyScheme;
+
+impl Modify for ApiKeyScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-KEY",
+                "A tenant's API key; `Authorization: Bearer <key>` is accepted too.",
+            ))),
+        );
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
+}

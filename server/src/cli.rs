@@ -1,0 +1,207 @@
+//! The `passhook` command line (CONTRACT §1).
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use domain::api_keys::{self, Scope};
+use domain::db::Db;
+use domain::users::{self, Role};
+use domain::{tenants, Core};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{master_key, Config};
+use crate::state::AppState;
+
+#[derive(Parser, Debug)]
+#[command(name = "passhook", version, about = "Keeps Apple and Google Wallet passes in step with Actito and SFMC.")]
+pub struct Cli {
+    /// sqlite://<file> (created when missing) or postgres://…
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://passhook.db", global = true)]
+    pub database_url: String,
+    /// Address to listen on.
+    #[arg(long, env = "PASSHOOK_ADDR", default_value = "127.0.0.1:3000", global = true)]
+    pub addr: SocketAddr,
+    /// Externally visible base URL, used in generated links. Default: http://<addr>.
+    #[arg(long, env = "PASSHOOK_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run migrations, then serve the listeners, the console and the workers (default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage console accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API keys.
+    #[command(subcommand, name = "api-key")]
+    ApiKey(ApiKeyCommand),
+    /// Create (idempotently) a demo tenant with passes, logins and a key, and print them.
+    Demo,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TenantCommand {
+    /// Create a tenant; ids match ^[a-z0-9][a-z0-9-]{1,62}$.
+    Create {
+        tenant_id: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a console account (or update its password and role in the tenant).
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = ["admin", "marketer"])]
+        role: String,
+        /// Read the password from standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ApiKeyCommand {
+    /// Create a key; prints the key, and nothing else, on standard output.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long = "scope", required = true, value_parser = parse_scope)]
+        scopes: Vec<Scope>,
+    },
+}
+
+fn parse_scope(text: &str) -> Result<Scope, String> {
+    Scope::parse(text).ok_or_else(|| {
+        let all: Vec<_> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+        format!("unknown scope {text:?}; one of {}", all.join(", "))
+    })
+}
+
+/// Parses the command line and runs it; errors are one line on stderr.
+pub async fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if !err.use_stderr() => {
+            let _ = err.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(err) => {
+            let rendered = err.render().to_string();
+            eprintln!("passhook: {}", rendered.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let message = format!("{err:#}").replace('\n', " ");
+            eprintln!("passhook: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PASSHOOK_LOG")
+        .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn open(url: &str) -> anyhow::Result<Db> {
+    let db = Db::connect(url).await?;
+    db.migrate()
+        .await
+        .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
+    Ok(db)
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::new(cli.database_url.clone(), cli.addr, cli.public_url.clone());
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            open(&config.database_url).await?.close().await;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Tenant(TenantCommand::Create { tenant_id, name }) => {
+            let db = open(&config.database_url).await?;
+            let name = name.unwrap_or_else(|| tenant_id.clone());
+            let tenant = tenants::create(&db, &tenant_id, &name).await?;
+            println!("created tenant {} ({})", tenant.id, tenant.name);
+            Ok(())
+        }
+        Command::User(UserCommand::Create { tenant, email, role, .. }) => {
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password)?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let role = Role::parse(&role).expect("clap checked the role");
+            let db = open(&config.database_url).await?;
+            let user = users::upsert(&db, &tenant, &email, role, password).await?;
+            println!("{} is {} of {tenant}", user.email, role.as_str());
+            Ok(())
+        }
+        Command::ApiKey(ApiKeyCommand::Create { tenant, name, scopes }) => {
+            let db = open(&config.database_url).await?;
+            let (_, key) = api_keys::create(&db, &tenant, &name, &scopes, Some("cli")).await?;
+            println!("{key}");
+            Ok(())
+        }
+        Command::Demo => demo(config).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let key = master_key(&config.database_url)?;
+    let db = open(&config.database_url).await?;
+    let listener = TcpListener::bind(config.addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.addr))?;
+    tracing::info!(addr = %config.addr, public_url = %config.public_url, "passhook is serving");
+    let state = AppState::new(Core::new(db.clone(), key), config);
+    let shutdown = CancellationToken::new();
+    tokio::spawn(crate::shutdown_on_signals(shutdown.clone()));
+    crate::serve(state, listener, shutdown).await?;
+    db.close().await;
+    Ok(())
+}
+
+async fn demo(config: Config) -> anyhow::Result<()> {
+    master_key(&config.database_url)?;
+    let db = open(&config.database_url).await?;
+    let password =
+        std::env::var("PASSHOOK_DEMO_PASSWORD").unwrap_or_else(|_| "passhook-demo".to_string());
+    let demo = domain::demo::seed(&db, &password).await?;
+    db.close().await;
+    println!("Passhook demo tenant is ready.");
+    println!("  Console:   {}/login", config.public_url);
+    println!("  Admin:     {} / {}", demo.admin_email, demo.password);
+    println!("  Marketer:  {} / {}", demo.marketer_email, demo.password);
+    println!("  Tenant:    {} ({} passes)", demo.tenant_id, demo.passes);
+    println!("  API key:   {} (all scopes)", demo.api_key);
+    println!("Start the server with: passhook serve");
+    Ok(())
+}

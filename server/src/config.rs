@@ -1,0 +1,63 @@
+//! Configuration from flags and environment (CONTRACT §1).
+
+use std::net::SocketAddr;
+
+use domain::crypto::MasterKey;
+use domain::db::{backend_of, sqlite_path, Backend};
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database_url: String,
+    pub addr: SocketAddr,
+    /// Externally visible base URL, without a trailing slash.
+    pub public_url: String,
+    /// Where the built console assets (`pkg/`, favicon) are.
+    pub site_root: String,
+}
+
+impl Config {
+    pub fn new(database_url: String, addr: SocketAddr, public_url: Option<String>) -> Self {
+        let public_url = public_url
+            .unwrap_or_else(|| format!("http://{addr}"))
+            .trim_end_matches('/')
+            .to_string();
+        Config {
+            database_url,
+            addr,
+            public_url,
+            site_root: default_site_root(),
+        }
+    }
+
+    /// Whether the console is reached over HTTPS (cookies are then `Secure`).
+    pub fn is_https(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}
+
+/// `LEPTOS_SITE_ROOT` when set, else the workspace's `target/site` that
+/// `cargo leptos build` writes, so `passhook serve` works from any directory.
+fn default_site_root() -> String {
+    std::env::var("LEPTOS_SITE_ROOT")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target/site").to_string())
+}
+
+/// The master key: `PASSHOOK_MASTER_KEY`, else a key file beside the SQLite database
+/// (created on first start). PostgreSQL deployments must set the variable, because
+/// every replica needs the same key.
+pub fn master_key(database_url: &str) -> anyhow::Result<MasterKey> {
+    if let Ok(text) = std::env::var("PASSHOOK_MASTER_KEY") {
+        return Ok(MasterKey::from_base64(&text)?);
+    }
+    match (backend_of(database_url), sqlite_path(database_url)) {
+        (Some(Backend::Sqlite), Some(path)) => {
+            let mut key_path = path.into_os_string();
+            key_path.push(".key");
+            Ok(MasterKey::load_or_create(std::path::Path::new(&key_path))?)
+        }
+        (Some(Backend::Postgres), _) => anyhow::bail!(
+            "PASSHOOK_MASTER_KEY is required with PostgreSQL (base64 of 32 random bytes, the same on every replica)"
+        ),
+        _ => anyhow::bail!("PASSHOOK_MASTER_KEY is required for this database URL"),
+    }
+}

@@ -1,0 +1,82 @@
+//! The Leptos console: server-rendered pages, their server functions, static assets.
+
+use app::{shell, App};
+use axum::extract::Request;
+use axum::http::{Method, StatusCode};
+use axum::middleware::{from_fn, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Router;
+use leptos::prelude::provide_context;
+use leptos_axum::{file_and_error_handler, generate_route_list, LeptosRoutes};
+use tower_sessions::Session;
+
+use crate::state::AppState;
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    let routes = generate_route_list(App);
+    let core = state.core.clone();
+    let options = state.leptos_options.clone();
+    Router::new()
+        .leptos_routes_with_context(
+            state,
+            routes,
+            move || provide_context(core.clone()),
+            move || shell(options.clone()),
+        )
+        .fallback(file_and_error_handler::<AppState, _>(shell))
+        .layer(from_fn(require_login))
+}
+
+/// Paths anyone may load: the sign-in page, assets, server functions (which check
+/// the session themselves) and everything outside the console.
+fn is_public(path: &str) -> bool {
+    path == "/login"
+        || path == "/favicon.svg"
+        || ["/pkg/", "/console/fn/", "/api/"]
+            .iter()
+            .any(|prefix| path.starts_with(prefix))
+}
+
+/// Sends signed-out visitors of console pages to the sign-in page, and signed-in
+/// visitors of the sign-in page to the dashboard.
+async fn require_login(session: Session, req: Request, next: Next) -> Response {
+    if req.method() != Method::GET {
+        return next.run(req).await;
+    }
+    let signed_in = match session.get::<String>(app::ssr::USER_KEY).await {
+        Ok(user) => user.is_some(),
+        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    };
+    let path = req.uri().path();
+    if path == "/login" && signed_in {
+        return Redirect::to("/").into_response();
+    }
+    if signed_in || is_public(path) {
+        return next.run(req).await;
+    }
+    let target = req
+        .uri()
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .unwrap_or("/");
+    Redirect::to(&format!("/login?next={}", encode_component(target))).into_response()
+}
+
+fn encode_component(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn next_paths_are_encoded() {
+        assert_eq!(super::encode_component("/passes?q=a b"), "/passes%3Fq%3Da%20b");
+    }
+}

@@ -1,0 +1,68 @@
+//! The `passhook` server: configuration, the HTTP router and its start-up.
+//!
+//! [`start`] runs the whole server on a listener until a cancellation token fires;
+//! `main` and the integration tests both go through it.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod console;
+pub mod middleware;
+pub mod ops;
+pub mod problem;
+pub mod session_store;
+pub mod state;
+
+use std::future::Future;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use crate::config::Config;
+pub use crate::state::AppState;
+
+/// Every route, with the layers that apply across them.
+pub fn router(state: AppState) -> Router {
+    let routes = Router::new()
+        .merge(api::router())
+        .merge(ops::router())
+        .merge(console::router(&state));
+    middleware::wrap(routes, &state).with_state(state)
+}
+
+/// Serves until `shutdown` is cancelled, then finishes in-flight requests.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let app = router(state.clone());
+    state.start_background(shutdown.clone());
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+/// Cancels `token` on Ctrl-C or SIGTERM.
+pub fn shutdown_on_signals(token: CancellationToken) -> impl Future<Output = ()> {
+    async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            if let Ok(mut s) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            {
+                s.recv().await;
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term => {},
+        }
+        tracing::info!("shutting down: finishing in-flight requests");
+        token.cancel();
+    }
+}

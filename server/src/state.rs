@@ -1,0 +1,54 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::FromRef;
+use domain::Core;
+use leptos::prelude::LeptosOptions;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::ops::Metrics;
+
+/// What every handler can reach.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub core: Core,
+    pub config: Arc<Config>,
+    pub leptos_options: LeptosOptions,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub fn new(core: Core, config: Config) -> Self {
+        let leptos_options = LeptosOptions::builder()
+            .output_name("passhook")
+            .site_root(config.site_root.clone())
+            .site_pkg_dir("pkg")
+            .site_addr(config.addr)
+            .build();
+        AppState {
+            core,
+            config: Arc::new(config),
+            leptos_options,
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+
+    /// Housekeeping that runs beside the server until shutdown.
+    pub fn start_background(&self, shutdown: CancellationToken) {
+        let db = self.core.db.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(600));
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tick.tick() => {
+                        if let Err(e) = domain::sessions::delete_expired(&db).await {
+                            tracing::warn!(error = %e, "could not delete expired sessions");
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
