@@ -44,6 +44,13 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // Runs in the browser only: marks the page once the WASM bundle has hydrated it,
+    // which end-to-end tests wait for (a broken optimiser shows up here).
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
     view! {
         <Stylesheet id="leptos" href="/pkg/passhook.css"/>
         <Title formatter=|page: String| format!("{page} · Passhook")/>

@@ -82,7 +82,12 @@ mod tests {
 
     #[test]
     fn page_count_rounds_up_and_is_never_zero() {
-        let list = |total| PassList { items: vec![], total, page: 1, page_size: 20 };
+        let list = |total| PassList {
+            items: vec![],
+            total,
+            page: 1,
+            page_size: 20,
+        };
         assert_eq!(list(0).pages(), 1);
         assert_eq!(list(20).pages(), 1);
         assert_eq!(list(21).pages(), 2);

@@ -28,7 +28,10 @@ pub async fn login(
     };
     let session = ssr::session().await?;
     session.cycle_id().await.map_err(internal)?;
-    session.insert(ssr::USER_KEY, &user.id).await.map_err(internal)?;
+    session
+        .insert(ssr::USER_KEY, &user.id)
+        .await
+        .map_err(internal)?;
     session
         .insert(ssr::TENANT_KEY, &first.tenant_id)
         .await

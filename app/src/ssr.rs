@@ -48,7 +48,9 @@ pub async fn caller() -> Result<Option<Caller>, ServerFnError> {
     let Some(user) = users::get(&core.db, &user_id).await.map_err(internal)? else {
         return Ok(None);
     };
-    let memberships = users::memberships(&core.db, &user.id).await.map_err(internal)?;
+    let memberships = users::memberships(&core.db, &user.id)
+        .await
+        .map_err(internal)?;
     let chosen = session.get::<String>(TENANT_KEY).await.map_err(internal)?;
     let tenant = memberships
         .iter()

@@ -48,7 +48,9 @@ impl Scope {
     /// One line for people choosing scopes.
     pub fn description(self) -> &'static str {
         match self {
-            Scope::ActitoListenerWrite => "Lets Actito call the custom-action and profile listeners.",
+            Scope::ActitoListenerWrite => {
+                "Lets Actito call the custom-action and profile listeners."
+            }
             Scope::PassesRead => "Read passes and look them up by identifier.",
             Scope::PassesWrite => "Create passes and change their data.",
             Scope::AuditRead => "Read inbound events and delivery attempts.",
@@ -106,7 +108,11 @@ pub struct ApiKeyInfo {
 const KEY_PREFIX: &str = "phk_";
 
 fn scopes_to_text(scopes: &[Scope]) -> String {
-    scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
+    scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn scopes_from_text(text: &str) -> Vec<Scope> {
@@ -123,7 +129,10 @@ pub async fn create(
 ) -> Result<(ApiKeyInfo, String)> {
     let name = name.trim();
     if name.is_empty() || name.len() > 100 {
-        return Err(DomainError::invalid("name", "must have 1 to 100 characters"));
+        return Err(DomainError::invalid(
+            "name",
+            "must have 1 to 100 characters",
+        ));
     }
     if scopes.is_empty() {
         return Err(DomainError::invalid("scopes", "choose at least one scope"));
@@ -184,7 +193,16 @@ pub async fn identify(db: &Db, presented: &str) -> Result<Option<KeyIdentity>> {
 }
 
 pub async fn list(db: &Db, tenant_id: &str) -> Result<Vec<ApiKeyInfo>> {
-    type Row = (String, String, String, String, Option<String>, i64, Option<i64>, Option<i64>);
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        i64,
+        Option<i64>,
+        Option<i64>,
+    );
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, name, prefix, scopes, created_by, created_at, last_used_at, revoked_at \
          FROM api_keys WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC",
@@ -194,16 +212,18 @@ pub async fn list(db: &Db, tenant_id: &str) -> Result<Vec<ApiKeyInfo>> {
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, name, prefix, scopes, created_by, created, used, revoked)| ApiKeyInfo {
-            id,
-            name,
-            prefix,
-            scopes: scopes_from_text(&scopes),
-            created_by,
-            created_at: rfc3339(created),
-            last_used_at: used.map(rfc3339),
-            revoked_at: revoked.map(rfc3339),
-        })
+        .map(
+            |(id, name, prefix, scopes, created_by, created, used, revoked)| ApiKeyInfo {
+                id,
+                name,
+                prefix,
+                scopes: scopes_from_text(&scopes),
+                created_by,
+                created_at: rfc3339(created),
+                last_used_at: used.map(rfc3339),
+                revoked_at: revoked.map(rfc3339),
+            },
+        )
         .collect())
 }
 
@@ -239,9 +259,18 @@ mod tests {
     fn tenant_is_checked_before_scope() {
         let key = identity("acme", &[Scope::PassesRead]);
         assert_eq!(key.authorize("acme", Scope::PassesRead), Ok(()));
-        assert_eq!(key.authorize("acme", Scope::PassesWrite), Err(Denied::MissingScope));
-        assert_eq!(key.authorize("other", Scope::PassesRead), Err(Denied::OtherTenant));
-        assert_eq!(key.authorize("other", Scope::PassesWrite), Err(Denied::OtherTenant));
+        assert_eq!(
+            key.authorize("acme", Scope::PassesWrite),
+            Err(Denied::MissingScope)
+        );
+        assert_eq!(
+            key.authorize("other", Scope::PassesRead),
+            Err(Denied::OtherTenant)
+        );
+        assert_eq!(
+            key.authorize("other", Scope::PassesWrite),
+            Err(Denied::OtherTenant)
+        );
     }
 
     #[test]
@@ -253,7 +282,10 @@ mod tests {
                 format!("\"{}\"", scope.as_str())
             );
         }
-        assert_eq!(scopes_from_text(&scopes_to_text(&Scope::ALL)), Scope::ALL.to_vec());
+        assert_eq!(
+            scopes_from_text(&scopes_to_text(&Scope::ALL)),
+            Scope::ALL.to_vec()
+        );
         assert_eq!(Scope::parse("passes.read"), None);
     }
 }

@@ -140,9 +140,14 @@ mod tests {
         let key = MasterKey::generate();
         let sealed = key.encrypt("s3cret", "acme/actito.apiKey");
         assert!(!sealed.contains("s3cret"));
-        assert_eq!(key.decrypt(&sealed, "acme/actito.apiKey").unwrap(), "s3cret");
+        assert_eq!(
+            key.decrypt(&sealed, "acme/actito.apiKey").unwrap(),
+            "s3cret"
+        );
         assert!(key.decrypt(&sealed, "other/actito.apiKey").is_err());
-        assert!(MasterKey::generate().decrypt(&sealed, "acme/actito.apiKey").is_err());
+        assert!(MasterKey::generate()
+            .decrypt(&sealed, "acme/actito.apiKey")
+            .is_err());
     }
 
     #[test]

@@ -163,8 +163,14 @@ mod tests {
 
     #[test]
     fn sqlite_paths_are_read_from_urls() {
-        assert_eq!(sqlite_path("sqlite://passhook.db"), Some("passhook.db".into()));
-        assert_eq!(sqlite_path("sqlite:///tmp/x.db?mode=rwc"), Some("/tmp/x.db".into()));
+        assert_eq!(
+            sqlite_path("sqlite://passhook.db"),
+            Some("passhook.db".into())
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///tmp/x.db?mode=rwc"),
+            Some("/tmp/x.db".into())
+        );
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(backend_of("postgres://u@h/db"), Some(Backend::Postgres));
         assert_eq!(backend_of("mysql://x"), None);

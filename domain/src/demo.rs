@@ -47,11 +47,16 @@ pub async fn seed(db: &Db, password: &str) -> Result<DemoLogins> {
     }
     users::upsert(db, TENANT, ADMIN_EMAIL, Role::Admin, password).await?;
     users::upsert(db, TENANT, MARKETER_EMAIL, Role::Marketer, password).await?;
-    let (_, api_key) = api_keys::create(db, TENANT, "demo", &Scope::ALL, Some("passhook demo")).await?;
+    let (_, api_key) =
+        api_keys::create(db, TENANT, "demo", &Scope::ALL, Some("passhook demo")).await?;
     let (_, existing) = passes::list_page(db, TENANT, &PassFilter::default(), 0, 1).await?;
     if existing == 0 {
         for (n, (first, last, tier, points)) in PEOPLE.iter().enumerate() {
-            let email = format!("{}.{}@example.com", first.to_lowercase(), last.to_lowercase());
+            let email = format!(
+                "{}.{}@example.com",
+                first.to_lowercase(),
+                last.to_lowercase()
+            );
             let mut identifiers = Identifiers::new();
             identifiers.insert("email".into(), email);
             identifiers.insert("customId".into(), format!("CUST-{:04}", 1001 + n));
@@ -60,10 +65,11 @@ pub async fn seed(db: &Db, password: &str) -> Result<DemoLogins> {
                 id: None,
                 pass_type: kind.into(),
                 identifiers,
-                additional_data: json!({"firstName": first, "lastName": last, "tier": tier, "points": points})
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default(),
+                additional_data:
+                    json!({"firstName": first, "lastName": last, "tier": tier, "points": points})
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default(),
                 metadata: Default::default(),
             };
             passes::create(db, TENANT, new).await?;

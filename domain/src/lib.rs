@@ -19,5 +19,5 @@ pub mod testing;
 pub mod users;
 
 pub use crate::core::Core;
-pub use sqlx;
 pub use crate::error::{DomainError, FieldError};
+pub use sqlx;

@@ -139,14 +139,20 @@ fn validate_new(new: &NewPass) -> Vec<FieldError> {
     let mut errors = Vec::new();
     if let Some(id) = &new.id {
         if !is_token(id, 128) {
-            errors.push(FieldError::new("id", "use 1 to 128 letters, digits or . _ - :"));
+            errors.push(FieldError::new(
+                "id",
+                "use 1 to 128 letters, digits or . _ - :",
+            ));
         }
     }
     if new.pass_type.trim().is_empty() || new.pass_type.len() > 100 {
         errors.push(FieldError::new("passType", "must have 1 to 100 characters"));
     }
     if new.identifiers.is_empty() {
-        errors.push(FieldError::new("identifiers", "give at least one identifier"));
+        errors.push(FieldError::new(
+            "identifiers",
+            "give at least one identifier",
+        ));
     }
     for (name, value) in &new.identifiers {
         if !is_token(name, 64) {
@@ -424,7 +430,10 @@ impl Where {
     fn for_filter(tenant_id: &str, filter: &PassFilter) -> Self {
         let mut w = Where::new(tenant_id);
         for (name, value) in &filter.identifiers {
-            let (n, v) = (w.arg(name.clone()), w.arg(normalize_identifier(name, value)));
+            let (n, v) = (
+                w.arg(name.clone()),
+                w.arg(normalize_identifier(name, value)),
+            );
             w.and(&format!(
                 "EXISTS (SELECT 1 FROM pass_identifiers i WHERE i.tenant_id = p.tenant_id \
                  AND i.pass_id = p.id AND i.name = {n} AND i.value = {v})"
@@ -434,7 +443,12 @@ impl Where {
             let t = w.arg(pass_type.clone());
             w.and(&format!("p.pass_type = {t}"));
         }
-        if let Some(text) = filter.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        if let Some(text) = filter
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
             let pattern = w.arg(format!("%{}%", escape_like(&text.to_lowercase())));
             w.and(&format!(
                 "(LOWER(p.id) LIKE {pattern} ESCAPE '\\' OR EXISTS (SELECT 1 FROM pass_identifiers i \
@@ -447,7 +461,9 @@ impl Where {
 }
 
 fn escape_like(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 /// Passes matching `filter`, oldest first, a page at a time (cursor pagination).
@@ -584,15 +600,26 @@ mod tests {
         assert_eq!(
             diff,
             vec![
-                Change { key: "points".into(), before: Some(json!(10)), after: Some(json!(20)) },
-                Change { key: "tier".into(), before: Some(json!("gold")), after: None },
+                Change {
+                    key: "points".into(),
+                    before: Some(json!(10)),
+                    after: Some(json!(20))
+                },
+                Change {
+                    key: "tier".into(),
+                    before: Some(json!("gold")),
+                    after: None
+                },
             ]
         );
     }
 
     #[test]
     fn email_identifiers_match_case_insensitively_after_trimming() {
-        assert_eq!(normalize_identifier("email", "  John@Example.COM "), "john@example.com");
+        assert_eq!(
+            normalize_identifier("email", "  John@Example.COM "),
+            "john@example.com"
+        );
         assert_eq!(normalize_identifier("customId", " AbC "), " AbC ");
     }
 
@@ -606,7 +633,10 @@ mod tests {
             metadata: Data::new(),
         };
         let fields: Vec<String> = validate_new(&bad).into_iter().map(|e| e.field).collect();
-        assert_eq!(fields, ["id", "passType", "identifiers", "additionalData.nested"]);
+        assert_eq!(
+            fields,
+            ["id", "passType", "identifiers", "additionalData.nested"]
+        );
     }
 
     #[test]
@@ -628,4 +658,3 @@ mod tests {
         assert_eq!(decode_cursor("!!"), None);
     }
 }
-

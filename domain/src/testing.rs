@@ -26,7 +26,9 @@ impl TestDb {
     /// A new database on the server of `TEST_DATABASE_URL`, or `None` when unset.
     pub async fn postgres() -> Option<TestDb> {
         let admin_url = std::env::var("TEST_DATABASE_URL").ok()?;
-        let admin = Db::connect(&admin_url).await.expect("TEST_DATABASE_URL connects");
+        let admin = Db::connect(&admin_url)
+            .await
+            .expect("TEST_DATABASE_URL connects");
         let name = crate::ids::new_id("t");
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(admin.writer())
@@ -36,7 +38,11 @@ impl TestDb {
         let url = with_database(&admin_url, &name);
         let db = Db::connect(&url).await.expect("postgres connects");
         db.migrate().await.expect("postgres migrates");
-        Some(TestDb { db, url, _dir: None })
+        Some(TestDb {
+            db,
+            url,
+            _dir: None,
+        })
     }
 
     /// Every backend this run can test: SQLite, then PostgreSQL when configured.
@@ -69,9 +75,15 @@ mod tests {
     #[test]
     fn database_name_is_replaced() {
         assert_eq!(
-            super::with_database("postgres://u:p@127.0.0.1:5433/postgres?sslmode=disable", "t_1"),
+            super::with_database(
+                "postgres://u:p@127.0.0.1:5433/postgres?sslmode=disable",
+                "t_1"
+            ),
             "postgres://u:p@127.0.0.1:5433/t_1?sslmode=disable"
         );
-        assert_eq!(super::with_database("postgres://h:1", "x"), "postgres://h:1/x");
+        assert_eq!(
+            super::with_database("postgres://h:1", "x"),
+            "postgres://h:1/x"
+        );
     }
 }

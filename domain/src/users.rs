@@ -127,12 +127,11 @@ pub async fn upsert(
 /// The account for these credentials, or `None`. Unknown emails cost the same time
 /// as wrong passwords, so the answer does not reveal which accounts exist.
 pub async fn verify_login(db: &Db, email: &str, password: &str) -> Result<Option<User>> {
-    let row: Option<(String, String, Option<String>, i64)> = sqlx::query_as(
-        "SELECT id, email, password_hash, disabled FROM users WHERE email = $1",
-    )
-    .bind(normalize_email(email))
-    .fetch_optional(db.reader())
-    .await?;
+    let row: Option<(String, String, Option<String>, i64)> =
+        sqlx::query_as("SELECT id, email, password_hash, disabled FROM users WHERE email = $1")
+            .bind(normalize_email(email))
+            .fetch_optional(db.reader())
+            .await?;
     let password = password.to_string();
     let row = tokio::task::spawn_blocking(move || match row {
         Some((id, email, Some(hash), 0)) if password_matches(&password, &hash) => {

@@ -32,17 +32,32 @@ async fn passes_are_created_read_and_patched_with_version_rules() {
     for t in TestDb::all().await {
         let db = &t.db;
         tenants::create(db, "acme", "Acme").await.unwrap();
-        let pass = passes::create(db, "acme", new_pass("Ann@Example.com", "C1", json!({"points": 1})))
-            .await
-            .unwrap();
+        let pass = passes::create(
+            db,
+            "acme",
+            new_pass("Ann@Example.com", "C1", json!({"points": 1})),
+        )
+        .await
+        .unwrap();
         assert_eq!(pass.version, 1);
         assert_eq!(passes::get(db, "acme", &pass.id).await.unwrap(), pass);
 
         let cause = Cause::new("api", Some("key_test"));
-        let same = passes::patch(db, "acme", &pass.id, json!({"points": 1}).as_object().unwrap(), &cause)
-            .await
-            .unwrap();
-        assert_eq!(same.pass.version, 1, "{:?}: no change, no new version", t.backend());
+        let same = passes::patch(
+            db,
+            "acme",
+            &pass.id,
+            json!({"points": 1}).as_object().unwrap(),
+            &cause,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            same.pass.version,
+            1,
+            "{:?}: no change, no new version",
+            t.backend()
+        );
         assert!(same.changes.is_empty());
 
         let changed = passes::patch(
@@ -55,17 +70,35 @@ async fn passes_are_created_read_and_patched_with_version_rules() {
         .await
         .unwrap();
         assert_eq!(changed.pass.version, 2);
-        assert_eq!(changed.pass.additional_data, *json!({"points": 5, "tier": "gold"}).as_object().unwrap());
+        assert_eq!(
+            changed.pass.additional_data,
+            *json!({"points": 5, "tier": "gold"}).as_object().unwrap()
+        );
 
-        let removed = passes::patch(db, "acme", &pass.id, json!({"tier": null}).as_object().unwrap(), &cause)
-            .await
-            .unwrap();
+        let removed = passes::patch(
+            db,
+            "acme",
+            &pass.id,
+            json!({"tier": null}).as_object().unwrap(),
+            &cause,
+        )
+        .await
+        .unwrap();
         assert_eq!(removed.pass.version, 3);
-        assert_eq!(removed.pass.additional_data, *json!({"points": 5}).as_object().unwrap());
-        assert_eq!(passes::get(db, "acme", &pass.id).await.unwrap(), removed.pass);
+        assert_eq!(
+            removed.pass.additional_data,
+            *json!({"points": 5}).as_object().unwrap()
+        );
+        assert_eq!(
+            passes::get(db, "acme", &pass.id).await.unwrap(),
+            removed.pass
+        );
 
         let history = passes::versions(db, "acme", &pass.id).await.unwrap();
-        assert_eq!(history.iter().map(|v| v.version).collect::<Vec<_>>(), [3, 2]);
+        assert_eq!(
+            history.iter().map(|v| v.version).collect::<Vec<_>>(),
+            [3, 2]
+        );
         assert_eq!(history[0].changes[0].key, "tier");
         assert_eq!(history[0].cause.actor.as_deref(), Some("key_test"));
     }
@@ -76,15 +109,29 @@ async fn invalid_patches_and_unknown_passes_are_refused() {
     for t in TestDb::all().await {
         let db = &t.db;
         tenants::create(db, "acme", "Acme").await.unwrap();
-        let pass = passes::create(db, "acme", new_pass("a@b.c", "C1", json!({}))).await.unwrap();
+        let pass = passes::create(db, "acme", new_pass("a@b.c", "C1", json!({})))
+            .await
+            .unwrap();
         let cause = Cause::new("api", None);
-        let err = passes::patch(db, "acme", &pass.id, json!({"x": [1]}).as_object().unwrap(), &cause)
-            .await
-            .unwrap_err();
+        let err = passes::patch(
+            db,
+            "acme",
+            &pass.id,
+            json!({"x": [1]}).as_object().unwrap(),
+            &cause,
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, DomainError::Invalid(ref f) if f[0].field == "additionalData.x"));
-        let err = passes::patch(db, "acme", "pass_nope", json!({"x": 1}).as_object().unwrap(), &cause)
-            .await
-            .unwrap_err();
+        let err = passes::patch(
+            db,
+            "acme",
+            "pass_nope",
+            json!({"x": 1}).as_object().unwrap(),
+            &cause,
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, DomainError::NotFound("pass")));
     }
 }
@@ -94,15 +141,23 @@ async fn concurrent_patches_never_lose_an_update() {
     for t in TestDb::all().await {
         let db = &t.db;
         tenants::create(db, "acme", "Acme").await.unwrap();
-        let pass = passes::create(db, "acme", new_pass("a@b.c", "C1", json!({}))).await.unwrap();
+        let pass = passes::create(db, "acme", new_pass("a@b.c", "C1", json!({})))
+            .await
+            .unwrap();
         let tasks: Vec<_> = (0..8)
             .map(|i| {
                 let (db, id) = (db.clone(), pass.id.clone());
                 tokio::spawn(async move {
                     let change = json!({ format!("k{i}"): i });
-                    passes::patch(&db, "acme", &id, change.as_object().unwrap(), &Cause::new("api", None))
-                        .await
-                        .unwrap()
+                    passes::patch(
+                        &db,
+                        "acme",
+                        &id,
+                        change.as_object().unwrap(),
+                        &Cause::new("api", None),
+                    )
+                    .await
+                    .unwrap()
                 })
             })
             .collect();
@@ -121,24 +176,46 @@ async fn identifiers_match_by_the_contract_rules_and_stay_in_their_tenant() {
         let db = &t.db;
         tenants::create(db, "acme", "Acme").await.unwrap();
         tenants::create(db, "other", "Other").await.unwrap();
-        let ann = passes::create(db, "acme", new_pass("  Ann@Example.COM", "C-1", json!({}))).await.unwrap();
-        passes::create(db, "acme", new_pass("bob@example.com", "C-2", json!({}))).await.unwrap();
-        passes::create(db, "other", new_pass("ann@example.com", "C-1", json!({}))).await.unwrap();
+        let ann = passes::create(db, "acme", new_pass("  Ann@Example.COM", "C-1", json!({})))
+            .await
+            .unwrap();
+        passes::create(db, "acme", new_pass("bob@example.com", "C-2", json!({})))
+            .await
+            .unwrap();
+        passes::create(db, "other", new_pass("ann@example.com", "C-1", json!({})))
+            .await
+            .unwrap();
 
-        let found = passes::search(db, "acme", &by("email", "ann@example.com "), None, 50).await.unwrap();
-        assert_eq!(found.items.iter().map(|p| &p.id).collect::<Vec<_>>(), [&ann.id]);
-        let found = passes::search(db, "acme", &by("customId", "C-1"), None, 50).await.unwrap();
+        let found = passes::search(db, "acme", &by("email", "ann@example.com "), None, 50)
+            .await
+            .unwrap();
+        assert_eq!(
+            found.items.iter().map(|p| &p.id).collect::<Vec<_>>(),
+            [&ann.id]
+        );
+        let found = passes::search(db, "acme", &by("customId", "C-1"), None, 50)
+            .await
+            .unwrap();
         assert_eq!(found.items.len(), 1);
-        let found = passes::search(db, "acme", &by("customId", "c-1"), None, 50).await.unwrap();
+        let found = passes::search(db, "acme", &by("customId", "c-1"), None, 50)
+            .await
+            .unwrap();
         assert!(found.items.is_empty(), "other identifiers match exactly");
 
         let typed = PassFilter {
             pass_type: Some("coupon".into()),
             ..by("customId", "C-1")
         };
-        assert!(passes::search(db, "acme", &typed, None, 50).await.unwrap().items.is_empty());
+        assert!(passes::search(db, "acme", &typed, None, 50)
+            .await
+            .unwrap()
+            .items
+            .is_empty());
         let err = passes::get(db, "other", &ann.id).await.unwrap_err();
-        assert!(matches!(err, DomainError::NotFound(_)), "no pass leaks across tenants");
+        assert!(
+            matches!(err, DomainError::NotFound(_)),
+            "no pass leaks across tenants"
+        );
     }
 }
 
@@ -148,9 +225,13 @@ async fn search_pages_with_a_cursor_and_the_console_pages_by_number() {
         let db = &t.db;
         tenants::create(db, "acme", "Acme").await.unwrap();
         for i in 0..7 {
-            passes::create(db, "acme", new_pass(&format!("p{i}@x.io"), &format!("C{i}"), json!({})))
-                .await
-                .unwrap();
+            passes::create(
+                db,
+                "acme",
+                new_pass(&format!("p{i}@x.io"), &format!("C{i}"), json!({})),
+            )
+            .await
+            .unwrap();
         }
         let mut seen = Vec::new();
         let mut cursor = None;
@@ -175,7 +256,9 @@ async fn search_pages_with_a_cursor_and_the_console_pages_by_number() {
         };
         let (items, total) = passes::list_page(db, "acme", &text, 0, 10).await.unwrap();
         assert_eq!((items.len(), total), (1, 1));
-        let (items, total) = passes::list_page(db, "acme", &PassFilter::default(), 5, 5).await.unwrap();
+        let (items, total) = passes::list_page(db, "acme", &PassFilter::default(), 5, 5)
+            .await
+            .unwrap();
         assert_eq!((items.len(), total), (2, 7));
     }
 }
@@ -185,26 +268,44 @@ async fn api_keys_are_hashed_scoped_and_revocable() {
     for t in TestDb::all().await {
         let db = &t.db;
         tenants::create(db, "acme", "Acme").await.unwrap();
-        let (info, key) = api_keys::create(db, "acme", "listener", &[Scope::ActitoListenerWrite], None)
-            .await
-            .unwrap();
+        let (info, key) =
+            api_keys::create(db, "acme", "listener", &[Scope::ActitoListenerWrite], None)
+                .await
+                .unwrap();
         let (hash,): (String,) = sqlx::query_as("SELECT key_hash FROM api_keys WHERE id = $1")
             .bind(&info.id)
             .fetch_one(db.reader())
             .await
             .unwrap();
-        assert!(!hash.contains(&key) && hash.len() == 64, "only a hash is stored");
+        assert!(
+            !hash.contains(&key) && hash.len() == 64,
+            "only a hash is stored"
+        );
 
-        let who = api_keys::identify(db, &key).await.unwrap().expect("key is known");
+        let who = api_keys::identify(db, &key)
+            .await
+            .unwrap()
+            .expect("key is known");
         assert_eq!(who.authorize("acme", Scope::ActitoListenerWrite), Ok(()));
-        assert_eq!(who.authorize("acme", Scope::PassesRead), Err(Denied::MissingScope));
-        assert_eq!(who.authorize("other", Scope::ActitoListenerWrite), Err(Denied::OtherTenant));
-        assert!(api_keys::identify(db, "phk_unknown").await.unwrap().is_none());
+        assert_eq!(
+            who.authorize("acme", Scope::PassesRead),
+            Err(Denied::MissingScope)
+        );
+        assert_eq!(
+            who.authorize("other", Scope::ActitoListenerWrite),
+            Err(Denied::OtherTenant)
+        );
+        assert!(api_keys::identify(db, "phk_unknown")
+            .await
+            .unwrap()
+            .is_none());
 
         assert!(api_keys::revoke(db, "other", &info.id).await.is_err());
         api_keys::revoke(db, "acme", &info.id).await.unwrap();
         assert!(api_keys::identify(db, &key).await.unwrap().is_none());
-        assert!(api_keys::list(db, "acme").await.unwrap()[0].revoked_at.is_some());
+        assert!(api_keys::list(db, "acme").await.unwrap()[0]
+            .revoked_at
+            .is_some());
     }
 }
 
@@ -214,21 +315,46 @@ async fn logins_check_passwords_and_list_memberships() {
         let db = &t.db;
         tenants::create(db, "acme", "Acme").await.unwrap();
         tenants::create(db, "beta", "Beta").await.unwrap();
-        users::upsert(db, "acme", "Admin@Acme.io", Role::Admin, "long enough pw").await.unwrap();
-        let user = users::upsert(db, "beta", "admin@acme.io", Role::Marketer, "long enough pw")
+        users::upsert(db, "acme", "Admin@Acme.io", Role::Admin, "long enough pw")
             .await
             .unwrap();
-        assert!(users::verify_login(db, "admin@acme.io", "long enough pw").await.unwrap().is_some());
-        assert!(users::verify_login(db, "admin@acme.io", "wrong password").await.unwrap().is_none());
-        assert!(users::verify_login(db, "nobody@acme.io", "long enough pw").await.unwrap().is_none());
+        let user = users::upsert(
+            db,
+            "beta",
+            "admin@acme.io",
+            Role::Marketer,
+            "long enough pw",
+        )
+        .await
+        .unwrap();
+        assert!(users::verify_login(db, "admin@acme.io", "long enough pw")
+            .await
+            .unwrap()
+            .is_some());
+        assert!(users::verify_login(db, "admin@acme.io", "wrong password")
+            .await
+            .unwrap()
+            .is_none());
+        assert!(users::verify_login(db, "nobody@acme.io", "long enough pw")
+            .await
+            .unwrap()
+            .is_none());
         let roles: Vec<_> = users::memberships(db, &user.id)
             .await
             .unwrap()
             .into_iter()
             .map(|m| (m.tenant_id, m.role))
             .collect();
-        assert_eq!(roles, [("acme".into(), Role::Admin), ("beta".into(), Role::Marketer)]);
-        assert!(users::upsert(db, "acme", "x@y.z", Role::Admin, "short").await.is_err());
+        assert_eq!(
+            roles,
+            [
+                ("acme".into(), Role::Admin),
+                ("beta".into(), Role::Marketer)
+            ]
+        );
+        assert!(users::upsert(db, "acme", "x@y.z", Role::Admin, "short")
+            .await
+            .is_err());
     }
 }
 
@@ -240,6 +366,11 @@ async fn demo_seed_is_idempotent() {
         assert_eq!(first.passes, 12);
         assert_eq!(second.passes, 12);
         assert_ne!(first.api_key, second.api_key);
-        assert!(users::verify_login(&t.db, &second.admin_email, "demo password 2").await.unwrap().is_some());
+        assert!(
+            users::verify_login(&t.db, &second.admin_email, "demo password 2")
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
 }

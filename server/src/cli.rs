@@ -16,13 +16,27 @@ use crate::config::{master_key, Config};
 use crate::state::AppState;
 
 #[derive(Parser, Debug)]
-#[command(name = "passhook", version, about = "Keeps Apple and Google Wallet passes in step with Actito and SFMC.")]
+#[command(
+    name = "passhook",
+    version,
+    about = "Keeps Apple and Google Wallet passes in step with Actito and SFMC."
+)]
 pub struct Cli {
     /// sqlite://<file> (created when missing) or postgres://…
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://passhook.db", global = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://passhook.db",
+        global = true
+    )]
     pub database_url: String,
     /// Address to listen on.
-    #[arg(long, env = "PASSHOOK_ADDR", default_value = "127.0.0.1:3000", global = true)]
+    #[arg(
+        long,
+        env = "PASSHOOK_ADDR",
+        default_value = "127.0.0.1:3000",
+        global = true
+    )]
     pub addr: SocketAddr,
     /// Externally visible base URL, used in generated links. Default: http://<addr>.
     #[arg(long, env = "PASSHOOK_PUBLIC_URL", global = true)]
@@ -106,7 +120,14 @@ pub async fn main() -> ExitCode {
         }
         Err(err) => {
             let rendered = err.render().to_string();
-            eprintln!("passhook: {}", rendered.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: "));
+            eprintln!(
+                "passhook: {}",
+                rendered
+                    .lines()
+                    .next()
+                    .unwrap_or("invalid arguments")
+                    .trim_start_matches("error: ")
+            );
             return ExitCode::from(2);
         }
     };
@@ -154,7 +175,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("created tenant {} ({})", tenant.id, tenant.name);
             Ok(())
         }
-        Command::User(UserCommand::Create { tenant, email, role, .. }) => {
+        Command::User(UserCommand::Create {
+            tenant,
+            email,
+            role,
+            ..
+        }) => {
             let mut password = String::new();
             std::io::stdin().read_to_string(&mut password)?;
             let password = password.trim_end_matches(['\r', '\n']);
@@ -164,7 +190,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{} is {} of {tenant}", user.email, role.as_str());
             Ok(())
         }
-        Command::ApiKey(ApiKeyCommand::Create { tenant, name, scopes }) => {
+        Command::ApiKey(ApiKeyCommand::Create {
+            tenant,
+            name,
+            scopes,
+        }) => {
             let db = open(&config.database_url).await?;
             let (_, key) = api_keys::create(&db, &tenant, &name, &scopes, Some("cli")).await?;
             println!("{key}");

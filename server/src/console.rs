@@ -77,6 +77,9 @@ fn encode_component(text: &str) -> String {
 mod tests {
     #[test]
     fn next_paths_are_encoded() {
-        assert_eq!(super::encode_component("/passes?q=a b"), "/passes%3Fq%3Da%20b");
+        assert_eq!(
+            super::encode_component("/passes?q=a b"),
+            "/passes%3Fq%3Da%20b"
+        );
     }
 }

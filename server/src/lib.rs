@@ -13,8 +13,6 @@ pub mod problem;
 pub mod session_store;
 pub mod state;
 
-use std::future::Future;
-
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -45,24 +43,21 @@ pub async fn serve(
 }
 
 /// Cancels `token` on Ctrl-C or SIGTERM.
-pub fn shutdown_on_signals(token: CancellationToken) -> impl Future<Output = ()> {
-    async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        let term = async {
-            if let Ok(mut s) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            {
-                s.recv().await;
-            }
-        };
-        #[cfg(not(unix))]
-        let term = std::future::pending::<()>();
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term => {},
+pub async fn shutdown_on_signals(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
         }
-        tracing::info!("shutting down: finishing in-flight requests");
-        token.cancel();
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
     }
+    tracing::info!("shutting down: finishing in-flight requests");
+    token.cancel();
 }

@@ -75,10 +75,17 @@ async fn problems_for_api(req: Request, next: Next) -> Response {
 /// API calls authenticate with keys, not cookies, so they are not concerned.
 async fn reject_cross_origin(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if safe || req.uri().path().starts_with("/api/") || same_origin(req.headers(), &state.config.public_url) {
+    if safe
+        || req.uri().path().starts_with("/api/")
+        || same_origin(req.headers(), &state.config.public_url)
+    {
         return next.run(req).await;
     }
-    (StatusCode::FORBIDDEN, "Cross-origin requests to the console are refused.").into_response()
+    (
+        StatusCode::FORBIDDEN,
+        "Cross-origin requests to the console are refused.",
+    )
+        .into_response()
 }
 
 fn same_origin(headers: &HeaderMap, public_url: &str) -> bool {
@@ -86,7 +93,10 @@ fn same_origin(headers: &HeaderMap, public_url: &str) -> bool {
     match text(header::ORIGIN) {
         Some(origin) => {
             let authority = origin.split_once("://").map(|(_, rest)| rest).unwrap_or("");
-            let public = public_url.split_once("://").map(|(_, rest)| rest).unwrap_or("");
+            let public = public_url
+                .split_once("://")
+                .map(|(_, rest)| rest)
+                .unwrap_or("");
             authority == public || Some(authority) == text(header::HOST)
         }
         // No Origin: not a browser, or a same-origin navigation by an old one.
@@ -108,17 +118,29 @@ mod tests {
     #[test]
     fn origin_must_name_this_server() {
         let public = "https://passhook.example.com";
-        assert!(same_origin(&headers(&[("origin", "https://passhook.example.com")]), public));
         assert!(same_origin(
-            &headers(&[("origin", "http://127.0.0.1:3000"), ("host", "127.0.0.1:3000")]),
+            &headers(&[("origin", "https://passhook.example.com")]),
+            public
+        ));
+        assert!(same_origin(
+            &headers(&[
+                ("origin", "http://127.0.0.1:3000"),
+                ("host", "127.0.0.1:3000")
+            ]),
             public
         ));
         assert!(!same_origin(
-            &headers(&[("origin", "https://evil.example"), ("host", "127.0.0.1:3000")]),
+            &headers(&[
+                ("origin", "https://evil.example"),
+                ("host", "127.0.0.1:3000")
+            ]),
             public
         ));
         assert!(!same_origin(&headers(&[("origin", "null")]), public));
-        assert!(!same_origin(&headers(&[("sec-fetch-site", "cross-site")]), public));
+        assert!(!same_origin(
+            &headers(&[("sec-fetch-site", "cross-site")]),
+            public
+        ));
         assert!(same_origin(&headers(&[]), public));
     }
 }

@@ -83,9 +83,15 @@ impl Problem {
     pub fn for_status(status: StatusCode) -> Self {
         let (code, detail) = match status {
             StatusCode::NOT_FOUND => ("NOT_FOUND", "There is nothing at this path."),
-            StatusCode::METHOD_NOT_ALLOWED => ("METHOD_NOT_ALLOWED", "This path does not accept this method."),
+            StatusCode::METHOD_NOT_ALLOWED => (
+                "METHOD_NOT_ALLOWED",
+                "This path does not accept this method.",
+            ),
             StatusCode::PAYLOAD_TOO_LARGE => return Problem::payload_too_large(),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => ("UNSUPPORTED_MEDIA_TYPE", "Send the body as application/json."),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+                "UNSUPPORTED_MEDIA_TYPE",
+                "Send the body as application/json.",
+            ),
             s if s.is_server_error() => return Problem::internal(),
             _ => ("BAD_REQUEST", "The request could not be handled."),
         };
@@ -96,10 +102,9 @@ impl Problem {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let mut response = (self.status(), axum::Json(&self)).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(CONTENT_TYPE),
-        );
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
         response
     }
 }

@@ -32,9 +32,14 @@ fn encode(record: &Record) -> Result<String> {
 impl SessionStore for DbSessionStore {
     async fn create(&self, record: &mut Record) -> Result<()> {
         // Session ids are random; on the rare collision, draw another.
-        while !domain::sessions::create(&self.db, &record.id.to_string(), &encode(record)?, expiry_ms(record))
-            .await
-            .map_err(backend)?
+        while !domain::sessions::create(
+            &self.db,
+            &record.id.to_string(),
+            &encode(record)?,
+            expiry_ms(record),
+        )
+        .await
+        .map_err(backend)?
         {
             record.id = Id::default();
         }
@@ -42,9 +47,14 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn save(&self, record: &Record) -> Result<()> {
-        domain::sessions::save(&self.db, &record.id.to_string(), &encode(record)?, expiry_ms(record))
-            .await
-            .map_err(backend)
+        domain::sessions::save(
+            &self.db,
+            &record.id.to_string(),
+            &encode(record)?,
+            expiry_ms(record),
+        )
+        .await
+        .map_err(backend)
     }
 
     async fn load(&self, id: &Id) -> Result<Option<Record>> {

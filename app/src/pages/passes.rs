@@ -43,9 +43,17 @@ pub fn PassesPage() -> impl IntoView {
 fn PassListView(list: PassList, q: String) -> impl IntoView {
     if list.items.is_empty() {
         let (title, hint) = if q.is_empty() {
-            ("No passes yet", "Passes created through the API or the listeners appear here.".to_string())
+            (
+                "No passes yet",
+                "Passes created through the API or the listeners appear here.".to_string(),
+            )
         } else {
-            ("No pass matches", format!("Nothing matches “{q}”. Check the spelling or search by another identifier."))
+            (
+                "No pass matches",
+                format!(
+                    "Nothing matches “{q}”. Check the spelling or search by another identifier."
+                ),
+            )
         };
         return Either::Left(view! { <EmptyState title=title.to_string() hint/> });
     }
@@ -79,7 +87,9 @@ fn PassListView(list: PassList, q: String) -> impl IntoView {
 fn urlencode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -151,6 +161,9 @@ mod tests {
 
     #[test]
     fn times_are_shortened() {
-        assert_eq!(super::short_time("2026-11-23T10:15:30.123Z"), "2026-11-23 10:15 UTC");
+        assert_eq!(
+            super::short_time("2026-11-23T10:15:30.123Z"),
+            "2026-11-23 10:15 UTC"
+        );
     }
 }

@@ -24,7 +24,13 @@ macro_rules! scopes {
         }
     )*};
 }
-scopes!(ActitoListenerWrite, PassesRead, PassesWrite, AuditRead, IntegrationsWrite);
+scopes!(
+    ActitoListenerWrite,
+    PassesRead,
+    PassesWrite,
+    AuditRead,
+    IntegrationsWrite
+);
 
 /// Proof that the caller's key belongs to the path's tenant and carries scope `S`.
 pub struct ApiCaller<S> {

@@ -14,8 +14,14 @@ use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/{tenantId}/passes", get(search_passes).post(create_pass))
-        .route("/api/{tenantId}/passes/{passId}", get(get_pass).patch(patch_pass))
+        .route(
+            "/api/{tenantId}/passes",
+            get(search_passes).post(create_pass),
+        )
+        .route(
+            "/api/{tenantId}/passes/{passId}",
+            get(get_pass).patch(patch_pass),
+        )
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

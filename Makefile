@@ -1,0 +1,28 @@
+# Passhook: `make run` to try it, `make test` to test everything.
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+PASSHOOK := $(TARGET_DIR)/release/passhook
+
+.PHONY: run test lint setup build
+
+## Install what is missing, build, create the demo tenant and serve on 127.0.0.1:3000.
+run: setup
+	cargo leptos build --release
+	$(PASSHOOK) demo
+	$(PASSHOOK) serve
+
+## Every test: Rust (SQLite and PostgreSQL) and Playwright (Chromium, release build).
+test: setup
+	scripts/test.sh
+
+## What CI checks besides the tests.
+lint:
+	cargo fmt --all --check
+	cargo clippy --all-targets -- -D warnings
+
+setup:
+	scripts/setup.sh --release
+
+build: setup
+	cargo leptos build --release

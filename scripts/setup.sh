@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what building and testing Passhook needs, skipping what is already there.
+#   scripts/setup.sh            tools for debug builds and tests
+#   scripts/setup.sh --release  also wasm-opt, needed by `cargo leptos build --release`
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+release=${1:-}
+
+log() { echo "setup: $*" >&2; }
+apt_updated=
+apt_install() {
+  local sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
+  if [ -z "$apt_updated" ]; then $sudo apt-get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+command -v chromium >/dev/null || { log "installing Chromium"; apt_install chromium; }
+command -v npm >/dev/null || { log "installing Node.js"; apt_install nodejs npm; }
+if ! command -v pg_ctl >/dev/null && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+  log "installing PostgreSQL"; apt_install postgresql
+fi
+
+rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || rustup target add wasm32-unknown-unknown
+
+# cargo-leptos 0.3.11 needs a newer rustc than ours (see docs/TOOLCHAIN notes in README).
+if ! cargo leptos --version 2>/dev/null | grep -q ' 0\.3\.10$'; then
+  log "building cargo-leptos 0.3.10 (about 20 minutes)"
+  cargo install cargo-leptos@0.3.10 --locked
+fi
+
+# wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly.
+wbg=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"$/\1/p')
+if ! wasm-bindgen --version 2>/dev/null | grep -q " $wbg\$"; then
+  log "building wasm-bindgen-cli $wbg (about 4 minutes)"
+  cargo install wasm-bindgen-cli --version "$wbg"
+fi
+
+# Release builds need wasm-opt 116 or newer: Debian's 108 silently breaks hydration.
+if [ "$release" = "--release" ]; then
+  v=$(wasm-opt --version 2>/dev/null | sed -n 's/^wasm-opt version \([0-9]*\).*/\1/p')
+  if [ -z "$v" ] || [ "$v" -lt 116 ]; then
+    log "building wasm-opt from source (about 18 minutes)"
+    cargo install wasm-opt --locked
+  fi
+fi
+
+if [ ! -d end2end/node_modules/@playwright/test ]; then
+  log "installing Playwright (browsers come from Debian's Chromium)"
+  (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+fi
