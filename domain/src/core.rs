@@ -1,21 +1,49 @@
-//! The handle every caller holds: the database and the key that seals secrets.
+//! The handle every caller holds: the database, the key that seals secrets, and the
+//! shared clients for outside services.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use tokio::sync::Notify;
+
+use crate::actito::client::ActitoClient;
 use crate::crypto::MasterKey;
 use crate::db::Db;
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Core {
     pub db: Db,
     pub master_key: Arc<MasterKey>,
+    /// For outbound calls: short timeouts, no redirects followed.
+    pub http: reqwest::Client,
+    pub actito: Arc<ActitoClient>,
+    /// Signalled when jobs are enqueued, so workers need not wait for their next poll.
+    pub jobs_ready: Arc<Notify>,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("db", &self.db)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Core {
     pub fn new(db: Db, master_key: MasterKey) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("Passhook/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the HTTP client's settings are valid");
         Core {
             db,
             master_key: Arc::new(master_key),
+            actito: Arc::new(ActitoClient::new(http.clone())),
+            http,
+            jobs_ready: Arc::new(Notify::new()),
         }
     }
 }

@@ -3,20 +3,28 @@
 //! No HTTP framework and no UI here: `server` and `app` turn requests into calls on
 //! [`Core`] and turn its results into responses.
 
+pub mod actito;
 pub mod api_keys;
 pub mod clock;
 pub mod core;
 pub mod crypto;
+pub mod customers;
 pub mod db;
+pub mod deliveries;
 pub mod demo;
 pub mod error;
+pub mod events;
 pub mod ids;
+pub mod jobs;
 pub mod passes;
+pub mod processing;
 pub mod sessions;
+pub mod sfmc;
 pub mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod users;
+pub mod worker;
 
 pub use crate::core::Core;
 pub use crate::error::{DomainError, FieldError};

@@ -10,6 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use sqlx::AnyConnection;
 
 use crate::clock::{now_ms, rfc3339};
 use crate::db::{is_unique_violation, Db};
@@ -69,6 +70,10 @@ pub struct Cause {
     pub actor: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journey_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub campaign_id: Option<String>,
 }
 
 impl Cause {
@@ -76,7 +81,7 @@ impl Cause {
         Cause {
             source: source.to_string(),
             actor: actor.map(str::to_string),
-            event_id: None,
+            ..Default::default()
         }
     }
 }
@@ -87,6 +92,9 @@ pub struct PassVersion {
     pub version: i64,
     pub changes: Vec<Change>,
     pub cause: Cause,
+    pub message: Option<String>,
+    /// Whether the customer is notified of this version.
+    pub significant: bool,
     pub created_at: String,
 }
 
@@ -95,6 +103,17 @@ pub struct PassVersion {
 pub struct Patched {
     pub pass: Pass,
     pub changes: Vec<Change>,
+    pub significant: bool,
+}
+
+/// A change to apply to a pass's `additionalData`.
+#[derive(Clone, Copy, Debug)]
+pub struct Update<'a> {
+    /// `null` removes a key.
+    pub changes: &'a Data,
+    pub cause: &'a Cause,
+    /// The notification text; a message makes the change significant.
+    pub message: Option<&'a str>,
 }
 
 /// What to look for. Every given identifier must match.
@@ -268,11 +287,16 @@ fn to_json_map(identifiers: &Identifiers) -> Data {
 }
 
 pub async fn get(db: &Db, tenant_id: &str, pass_id: &str) -> Result<Pass> {
+    let mut conn = db.reader().acquire().await?;
+    get_in(&mut conn, tenant_id, pass_id).await
+}
+
+pub async fn get_in(conn: &mut AnyConnection, tenant_id: &str, pass_id: &str) -> Result<Pass> {
     let sql = format!("SELECT {PASS_COLUMNS} FROM passes p WHERE p.tenant_id = $1 AND p.id = $2");
     let row: Option<PassRow> = sqlx::query_as(&sql)
         .bind(tenant_id)
         .bind(pass_id)
-        .fetch_optional(db.reader())
+        .fetch_optional(&mut *conn)
         .await?;
     from_row(row.ok_or(DomainError::NotFound("pass"))?)
 }
@@ -286,41 +310,61 @@ pub async fn patch(
     changes: &Data,
     cause: &Cause,
 ) -> Result<Patched> {
-    let errors = validate_data(changes, true);
+    let mut tx = db.writer().begin().await?;
+    let update = Update {
+        changes,
+        cause,
+        message: None,
+    };
+    let patched = patch_in(&mut tx, tenant_id, pass_id, update).await?;
+    tx.commit().await?;
+    Ok(patched)
+}
+
+/// [`patch`] inside the caller's transaction.
+pub async fn patch_in(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    pass_id: &str,
+    update: Update<'_>,
+) -> Result<Patched> {
+    let errors = validate_data(update.changes, true);
     if !errors.is_empty() {
         return Err(DomainError::Invalid(errors));
     }
     loop {
-        let current = get(db, tenant_id, pass_id).await?;
-        let (data, diff) = merge(&current.additional_data, changes);
+        let current = get_in(conn, tenant_id, pass_id).await?;
+        let (data, diff) = merge(&current.additional_data, update.changes);
         if diff.is_empty() {
             return Ok(Patched {
                 pass: current,
                 changes: diff,
+                significant: false,
             });
         }
-        if let Some(pass) = store_version(db, tenant_id, current, data, &diff, cause).await? {
+        let significant = update.message.is_some();
+        if let Some(pass) = store_version(conn, tenant_id, current, data, &diff, update).await? {
             return Ok(Patched {
                 pass,
                 changes: diff,
+                significant,
             });
         }
-        // Someone else wrote a version in between: merge again on top of theirs.
+        // Another transaction wrote a version in between: merge again on top of it.
     }
 }
 
 /// Writes the next version unless the pass moved on meanwhile (then `None`).
 async fn store_version(
-    db: &Db,
+    conn: &mut AnyConnection,
     tenant_id: &str,
     current: Pass,
     data: Data,
     diff: &[Change],
-    cause: &Cause,
+    update: Update<'_>,
 ) -> Result<Option<Pass>> {
     let now = now_ms();
     let version = current.version + 1;
-    let mut tx = db.writer().begin().await?;
     let updated = sqlx::query(
         "UPDATE passes SET additional_data = $1, version = $2, updated_at = $3 \
          WHERE tenant_id = $4 AND id = $5 AND version = $6",
@@ -331,30 +375,76 @@ async fn store_version(
     .bind(tenant_id)
     .bind(&current.id)
     .bind(current.version)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     if updated.rows_affected() == 0 {
         return Ok(None);
     }
     sqlx::query(
-        "INSERT INTO pass_versions (tenant_id, pass_id, version, changes, cause, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO pass_versions (tenant_id, pass_id, version, changes, cause, created_at, message, significant, event_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(tenant_id)
     .bind(&current.id)
     .bind(version)
     .bind(serde_json::to_string(diff).expect("changes serialise"))
-    .bind(serde_json::to_string(cause).expect("cause serialises"))
+    .bind(serde_json::to_string(update.cause).expect("cause serialises"))
     .bind(now)
-    .execute(&mut *tx)
+    .bind(update.message)
+    .bind(i64::from(update.message.is_some()))
+    .bind(&update.cause.event_id)
+    .execute(&mut *conn)
     .await?;
-    tx.commit().await?;
     Ok(Some(Pass {
         additional_data: data,
         version,
         updated_at: rfc3339(now),
         ..current
     }))
+}
+
+/// Ids of passes matching ANY of the identifiers, optionally of one type.
+pub async fn find_any(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    identifiers: &[(String, String)],
+    pass_type: Option<&str>,
+) -> Result<Vec<String>> {
+    let mut ids: Vec<String> = Vec::new();
+    for (name, value) in identifiers {
+        let found: Vec<(String,)> = sqlx::query_as(
+            "SELECT i.pass_id FROM pass_identifiers i JOIN passes p ON p.tenant_id = i.tenant_id AND p.id = i.pass_id \
+             WHERE i.tenant_id = $1 AND i.name = $2 AND i.value = $3 AND ($4 = '' OR p.pass_type = $4) ORDER BY i.pass_id",
+        )
+        .bind(tenant_id)
+        .bind(name)
+        .bind(normalize_identifier(name, value))
+        .bind(pass_type.unwrap_or(""))
+        .fetch_all(&mut *conn)
+        .await?;
+        ids.extend(found.into_iter().map(|(id,)| id));
+    }
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// The pass, if it exists (and is of `pass_type` when given).
+pub async fn find_by_id(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    pass_id: &str,
+    pass_type: Option<&str>,
+) -> Result<Option<String>> {
+    let found: Option<(String,)> = sqlx::query_as(
+        "SELECT id FROM passes WHERE tenant_id = $1 AND id = $2 AND ($3 = '' OR pass_type = $3)",
+    )
+    .bind(tenant_id)
+    .bind(pass_id)
+    .bind(pass_type.unwrap_or(""))
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(found.map(|(id,)| id))
 }
 
 /// Merge-patch semantics on a flat object: `null` removes, anything else sets.
@@ -547,8 +637,8 @@ fn decode_cursor(cursor: &str) -> Option<(i64, String)> {
 
 /// Versions after the first, newest first.
 pub async fn versions(db: &Db, tenant_id: &str, pass_id: &str) -> Result<Vec<PassVersion>> {
-    let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(
-        "SELECT version, changes, cause, created_at FROM pass_versions \
+    let rows: Vec<(i64, String, String, i64, Option<String>, i64)> = sqlx::query_as(
+        "SELECT version, changes, cause, created_at, message, significant FROM pass_versions \
          WHERE tenant_id = $1 AND pass_id = $2 ORDER BY version DESC",
     )
     .bind(tenant_id)
@@ -556,13 +646,15 @@ pub async fn versions(db: &Db, tenant_id: &str, pass_id: &str) -> Result<Vec<Pas
     .fetch_all(db.reader())
     .await?;
     rows.into_iter()
-        .map(|(version, changes, cause, at)| {
+        .map(|(version, changes, cause, at, message, significant)| {
             Ok(PassVersion {
                 version,
                 changes: serde_json::from_str(&changes)
                     .map_err(|e| DomainError::Internal(e.to_string()))?,
                 cause: serde_json::from_str(&cause)
                     .map_err(|e| DomainError::Internal(e.to_string()))?,
+                message,
+                significant: significant != 0,
                 created_at: rfc3339(at),
             })
         })

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use domain::crypto::MasterKey;
 use domain::db::{backend_of, sqlite_path, Backend};
+pub use domain::worker::WorkerConfig;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -13,6 +14,7 @@ pub struct Config {
     pub public_url: String,
     /// Where the built console assets (`pkg/`, favicon) are.
     pub site_root: String,
+    pub worker: WorkerConfig,
 }
 
 impl Config {
@@ -26,6 +28,7 @@ impl Config {
             addr,
             public_url,
             site_root: default_site_root(),
+            worker: WorkerConfig::default(),
         }
     }
 

@@ -7,6 +7,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod console;
+pub mod listeners;
 pub mod middleware;
 pub mod ops;
 pub mod problem;
@@ -24,22 +25,31 @@ pub use crate::state::AppState;
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .merge(api::router())
+        .merge(listeners::router())
         .merge(ops::router())
         .merge(console::router(&state));
     middleware::wrap(routes, &state).with_state(state)
 }
 
-/// Serves until `shutdown` is cancelled, then finishes in-flight requests.
+/// Serves until `shutdown` is cancelled, then finishes in-flight requests and jobs.
+/// The HTTP server and the workers run inside this one future, so dropping it (as a
+/// crash test does) stops everything at once.
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let app = router(state.clone());
-    state.start_background(shutdown.clone());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    let http = async {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .await;
+        // Requests are answered; the workers stop after their current jobs.
+        shutdown.cancel();
+        served
+    };
+    let (served, ()) = tokio::join!(http, state.run_background(shutdown.clone()));
+    served
 }
 
 /// Cancels `token` on Ctrl-C or SIGTERM.

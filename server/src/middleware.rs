@@ -42,6 +42,10 @@ pub fn wrap(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(from_fn_with_state(state.clone(), reject_cross_origin))
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(from_fn_with_state(
+            state.clone(),
+            crate::listeners::audit::record_rejections,
+        ))
         .layer(from_fn(problems_for_api))
         .layer(from_fn_with_state(state.clone(), crate::ops::track))
         .layer(trace)

@@ -102,6 +102,8 @@ impl Problem {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let mut response = (self.status(), axum::Json(&self)).into_response();
+        // Kept for the listeners' rejection audit, which records the cause code.
+        response.extensions_mut().insert(self.clone());
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));

@@ -34,21 +34,27 @@ impl AppState {
         }
     }
 
-    /// Housekeeping that runs beside the server until shutdown.
-    pub fn start_background(&self, shutdown: CancellationToken) {
-        let db = self.core.db.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(600));
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tick.tick() => {
-                        if let Err(e) = domain::sessions::delete_expired(&db).await {
-                            tracing::warn!(error = %e, "could not delete expired sessions");
-                        }
-                    }
+    /// The job workers and housekeeping, until shutdown.
+    pub async fn run_background(&self, shutdown: CancellationToken) {
+        let worker = domain::worker::run(
+            self.core.clone(),
+            self.config.worker.clone(),
+            shutdown.clone(),
+        );
+        tokio::join!(worker, housekeeping(self.core.db.clone(), shutdown));
+    }
+}
+
+async fn housekeeping(db: domain::db::Db, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tick.tick() => {
+                if let Err(e) = domain::sessions::delete_expired(&db).await {
+                    tracing::warn!(error = %e, "could not delete expired sessions");
                 }
             }
-        });
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! The management API under `/api/{tenantId}/…` (CONTRACT §3–§4) and its OpenAPI.
 
+pub mod audit;
 pub mod auth;
+pub mod integrations;
 pub mod json;
 pub mod openapi;
 pub mod passes;
@@ -12,5 +14,7 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(passes::router())
+        .merge(integrations::router())
+        .merge(audit::router())
         .merge(openapi::router())
 }

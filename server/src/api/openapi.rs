@@ -15,10 +15,32 @@ use crate::state::AppState;
         super::passes::get_pass,
         super::passes::search_passes,
         super::passes::patch_pass,
+        super::integrations::put_actito,
+        super::integrations::get_actito,
+        super::integrations::put_sfmc,
+        super::integrations::get_sfmc,
+        super::audit::list_events,
+        super::audit::list_deliveries,
+        crate::listeners::actito::update_pass,
+        crate::listeners::actito::profile_event,
+        crate::listeners::sfmc::execute,
+        crate::listeners::sfmc::lifecycle,
     ),
-    components(schemas(domain::passes::Pass, domain::passes::NewPass, domain::passes::PassPage, super::passes::PassPatch)),
+    components(schemas(
+        domain::passes::Pass, domain::passes::NewPass, domain::passes::PassPage, super::passes::PassPatch,
+        domain::actito::settings::ActitoSettingsInput, domain::actito::settings::ActitoSettingsView,
+        domain::sfmc::settings::SfmcSettingsInput, domain::sfmc::settings::SigningKeyInput,
+        domain::sfmc::settings::SfmcSettingsView, domain::sfmc::settings::SigningKeyView,
+        domain::events::Event, domain::events::EventPage,
+        domain::deliveries::Delivery, domain::deliveries::DeliveryAttempt, domain::deliveries::DeliveryPage,
+    )),
     modifiers(&ApiKeyScheme),
-    tags((name = "passes", description = "Wallet passes and their data"))
+    tags(
+        (name = "passes", description = "Wallet passes and their data"),
+        (name = "listeners", description = "Endpoints Actito and SFMC call"),
+        (name = "integrations", description = "Actito and SFMC settings"),
+        (name = "audit", description = "Inbound events and deliveries")
+    )
 )]
 pub struct ApiDoc;
 

@@ -4,7 +4,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use domain::passes::{self, Cause, Data, NewPass, Pass, PassFilter, PassPage};
+use domain::passes::{self, Cause, Data, NewPass, Pass, PassFilter, PassPage, Update};
+use domain::{processing, DomainError};
 use serde::Deserialize;
 
 use super::auth::{ApiCaller, PassesRead, PassesWrite};
@@ -136,13 +137,19 @@ pub async fn patch_pass(
     ApiJson(patch): ApiJson<PassPatch>,
 ) -> Result<Json<Pass>, Problem> {
     let cause = Cause::new("api", Some(&caller.key.key_id));
-    let patched = passes::patch(
-        &state.core.db,
-        &caller.tenant_id,
-        &pass_id,
-        &patch.additional_data,
-        &cause,
-    )
-    .await?;
+    let update = Update {
+        changes: &patch.additional_data,
+        cause: &cause,
+        message: None,
+    };
+    let mut tx = state
+        .core
+        .db
+        .writer()
+        .begin()
+        .await
+        .map_err(DomainError::from)?;
+    let patched = processing::apply(&mut tx, &caller.tenant_id, &pass_id, update).await?;
+    tx.commit().await.map_err(DomainError::from)?;
     Ok(Json(patched.pass))
 }

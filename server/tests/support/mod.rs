@@ -1,10 +1,13 @@
 //! Starts the real server on a loopback port against a fresh database.
 #![allow(dead_code)]
 
+pub mod fakes;
+
 use domain::api_keys::{self, Scope};
 use domain::crypto::MasterKey;
 use domain::testing::TestDb;
 use domain::{tenants, Core};
+use server::config::WorkerConfig;
 use server::{AppState, Config};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -12,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 pub struct TestServer {
     pub url: String,
     pub db: TestDb,
+    pub key: MasterKey,
     pub http: reqwest::Client,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -19,10 +23,21 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(db: TestDb) -> TestServer {
+        Self::start_with_key(db, MasterKey::generate()).await
+    }
+
+    /// Starts on `db` with this master key (a restarted server keeps its key).
+    pub async fn start_with_key(db: TestDb, key: MasterKey) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let config = Config::new(db.url.clone(), addr, None);
-        let state = AppState::new(Core::new(db.db.clone(), MasterKey::generate()), config);
+        let mut config = Config::new(db.url.clone(), addr, None);
+        // Short leases and polls: a crashed worker's jobs come back quickly in tests.
+        config.worker = WorkerConfig {
+            lease_ms: 1_500,
+            poll: std::time::Duration::from_millis(50),
+            ..WorkerConfig::default()
+        };
+        let state = AppState::new(Core::new(db.db.clone(), key.clone()), config);
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(server::serve(state, listener, shutdown.clone()));
         let http = reqwest::Client::builder()
@@ -32,10 +47,23 @@ impl TestServer {
         TestServer {
             url: format!("http://{addr}"),
             db,
+            key,
             http,
             shutdown,
             task,
         }
+    }
+
+    pub fn core(&self) -> Core {
+        Core::new(self.db.db.clone(), self.key.clone())
+    }
+
+    /// Stops at once, as a crash would: in-flight jobs are dropped mid-way.
+    /// Returns the database for a restart.
+    pub async fn crash(self) -> (TestDb, MasterKey) {
+        self.task.abort();
+        let _ = self.task.await;
+        (self.db, self.key)
     }
 
     /// One server per backend this run can test.

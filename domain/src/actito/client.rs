@@ -1,0 +1,243 @@
+//! The Actito API client: token exchange (cached until shortly before expiry, one
+//! refresh on 401) and profile reads. Timeouts are short; 5xx and 429 are reported
+//! with their `Retry-After` so the job queue can wait as Actito asks.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use tokio::sync::Mutex;
+
+use super::settings::ActitoSettings;
+use crate::crypto::sha256_hex;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ActitoError {
+    /// Worth retrying: a 5xx, a 429, a timeout or a connection failure.
+    #[error("Actito is unavailable: {message}")]
+    Unavailable {
+        message: String,
+        retry_after_ms: Option<i64>,
+    },
+    /// Not worth retrying: the API key is refused, the profile does not exist…
+    #[error("Actito refused the request: {0}")]
+    Refused(String),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenAnswer {
+    access_token: String,
+    expires_in: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct ProfileAnswer {
+    #[serde(default)]
+    attributes: Vec<Attribute>,
+}
+
+#[derive(Deserialize)]
+struct Attribute {
+    name: String,
+    #[serde(default)]
+    value: Value,
+}
+
+/// Shared by all tenants; tokens are cached per API host and key.
+pub struct ActitoClient {
+    http: reqwest::Client,
+    tokens: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+/// Tokens are renewed this long before Actito says they expire.
+const TOKEN_MARGIN: Duration = Duration::from_secs(60);
+
+impl ActitoClient {
+    pub fn new(http: reqwest::Client) -> Self {
+        ActitoClient {
+            http,
+            tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cache_key(settings: &ActitoSettings) -> String {
+        format!(
+            "{}|{}",
+            settings.api_base_url,
+            sha256_hex(&settings.api_key)
+        )
+    }
+
+    /// A valid access token, from the cache when it has one.
+    pub async fn token(&self, settings: &ActitoSettings) -> Result<String, ActitoError> {
+        let key = Self::cache_key(settings);
+        if let Some((token, until)) = self.tokens.lock().await.get(&key) {
+            if Instant::now() < *until {
+                return Ok(token.clone());
+            }
+        }
+        let url = format!("{}/auth/token", settings.api_base_url);
+        let response = self
+            .http
+            .get(&url)
+            .header("Authorization", &settings.api_key)
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .map_err(transport)?;
+        let response = check(response).await?;
+        let answer: TokenAnswer = response
+            .json()
+            .await
+            .map_err(|e| ActitoError::Refused(format!("unreadable token answer: {e}")))?;
+        let lifetime = answer
+            .expires_in
+            .as_ref()
+            .and_then(parse_seconds)
+            .unwrap_or(Duration::from_secs(900));
+        let until = Instant::now() + lifetime.saturating_sub(TOKEN_MARGIN);
+        self.tokens
+            .lock()
+            .await
+            .insert(key, (answer.access_token.clone(), until));
+        Ok(answer.access_token)
+    }
+
+    async fn forget_token(&self, settings: &ActitoSettings) {
+        self.tokens.lock().await.remove(&Self::cache_key(settings));
+    }
+
+    /// The profile's attributes, by name.
+    pub async fn profile(
+        &self,
+        settings: &ActitoSettings,
+        profile_id: &str,
+    ) -> Result<Map<String, Value>, ActitoError> {
+        let url = format!(
+            "{}/v4/entity/{}/table/{}/profile/{}",
+            settings.api_base_url,
+            encode(&settings.entity),
+            encode(&settings.profile_table_id),
+            encode(profile_id)
+        );
+        let mut refreshed = false;
+        loop {
+            let token = self.token(settings).await?;
+            let response = self
+                .http
+                .get(&url)
+                .bearer_auth(&token)
+                .header("Accept", "application/json")
+                .send()
+                .await
+                .map_err(transport)?;
+            if response.status() == StatusCode::UNAUTHORIZED && !refreshed {
+                // The token may have been revoked early: get a new one, once.
+                self.forget_token(settings).await;
+                refreshed = true;
+                continue;
+            }
+            let answer: ProfileAnswer = check(response)
+                .await?
+                .json()
+                .await
+                .map_err(|e| ActitoError::Refused(format!("unreadable profile: {e}")))?;
+            return Ok(answer
+                .attributes
+                .into_iter()
+                .map(|a| (a.name, a.value))
+                .collect());
+        }
+    }
+
+    /// Checks the API key by exchanging it for a token (for the console's test button).
+    pub async fn test_connection(&self, settings: &ActitoSettings) -> Result<(), ActitoError> {
+        self.forget_token(settings).await;
+        self.token(settings).await.map(|_| ())
+    }
+}
+
+fn encode(segment: &str) -> String {
+    url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
+}
+
+/// `"900s"`, `"900"` or `900`.
+fn parse_seconds(value: &Value) -> Option<Duration> {
+    match value {
+        Value::Number(n) => n.as_u64().map(Duration::from_secs),
+        Value::String(s) => s
+            .trim()
+            .trim_end_matches('s')
+            .parse()
+            .ok()
+            .map(Duration::from_secs),
+        _ => None,
+    }
+}
+
+fn transport(err: reqwest::Error) -> ActitoError {
+    ActitoError::Unavailable {
+        message: if err.is_timeout() {
+            "timed out".into()
+        } else {
+            err.to_string()
+        },
+        retry_after_ms: None,
+    }
+}
+
+/// `Retry-After` in seconds (HTTP dates are rare from APIs and read as absent).
+pub fn retry_after_ms(headers: &reqwest::header::HeaderMap) -> Option<i64> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .map(|s| s.clamp(0, 3_600) * 1_000)
+}
+
+async fn check(response: reqwest::Response) -> Result<reqwest::Response, ActitoError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let retry_after_ms = retry_after_ms(response.headers());
+    let body: String = response
+        .text()
+        .await
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect();
+    let message = format!("HTTP {} {}", status.as_u16(), body.trim());
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        Err(ActitoError::Unavailable {
+            message,
+            retry_after_ms,
+        })
+    } else {
+        Err(ActitoError::Refused(message))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn token_lifetimes_are_read_in_every_form() {
+        assert_eq!(
+            parse_seconds(&json!("900s")),
+            Some(Duration::from_secs(900))
+        );
+        assert_eq!(parse_seconds(&json!("60")), Some(Duration::from_secs(60)));
+        assert_eq!(parse_seconds(&json!(30)), Some(Duration::from_secs(30)));
+        assert_eq!(parse_seconds(&json!(null)), None);
+    }
+}

@@ -1,0 +1,6 @@
+//! Actito: webhook envelopes, the API client, integration settings and callbacks.
+
+pub mod callbacks;
+pub mod client;
+pub mod envelope;
+pub mod settings;

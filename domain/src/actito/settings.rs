@@ -1,0 +1,299 @@
+//! A tenant's Actito integration (CONTRACT §5); the API key is sealed at rest.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::clock::{now_ms, rfc3339};
+use crate::core::Core;
+use crate::error::{DomainError, FieldError, Result};
+
+pub const DEFAULT_API_BASE_URL: &str = "https://api.actito.com";
+
+/// The settings as sent by an admin. Absent fields take the contract's defaults;
+/// an absent `apiKey` keeps the stored one.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ActitoSettingsInput {
+    pub api_base_url: Option<String>,
+    pub entity: String,
+    pub api_key: Option<String>,
+    pub profile_table_id: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub identifier_mapping: Option<Map<String, Value>>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub data_mapping: Option<Map<String, Value>>,
+    pub callback_hosts: Option<Vec<String>>,
+}
+
+/// The settings as shown: the API key masked.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ActitoSettingsView {
+    pub api_base_url: String,
+    pub entity: String,
+    pub api_key: String,
+    pub profile_table_id: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub identifier_mapping: Map<String, Value>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub data_mapping: Map<String, Value>,
+    pub callback_hosts: Vec<String>,
+    pub updated_at: String,
+}
+
+/// The settings as used: the key in clear, mappings in their order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActitoSettings {
+    pub api_base_url: String,
+    pub entity: String,
+    pub api_key: String,
+    pub profile_table_id: String,
+    /// Actito attribute → pass identifier, in the order they are tried.
+    pub identifier_mapping: Vec<(String, String)>,
+    /// Actito attribute → `additionalData` key.
+    pub data_mapping: Vec<(String, String)>,
+    pub callback_hosts: Vec<String>,
+}
+
+pub fn default_identifier_mapping() -> Vec<(String, String)> {
+    vec![
+        ("emailAddress".into(), "email".into()),
+        ("businessId".into(), "customId".into()),
+    ]
+}
+
+pub fn default_callback_hosts() -> Vec<String> {
+    vec!["*.actito.com".into(), "*.actito.be".into()]
+}
+
+fn pairs(
+    map: &Map<String, Value>,
+    field: &str,
+    errors: &mut Vec<FieldError>,
+) -> Vec<(String, String)> {
+    map.iter()
+        .filter_map(|(k, v)| match v.as_str().map(str::trim) {
+            Some(t) if !t.is_empty() && !k.trim().is_empty() => {
+                Some((k.trim().to_string(), t.to_string()))
+            }
+            _ => {
+                errors.push(FieldError::new(
+                    format!("{field}.{k}"),
+                    "must map to a non-empty name",
+                ));
+                None
+            }
+        })
+        .collect()
+}
+
+fn to_map(pairs: &[(String, String)]) -> Map<String, Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect()
+}
+
+/// A callback host pattern: a host name or `*.` followed by a domain.
+fn is_host_pattern(pattern: &str) -> bool {
+    let host = pattern.strip_prefix("*.").unwrap_or(pattern);
+    !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+}
+
+fn mask(secret: &str) -> String {
+    let tail: String = secret
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("••••{tail}")
+}
+
+fn seal_context(tenant_id: &str) -> String {
+    format!("{tenant_id}/actito.apiKey")
+}
+
+/// Validates and stores the settings.
+pub async fn put(
+    core: &Core,
+    tenant_id: &str,
+    input: ActitoSettingsInput,
+) -> Result<ActitoSettingsView> {
+    let mut errors = Vec::new();
+    let base = input
+        .api_base_url
+        .unwrap_or_else(|| DEFAULT_API_BASE_URL.into());
+    let base = base.trim().trim_end_matches('/').to_string();
+    match url::Url::parse(&base) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+        _ => errors.push(FieldError::new("apiBaseUrl", "must be an http(s) URL")),
+    }
+    if input.entity.trim().is_empty() {
+        errors.push(FieldError::new("entity", "is required"));
+    }
+    if input.profile_table_id.trim().is_empty() {
+        errors.push(FieldError::new("profileTableId", "is required"));
+    }
+    let identifier_mapping = match &input.identifier_mapping {
+        Some(map) => pairs(map, "identifierMapping", &mut errors),
+        None => default_identifier_mapping(),
+    };
+    let data_mapping = match &input.data_mapping {
+        Some(map) => pairs(map, "dataMapping", &mut errors),
+        None => Vec::new(),
+    };
+    let callback_hosts: Vec<String> = input
+        .callback_hosts
+        .unwrap_or_else(default_callback_hosts)
+        .into_iter()
+        .map(|h| h.trim().to_lowercase())
+        .collect();
+    for host in &callback_hosts {
+        if !is_host_pattern(host) {
+            errors.push(FieldError::new(
+                "callbackHosts",
+                format!("{host:?} is not a host or *.domain pattern"),
+            ));
+        }
+    }
+    let existing_key = load_sealed_key(core, tenant_id).await?;
+    let sealed = match input
+        .api_key
+        .as_deref()
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+    {
+        Some(key) => core.master_key.encrypt(key, &seal_context(tenant_id)),
+        None => match existing_key {
+            Some(sealed) => sealed,
+            None => {
+                errors.push(FieldError::new("apiKey", "is required"));
+                String::new()
+            }
+        },
+    };
+    if !errors.is_empty() {
+        return Err(DomainError::Invalid(errors));
+    }
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO actito_settings (tenant_id, api_base_url, entity, api_key, profile_table_id, \
+         identifier_mapping, data_mapping, callback_hosts, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (tenant_id) DO UPDATE SET api_base_url = excluded.api_base_url, entity = excluded.entity, \
+         api_key = excluded.api_key, profile_table_id = excluded.profile_table_id, \
+         identifier_mapping = excluded.identifier_mapping, data_mapping = excluded.data_mapping, \
+         callback_hosts = excluded.callback_hosts, updated_at = excluded.updated_at",
+    )
+    .bind(tenant_id)
+    .bind(&base)
+    .bind(input.entity.trim())
+    .bind(&sealed)
+    .bind(input.profile_table_id.trim())
+    .bind(Value::Object(to_map(&identifier_mapping)).to_string())
+    .bind(Value::Object(to_map(&data_mapping)).to_string())
+    .bind(serde_json::to_string(&callback_hosts).expect("strings serialise"))
+    .bind(now)
+    .execute(core.db.writer())
+    .await?;
+    view(core, tenant_id)
+        .await?
+        .ok_or(DomainError::NotFound("actito settings"))
+}
+
+async fn load_sealed_key(core: &Core, tenant_id: &str) -> Result<Option<String>> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT api_key FROM actito_settings WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_optional(core.db.reader())
+            .await?;
+    Ok(row.map(|(k,)| k))
+}
+
+type Row = (String, String, String, String, String, String, String, i64);
+
+async fn row(core: &Core, tenant_id: &str) -> Result<Option<Row>> {
+    Ok(sqlx::query_as(
+        "SELECT api_base_url, entity, api_key, profile_table_id, identifier_mapping, data_mapping, \
+         callback_hosts, updated_at FROM actito_settings WHERE tenant_id = $1",
+    )
+    .bind(tenant_id)
+    .fetch_optional(core.db.reader())
+    .await?)
+}
+
+fn parse_pairs(text: &str) -> Vec<(String, String)> {
+    serde_json::from_str::<Map<String, Value>>(text)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v.as_str()?.to_string())))
+        .collect()
+}
+
+/// The settings in clear, for calling Actito; `None` when not configured.
+pub async fn get(core: &Core, tenant_id: &str) -> Result<Option<ActitoSettings>> {
+    let Some((base, entity, sealed, table, ids, data, hosts, _)) = row(core, tenant_id).await?
+    else {
+        return Ok(None);
+    };
+    let api_key = core
+        .master_key
+        .decrypt(&sealed, &seal_context(tenant_id))
+        .map_err(|e| DomainError::Internal(e.to_string()))?;
+    Ok(Some(ActitoSettings {
+        api_base_url: base,
+        entity,
+        api_key,
+        profile_table_id: table,
+        identifier_mapping: parse_pairs(&ids),
+        data_mapping: parse_pairs(&data),
+        callback_hosts: serde_json::from_str(&hosts).unwrap_or_default(),
+    }))
+}
+
+/// The settings as an admin may see them.
+pub async fn view(core: &Core, tenant_id: &str) -> Result<Option<ActitoSettingsView>> {
+    let Some(settings) = get(core, tenant_id).await? else {
+        return Ok(None);
+    };
+    let updated_at = row(core, tenant_id).await?.map(|r| r.7).unwrap_or_default();
+    Ok(Some(ActitoSettingsView {
+        api_base_url: settings.api_base_url,
+        entity: settings.entity,
+        api_key: mask(&settings.api_key),
+        profile_table_id: settings.profile_table_id,
+        identifier_mapping: to_map(&settings.identifier_mapping),
+        data_mapping: to_map(&settings.data_mapping),
+        callback_hosts: settings.callback_hosts,
+        updated_at: rfc3339(updated_at),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_keep_only_the_last_four_characters() {
+        assert_eq!(mask("abcdefgh"), "••••efgh");
+        assert_eq!(mask("ab"), "••••ab");
+    }
+
+    #[test]
+    fn host_patterns_are_checked() {
+        for ok in ["*.actito.com", "api.actito.be", "127.0.0.1", "localhost"] {
+            assert!(is_host_pattern(ok), "{ok}");
+        }
+        for bad in ["", "*.", "https://x.com", "a b", "x/y"] {
+            assert!(!is_host_pattern(bad), "{bad}");
+        }
+    }
+}

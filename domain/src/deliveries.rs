@@ -1,0 +1,237 @@
+//! Deliveries: every outbound call on a tenant's behalf (Actito callbacks now, wallet
+//! pushes later), one row per target with each attempt recorded.
+
+use serde::{Deserialize, Serialize};
+use sqlx::AnyConnection;
+
+use crate::clock::{now_ms, rfc3339};
+use crate::db::Db;
+use crate::error::{DomainError, Result};
+use crate::ids::new_id;
+
+pub const ACTITO_CALLBACK: &str = "actito-callback";
+pub const WALLET: &str = "wallet";
+
+pub const PENDING: &str = "pending";
+pub const DELIVERED: &str = "delivered";
+pub const RETRYING: &str = "retrying";
+/// Gave up: refused for good, or out of attempts.
+pub const FAILED: &str = "failed";
+
+pub async fn create(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    channel: &str,
+    pass_id: Option<&str>,
+    event_id: Option<&str>,
+    target: &str,
+) -> Result<String> {
+    let id = new_id("dlv");
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO deliveries (id, tenant_id, channel, pass_id, event_id, target, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+    )
+    .bind(&id)
+    .bind(tenant_id)
+    .bind(channel)
+    .bind(pass_id)
+    .bind(event_id)
+    .bind(target)
+    .bind(PENDING)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+/// One attempt's result, and the delivery's status after it.
+pub struct Attempt<'a> {
+    pub status_code: Option<u16>,
+    pub latency_ms: i64,
+    pub error: Option<&'a str>,
+    pub new_status: &'a str,
+}
+
+pub async fn record_attempt(db: &Db, delivery_id: &str, attempt: Attempt<'_>) -> Result<()> {
+    let now = now_ms();
+    let mut tx = db.writer().begin().await?;
+    sqlx::query(
+        "INSERT INTO delivery_attempts (id, delivery_id, attempted_at, status_code, latency_ms, error) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(new_id("dat"))
+    .bind(delivery_id)
+    .bind(now)
+    .bind(attempt.status_code.map(i64::from))
+    .bind(attempt.latency_ms)
+    .bind(attempt.error)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE deliveries SET status = $1, attempts = attempts + 1, last_status = $2, last_error = $3, \
+         updated_at = $4 WHERE id = $5",
+    )
+    .bind(attempt.new_status)
+    .bind(attempt.status_code.map(i64::from))
+    .bind(attempt.error)
+    .bind(now)
+    .bind(delivery_id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Marks a delivery as given up without an attempt (e.g. the host is not allowed).
+pub async fn set_status(
+    db: &Db,
+    delivery_id: &str,
+    status: &str,
+    error: Option<&str>,
+) -> Result<()> {
+    sqlx::query("UPDATE deliveries SET status = $1, last_error = COALESCE($2, last_error), updated_at = $3 WHERE id = $4")
+        .bind(status)
+        .bind(error)
+        .bind(now_ms())
+        .bind(delivery_id)
+        .execute(db.writer())
+        .await?;
+    Ok(())
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeliveryAttempt {
+    pub attempted_at: String,
+    pub status_code: Option<i64>,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Delivery {
+    pub id: String,
+    pub channel: String,
+    pub pass_id: Option<String>,
+    pub event_id: Option<String>,
+    pub target: String,
+    pub status: String,
+    pub attempts: Vec<DeliveryAttempt>,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeliveryPage {
+    pub items: Vec<Delivery>,
+    pub next: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryFilter {
+    pub pass_id: Option<String>,
+    pub event_id: Option<String>,
+    pub channel: Option<String>,
+    pub status: Option<String>,
+}
+
+type Row = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    i64,
+    i64,
+);
+
+/// Deliveries newest first, with their attempts.
+pub async fn list(
+    db: &Db,
+    tenant_id: &str,
+    filter: &DeliveryFilter,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<DeliveryPage> {
+    let limit = limit.clamp(1, 500) as usize;
+    let mut sql = "SELECT id, channel, pass_id, event_id, target, status, last_error, created_at, updated_at \
+                   FROM deliveries WHERE tenant_id = $1"
+        .to_string();
+    let mut args = vec![tenant_id.to_string()];
+    for (column, value) in [
+        ("pass_id", &filter.pass_id),
+        ("event_id", &filter.event_id),
+        ("channel", &filter.channel),
+        ("status", &filter.status),
+    ] {
+        if let Some(value) = value {
+            args.push(value.clone());
+            sql.push_str(&format!(" AND {column} = ${}", args.len()));
+        }
+    }
+    if let Some(cursor) = cursor {
+        let (at, id) = cursor
+            .split_once('.')
+            .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_string())))
+            .ok_or_else(|| DomainError::invalid("cursor", "is not a cursor from this API"))?;
+        args.push(id);
+        sql.push_str(&format!(
+            " AND (created_at < {at} OR (created_at = {at} AND id < ${}))",
+            args.len()
+        ));
+    }
+    sql.push_str(&format!(
+        " ORDER BY created_at DESC, id DESC LIMIT {}",
+        limit + 1
+    ));
+    let mut query = sqlx::query_as::<_, Row>(&sql);
+    for arg in args {
+        query = query.bind(arg);
+    }
+    let mut rows = query.fetch_all(db.reader()).await?;
+    let next = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|r| format!("{}.{}", r.7, r.0))
+    } else {
+        None
+    };
+    let mut items = Vec::with_capacity(rows.len());
+    for (id, channel, pass_id, event_id, target, status, last_error, created, updated) in rows {
+        let attempts: Vec<(i64, Option<i64>, i64, Option<String>)> = sqlx::query_as(
+            "SELECT attempted_at, status_code, latency_ms, error FROM delivery_attempts \
+             WHERE delivery_id = $1 ORDER BY attempted_at, id",
+        )
+        .bind(&id)
+        .fetch_all(db.reader())
+        .await?;
+        items.push(Delivery {
+            id,
+            channel,
+            pass_id,
+            event_id,
+            target,
+            status,
+            attempts: attempts
+                .into_iter()
+                .map(|(at, status_code, latency_ms, error)| DeliveryAttempt {
+                    attempted_at: rfc3339(at),
+                    status_code,
+                    latency_ms,
+                    error,
+                })
+                .collect(),
+            last_error,
+            created_at: rfc3339(created),
+            updated_at: rfc3339(updated),
+        });
+    }
+    Ok(DeliveryPage { items, next })
+}

@@ -1,0 +1,434 @@
+//! Inbound events: every request a listener received. Accepted ones are stored with
+//! the work they imply in ONE transaction before the answer; rejected ones are
+//! stored with a cause code, within a per-tenant budget so a flood cannot fill the disk.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::clock::{now_ms, rfc3339};
+use crate::db::Db;
+use crate::error::{DomainError, Result};
+use crate::ids::new_id;
+use crate::jobs::{self, NewJob};
+use crate::sfmc::activity::JourneyContext;
+
+pub const ACCEPTED: &str = "accepted";
+pub const REJECTED: &str = "rejected";
+pub const PROCESSED: &str = "processed";
+pub const FAILED: &str = "failed";
+
+/// Duplicates are recognised for this long.
+pub const DEDUPE_WINDOW_MS: i64 = 24 * 3600 * 1000;
+/// At most this many rejections are stored per tenant per window; more are counted only.
+pub const REJECTION_BUDGET: i64 = 1_000;
+pub const REJECTION_WINDOW_MS: i64 = 3600 * 1000;
+/// Stored bodies of rejected (but authenticated) requests are cut at this size.
+pub const REJECTED_BODY_LIMIT: usize = 64 * 1024;
+
+/// A request that passed authentication and validation.
+#[derive(Clone, Debug, Default)]
+pub struct Inbound {
+    pub tenant_id: String,
+    pub source: &'static str,
+    pub kind: String,
+    pub headers: Value,
+    pub body: String,
+    pub dedupe_key: Option<String>,
+    pub key_id: Option<String>,
+    pub journey: JourneyContext,
+    pub items: i64,
+}
+
+/// A request refused before it was accepted.
+#[derive(Clone, Debug, Default)]
+pub struct Rejection {
+    pub tenant_id: String,
+    pub source: &'static str,
+    pub kind: String,
+    pub code: String,
+    pub detail: String,
+    pub headers: Value,
+    /// Only for authenticated callers; never for unauthenticated requests.
+    pub body: Option<String>,
+    pub key_id: Option<String>,
+    pub journey: JourneyContext,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Ingested {
+    /// Stored now, with its jobs.
+    New { event_id: String },
+    /// Seen within the dedupe window: the first answer, nothing enqueued.
+    Duplicate {
+        event_id: String,
+        response: Option<Value>,
+    },
+}
+
+impl Ingested {
+    pub fn event_id(&self) -> &str {
+        match self {
+            Ingested::New { event_id } | Ingested::Duplicate { event_id, .. } => event_id,
+        }
+    }
+}
+
+/// Stores the event, its answer and its jobs atomically; a duplicate (same dedupe key
+/// within 24 h) is answered as the first and enqueues nothing.
+pub async fn ingest(
+    db: &Db,
+    inbound: &Inbound,
+    response: Option<&Value>,
+    jobs: Vec<NewJob>,
+) -> Result<Ingested> {
+    let event_id = new_id("evt");
+    let now = now_ms();
+    let mut tx = db.writer().begin().await?;
+    if let Some(key) = &inbound.dedupe_key {
+        // A key older than the window no longer counts: free it for this event.
+        sqlx::query(
+            "UPDATE inbound_events SET dedupe_key = NULL \
+             WHERE tenant_id = $1 AND source = $2 AND dedupe_key = $3 AND received_at < $4",
+        )
+        .bind(&inbound.tenant_id)
+        .bind(inbound.source)
+        .bind(key)
+        .bind(now - DEDUPE_WINDOW_MS)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO inbound_events (id, tenant_id, source, kind, received_at, status, dedupe_key, body, \
+         headers, response, key_id, journey_id, activity_id, definition_instance_id, key_value, items) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+         ON CONFLICT (tenant_id, source, dedupe_key) DO NOTHING",
+    )
+    .bind(&event_id)
+    .bind(&inbound.tenant_id)
+    .bind(inbound.source)
+    .bind(&inbound.kind)
+    .bind(now)
+    .bind(ACCEPTED)
+    .bind(&inbound.dedupe_key)
+    .bind(&inbound.body)
+    .bind(inbound.headers.to_string())
+    .bind(response.map(Value::to_string))
+    .bind(&inbound.key_id)
+    .bind(&inbound.journey.journey_id)
+    .bind(&inbound.journey.activity_id)
+    .bind(&inbound.journey.definition_instance_id)
+    .bind(&inbound.journey.key_value)
+    .bind(inbound.items)
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        let (id, response): (String, Option<String>) = sqlx::query_as(
+            "SELECT id, response FROM inbound_events WHERE tenant_id = $1 AND source = $2 AND dedupe_key = $3",
+        )
+        .bind(&inbound.tenant_id)
+        .bind(inbound.source)
+        .bind(&inbound.dedupe_key)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.rollback().await?;
+        return Ok(Ingested::Duplicate {
+            event_id: id,
+            response: response.and_then(|r| serde_json::from_str(&r).ok()),
+        });
+    }
+    let jobs: Vec<NewJob> = jobs.into_iter().map(|j| j.for_event(&event_id)).collect();
+    jobs::enqueue(&mut tx, &jobs).await?;
+    tx.commit().await?;
+    Ok(Ingested::New { event_id })
+}
+
+/// Records a rejection unless the tenant's budget for the hour is spent (or the
+/// tenant does not exist). Returns the event id when stored.
+pub async fn reject(db: &Db, rejection: &Rejection) -> Result<Option<String>> {
+    let now = now_ms();
+    let (recent,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM inbound_events WHERE tenant_id = $1 AND status = $2 AND received_at > $3",
+    )
+    .bind(&rejection.tenant_id)
+    .bind(REJECTED)
+    .bind(now - REJECTION_WINDOW_MS)
+    .fetch_one(db.reader())
+    .await?;
+    if recent >= REJECTION_BUDGET || !crate::tenants::exists(db, &rejection.tenant_id).await? {
+        return Ok(None);
+    }
+    let body = rejection.body.as_ref().map(|b| {
+        let mut cut = b.len().min(REJECTED_BODY_LIMIT);
+        while !b.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        b[..cut].to_string()
+    });
+    let id = new_id("evt");
+    sqlx::query(
+        "INSERT INTO inbound_events (id, tenant_id, source, kind, received_at, status, reason, detail, body, \
+         headers, key_id, journey_id, activity_id, definition_instance_id, key_value) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(&id)
+    .bind(&rejection.tenant_id)
+    .bind(rejection.source)
+    .bind(&rejection.kind)
+    .bind(now)
+    .bind(REJECTED)
+    .bind(&rejection.code)
+    .bind(&rejection.detail)
+    .bind(body)
+    .bind(rejection.headers.to_string())
+    .bind(&rejection.key_id)
+    .bind(&rejection.journey.journey_id)
+    .bind(&rejection.journey.activity_id)
+    .bind(&rejection.journey.definition_instance_id)
+    .bind(&rejection.journey.key_value)
+    .execute(db.writer())
+    .await?;
+    Ok(Some(id))
+}
+
+/// An event as the audit API shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Event {
+    pub id: String,
+    pub source: String,
+    pub kind: String,
+    pub received_at: String,
+    pub status: String,
+    /// The cause code of a rejection or failure.
+    pub reason: Option<String>,
+    pub detail: Option<String>,
+    pub items: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journey_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activity_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub definition_instance_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_value: Option<String>,
+    pub processed_at: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EventPage {
+    pub items: Vec<Event>,
+    pub next: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    pub source: Option<String>,
+    pub status: Option<String>,
+    pub kind: Option<String>,
+}
+
+type EventRow = (
+    String,
+    String,
+    String,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+);
+
+const EVENT_COLUMNS: &str =
+    "id, source, kind, received_at, status, reason, detail, items, journey_id, \
+     activity_id, definition_instance_id, key_value, processed_at";
+
+fn event_from(row: EventRow) -> Event {
+    let (
+        id,
+        source,
+        kind,
+        at,
+        status,
+        reason,
+        detail,
+        items,
+        journey_id,
+        activity_id,
+        definition_instance_id,
+        key_value,
+        processed,
+    ) = row;
+    Event {
+        id,
+        source,
+        kind,
+        received_at: rfc3339(at),
+        status,
+        reason,
+        detail,
+        items,
+        journey_id,
+        activity_id,
+        definition_instance_id,
+        key_value,
+        processed_at: processed.map(rfc3339),
+    }
+}
+
+/// Events newest first, a page at a time; `cursor` is the `next` of the page before.
+pub async fn list(
+    db: &Db,
+    tenant_id: &str,
+    filter: &EventFilter,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<EventPage> {
+    let limit = limit.clamp(1, 500) as usize;
+    let mut sql = format!("SELECT {EVENT_COLUMNS} FROM inbound_events WHERE tenant_id = $1");
+    let mut args = vec![tenant_id.to_string()];
+    for (column, value) in [
+        ("source", &filter.source),
+        ("status", &filter.status),
+        ("kind", &filter.kind),
+    ] {
+        if let Some(value) = value {
+            args.push(value.clone());
+            sql.push_str(&format!(" AND {column} = ${}", args.len()));
+        }
+    }
+    if let Some(cursor) = cursor {
+        let (at, id) = cursor
+            .split_once('.')
+            .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_string())))
+            .ok_or_else(|| DomainError::invalid("cursor", "is not a cursor from this API"))?;
+        args.push(id);
+        sql.push_str(&format!(
+            " AND (received_at < {at} OR (received_at = {at} AND id < ${}))",
+            args.len()
+        ));
+    }
+    sql.push_str(&format!(
+        " ORDER BY received_at DESC, id DESC LIMIT {}",
+        limit + 1
+    ));
+    let mut query = sqlx::query_as::<_, EventRow>(&sql);
+    for arg in args {
+        query = query.bind(arg);
+    }
+    let rows = query.fetch_all(db.reader()).await?;
+    let mut items: Vec<(i64, Event)> = rows.into_iter().map(|r| (r.3, event_from(r))).collect();
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|(at, e)| format!("{at}.{}", e.id))
+    } else {
+        None
+    };
+    Ok(EventPage {
+        items: items.into_iter().map(|(_, e)| e).collect(),
+        next,
+    })
+}
+
+pub async fn get(db: &Db, tenant_id: &str, event_id: &str) -> Result<Event> {
+    let sql =
+        format!("SELECT {EVENT_COLUMNS} FROM inbound_events WHERE tenant_id = $1 AND id = $2");
+    let row: Option<EventRow> = sqlx::query_as(&sql)
+        .bind(tenant_id)
+        .bind(event_id)
+        .fetch_optional(db.reader())
+        .await?;
+    row.map(event_from).ok_or(DomainError::NotFound("event"))
+}
+
+/// The stored body and progress of an accepted event, for its jobs.
+pub async fn body(db: &Db, event_id: &str) -> Result<(String, i64)> {
+    let row: Option<(Option<String>, i64)> =
+        sqlx::query_as("SELECT body, items_done FROM inbound_events WHERE id = $1")
+            .bind(event_id)
+            .fetch_optional(db.reader())
+            .await?;
+    match row {
+        Some((Some(body), done)) => Ok((body, done)),
+        _ => Err(DomainError::NotFound("event body")),
+    }
+}
+
+/// Marks an event processed, or failed with a reason.
+pub async fn settle(db: &Db, event_id: &str, failure: Option<(&str, &str)>) -> Result<()> {
+    let (status, reason, detail) = match failure {
+        None => (PROCESSED, None, None),
+        Some((code, detail)) => (FAILED, Some(code), Some(detail)),
+    };
+    sqlx::query(
+        "UPDATE inbound_events SET status = $1, reason = COALESCE($2, reason), detail = COALESCE($3, detail), \
+         processed_at = $4 WHERE id = $5",
+    )
+    .bind(status)
+    .bind(reason)
+    .bind(detail)
+    .bind(now_ms())
+    .bind(event_id)
+    .execute(db.writer())
+    .await?;
+    Ok(())
+}
+
+/// Once none of an event's jobs is pending, marks it processed (or failed when one
+/// of them was dead-lettered).
+pub async fn settle_when_done(db: &Db, event_id: &str) -> Result<()> {
+    let counts: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, COUNT(*) FROM jobs WHERE event_id = $1 GROUP BY status")
+            .bind(event_id)
+            .fetch_all(db.reader())
+            .await?;
+    let count = |s: &str| {
+        counts
+            .iter()
+            .find(|(status, _)| status == s)
+            .map_or(0, |(_, n)| *n)
+    };
+    if count(crate::jobs::QUEUED) + count(crate::jobs::RUNNING) > 0 {
+        return Ok(());
+    }
+    match count(crate::jobs::DEAD) {
+        0 => settle(db, event_id, None).await,
+        n => {
+            settle(
+                db,
+                event_id,
+                Some((
+                    "PROCESSING_FAILED",
+                    &format!("{n} job(s) failed after every attempt"),
+                )),
+            )
+            .await
+        }
+    }
+}
+
+/// The first answer to a request with this dedupe key within the window, if any.
+pub async fn find_duplicate(
+    db: &Db,
+    tenant_id: &str,
+    source: &str,
+    dedupe_key: &str,
+) -> Result<Option<(String, Option<Value>)>> {
+    let row: Option<(String, Option<String>)> = sqlx::query_as(
+        "SELECT id, response FROM inbound_events WHERE tenant_id = $1 AND source = $2 AND dedupe_key = $3 \
+         AND received_at >= $4",
+    )
+    .bind(tenant_id)
+    .bind(source)
+    .bind(dedupe_key)
+    .bind(now_ms() - DEDUPE_WINDOW_MS)
+    .fetch_optional(db.reader())
+    .await?;
+    Ok(row.map(|(id, response)| (id, response.and_then(|r| serde_json::from_str(&r).ok()))))
+}

@@ -1,0 +1,398 @@
+//! What the workers do with each kind of job: apply Actito custom actions, profile
+//! changes and SFMC push updates to passes, and deliver Actito callbacks.
+
+use serde_json::{json, Map, Value};
+use sqlx::AnyConnection;
+
+use crate::actito::callbacks::{self, CallbackResult};
+use crate::actito::client::ActitoError;
+use crate::actito::envelope::{self, scalar_text, CustomActionItem};
+use crate::actito::settings::{
+    self as actito_settings, default_callback_hosts, default_identifier_mapping,
+};
+use crate::core::Core;
+use crate::customers;
+use crate::deliveries::{self, Attempt};
+use crate::error::{DomainError, Result};
+use crate::events;
+use crate::jobs::{self, Job, NewJob, Outcome};
+use crate::passes::{self, Cause, Data, Patched, Update};
+
+pub const ACTITO_CUSTOM_ACTION: &str = "actito.custom_action";
+pub const ACTITO_PROFILE: &str = "actito.profile";
+pub const SFMC_EXECUTE: &str = "sfmc.execute";
+pub const ACTITO_CALLBACK: &str = "actito.callback";
+/// A pass changed and its wallets must fetch it; delivered by the wallet channels.
+pub const WALLET_REFRESH: &str = "wallet.refresh";
+
+/// The kinds this release's workers run. `wallet.refresh` jobs wait in the queue,
+/// durably, for the wallet delivery channels.
+pub const KINDS: [&str; 4] = [
+    ACTITO_CUSTOM_ACTION,
+    ACTITO_PROFILE,
+    SFMC_EXECUTE,
+    ACTITO_CALLBACK,
+];
+
+/// Items of a BULK envelope applied per transaction.
+const BATCH: usize = 250;
+
+/// Jobs that change passes of one tenant run in the order received.
+pub fn tenant_order(tenant_id: &str) -> String {
+    format!("tenant:{tenant_id}")
+}
+
+pub async fn run(core: &Core, job: &Job) -> Outcome {
+    let result = match job.kind.as_str() {
+        ACTITO_CUSTOM_ACTION => custom_action(core, job).await,
+        ACTITO_PROFILE => profile(core, job).await,
+        SFMC_EXECUTE => sfmc_execute(core, job).await,
+        ACTITO_CALLBACK => return callback(core, job).await,
+        other => Err(DomainError::Internal(format!(
+            "no handler for job kind {other}"
+        ))),
+    };
+    match result {
+        Ok(()) => Outcome::Done,
+        Err(e @ (DomainError::Invalid(_) | DomainError::NotFound(_))) => Outcome::Fatal {
+            error: e.to_string(),
+        },
+        Err(e) => Outcome::Retry {
+            error: e.to_string(),
+            retry_after_ms: None,
+        },
+    }
+}
+
+/// Changes one pass and, when it changed, queues its wallet refresh (same transaction).
+pub async fn apply(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    pass_id: &str,
+    update: Update<'_>,
+) -> Result<Patched> {
+    let patched = passes::patch_in(conn, tenant_id, pass_id, update).await?;
+    if !patched.changes.is_empty() {
+        let refresh = NewJob::new(
+            tenant_id,
+            WALLET_REFRESH,
+            json!({
+                "passId": pass_id,
+                "version": patched.pass.version,
+                "significant": patched.significant,
+                "message": update.message,
+            }),
+        )
+        .ordered_by(format!("pass:{tenant_id}:{pass_id}"));
+        jobs::enqueue(conn, &[refresh]).await?;
+    }
+    Ok(patched)
+}
+
+fn event_id(job: &Job) -> Result<&str> {
+    job.event_id
+        .as_deref()
+        .ok_or_else(|| DomainError::Internal(format!("job {} has no event", job.id)))
+}
+
+async fn custom_action(core: &Core, job: &Job) -> Result<()> {
+    let event_id = event_id(job)?;
+    let (body, done) = events::body(&core.db, event_id).await?;
+    let envelope = envelope::parse(body.as_bytes())
+        .map_err(|e| DomainError::invalid("body", &format!("{e:?}")))?;
+    let items = envelope::custom_action_items(&envelope)
+        .map_err(|e| DomainError::invalid("body", &format!("{e:?}")))?;
+    let settings = actito_settings::get(core, &job.tenant_id).await?;
+    let mapping = settings
+        .as_ref()
+        .map(|s| s.identifier_mapping.clone())
+        .unwrap_or_else(default_identifier_mapping);
+    for chunk in items
+        .iter()
+        .skip(done as usize)
+        .collect::<Vec<_>>()
+        .chunks(BATCH)
+    {
+        let mut tx = core.db.writer().begin().await?;
+        for item in chunk {
+            let targets = resolve_item(&mut tx, &job.tenant_id, item, &mapping).await?;
+            let cause = Cause {
+                source: "actito".into(),
+                event_id: Some(event_id.to_string()),
+                campaign_id: item.parameters.get("campaignId").and_then(scalar_text),
+                ..Default::default()
+            };
+            let changes = item.changes();
+            let message = item.message();
+            let update = Update {
+                changes: &changes,
+                cause: &cause,
+                message: message.as_deref(),
+            };
+            for pass_id in &targets {
+                apply(&mut tx, &job.tenant_id, pass_id, update).await?;
+            }
+            let link = if targets.is_empty() {
+                &item.notify_ko
+            } else {
+                &item.notify_ok
+            };
+            if let Some(url) = link {
+                queue_callback(&mut tx, &job.tenant_id, event_id, url).await?;
+            }
+        }
+        sqlx::query("UPDATE inbound_events SET items_done = items_done + $1 WHERE id = $2")
+            .bind(chunk.len() as i64)
+            .bind(event_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+/// `actionParameters.passId`, else the first identifier mapping with a value that
+/// matches at least one pass; `actionParameters.passType` restricts either way.
+async fn resolve_item(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    item: &CustomActionItem,
+    mapping: &[(String, String)],
+) -> Result<Vec<String>> {
+    let pass_type = item.pass_type();
+    if let Some(pass_id) = item.pass_id() {
+        return Ok(
+            passes::find_by_id(conn, tenant_id, &pass_id, pass_type.as_deref())
+                .await?
+                .into_iter()
+                .collect(),
+        );
+    }
+    for (attribute, identifier) in mapping {
+        let Some(value) = item.profile_value(attribute) else {
+            continue;
+        };
+        let found = passes::find_any(
+            conn,
+            tenant_id,
+            &[(identifier.clone(), value)],
+            pass_type.as_deref(),
+        )
+        .await?;
+        if !found.is_empty() {
+            return Ok(found);
+        }
+    }
+    Ok(Vec::new())
+}
+
+async fn queue_callback(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    event_id: &str,
+    url: &str,
+) -> Result<()> {
+    let delivery = deliveries::create(
+        conn,
+        tenant_id,
+        deliveries::ACTITO_CALLBACK,
+        None,
+        Some(event_id),
+        url,
+    )
+    .await?;
+    let job = NewJob::new(
+        tenant_id,
+        ACTITO_CALLBACK,
+        json!({"deliveryId": delivery, "url": url}),
+    )
+    .attempts(10);
+    jobs::enqueue(conn, &[job]).await?;
+    Ok(())
+}
+
+/// When a custom-action job is out of attempts, Actito still hears about every item
+/// not applied: each gets its notifyKO.
+pub async fn on_dead(core: &Core, job: &Job) -> Result<()> {
+    if job.kind != ACTITO_CUSTOM_ACTION {
+        return Ok(());
+    }
+    let event_id = event_id(job)?;
+    let (body, done) = events::body(&core.db, event_id).await?;
+    let Ok(items) =
+        envelope::parse(body.as_bytes()).and_then(|e| envelope::custom_action_items(&e))
+    else {
+        return Ok(());
+    };
+    let mut tx = core.db.writer().begin().await?;
+    for item in items.iter().skip(done as usize) {
+        if let Some(url) = &item.notify_ko {
+            queue_callback(&mut tx, &job.tenant_id, event_id, url).await?;
+        }
+    }
+    tx.commit().await?;
+    core.jobs_ready.notify_one();
+    Ok(())
+}
+
+async fn profile(core: &Core, job: &Job) -> Result<()> {
+    let profile_id = job.payload["profileId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let settings = actito_settings::get(core, &job.tenant_id)
+        .await?
+        .ok_or_else(|| {
+            DomainError::invalid("actito", "Actito is not configured for this tenant")
+        })?;
+    let attributes = match core.actito.profile(&settings, &profile_id).await {
+        Ok(attributes) => attributes,
+        Err(ActitoError::Refused(message)) => return Err(DomainError::invalid("actito", &message)),
+        Err(e @ ActitoError::Unavailable { .. }) => {
+            return Err(DomainError::Internal(e.to_string()))
+        }
+    };
+    let identifiers: Vec<(String, String)> = settings
+        .identifier_mapping
+        .iter()
+        .filter_map(|(attr, ident)| Some((ident.clone(), scalar_text(attributes.get(attr)?)?)))
+        .collect();
+    let data: Data = settings
+        .data_mapping
+        .iter()
+        .filter_map(|(attr, key)| Some((key.clone(), attributes.get(attr)?.clone())))
+        .map(|(k, v)| {
+            (
+                k,
+                if v.is_array() || v.is_object() {
+                    Value::String(v.to_string())
+                } else {
+                    v
+                },
+            )
+        })
+        .collect();
+    let mut tx = core.db.writer().begin().await?;
+    let before = customers::upsert(&mut tx, &job.tenant_id, &profile_id, &attributes).await?;
+    let mapped_changed = before.is_empty()
+        || settings
+            .data_mapping
+            .iter()
+            .any(|(attr, _)| before.get(attr) != attributes.get(attr));
+    if mapped_changed && !data.is_empty() {
+        let cause = Cause {
+            source: "actito".into(),
+            actor: Some(format!("profile {profile_id}")),
+            event_id: job.event_id.clone(),
+            ..Default::default()
+        };
+        let update = Update {
+            changes: &data,
+            cause: &cause,
+            message: None,
+        };
+        for pass_id in passes::find_any(&mut tx, &job.tenant_id, &identifiers, None).await? {
+            apply(&mut tx, &job.tenant_id, &pass_id, update).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn sfmc_execute(core: &Core, job: &Job) -> Result<()> {
+    let p = &job.payload;
+    let pass_ids: Vec<String> = serde_json::from_value(p["passIds"].clone()).unwrap_or_default();
+    let changes: Map<String, Value> = p["additionalData"].as_object().cloned().unwrap_or_default();
+    let message = p["message"].as_str();
+    let cause = Cause {
+        source: "sfmc".into(),
+        event_id: job.event_id.clone(),
+        journey_id: p["journeyId"].as_str().map(str::to_string),
+        actor: p["keyValue"].as_str().map(|k| format!("contact {k}")),
+        ..Default::default()
+    };
+    let mut tx = core.db.writer().begin().await?;
+    for pass_id in &pass_ids {
+        let update = Update {
+            changes: &changes,
+            cause: &cause,
+            message,
+        };
+        match apply(&mut tx, &job.tenant_id, pass_id, update).await {
+            Ok(_) | Err(DomainError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn callback(core: &Core, job: &Job) -> Outcome {
+    let delivery_id = job.payload["deliveryId"].as_str().unwrap_or_default();
+    let url = job.payload["url"].as_str().unwrap_or_default();
+    let hosts = match actito_settings::get(core, &job.tenant_id).await {
+        Ok(settings) => settings
+            .map(|s| s.callback_hosts)
+            .unwrap_or_else(default_callback_hosts),
+        Err(e) => {
+            return Outcome::Retry {
+                error: e.to_string(),
+                retry_after_ms: None,
+            }
+        }
+    };
+    let result = callbacks::post(&core.http, url, &hosts).await;
+    let last = job.attempt >= job.max_attempts;
+    let (attempt, outcome) = match &result {
+        CallbackResult::Delivered { status, latency_ms } => (
+            Attempt {
+                status_code: Some(*status),
+                latency_ms: *latency_ms,
+                error: None,
+                new_status: deliveries::DELIVERED,
+            },
+            Outcome::Done,
+        ),
+        CallbackResult::Refused {
+            status,
+            latency_ms,
+            error,
+        } => (
+            Attempt {
+                status_code: *status,
+                latency_ms: *latency_ms,
+                error: Some(error),
+                new_status: deliveries::FAILED,
+            },
+            Outcome::Done,
+        ),
+        CallbackResult::Failed {
+            status,
+            latency_ms,
+            error,
+            retry_after_ms,
+        } => (
+            Attempt {
+                status_code: *status,
+                latency_ms: *latency_ms,
+                error: Some(error),
+                new_status: if last {
+                    deliveries::FAILED
+                } else {
+                    deliveries::RETRYING
+                },
+            },
+            Outcome::Retry {
+                error: error.clone(),
+                retry_after_ms: *retry_after_ms,
+            },
+        ),
+    };
+    match deliveries::record_attempt(&core.db, delivery_id, attempt).await {
+        Ok(()) => outcome,
+        Err(e) => Outcome::Retry {
+            error: e.to_string(),
+            retry_after_ms: None,
+        },
+    }
+}

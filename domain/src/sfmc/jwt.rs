@@ -1,0 +1,179 @@
+//! Journey Builder sends its calls as compact JWTs signed with HS256 and the installed
+//! package's signing secret. Only HS256 is accepted; `exp` is checked when present.
+
+use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
+use serde_json::Value;
+
+/// A tenant's signing key: the salt as raw bytes.
+#[derive(Clone)]
+pub struct SigningKey {
+    pub id: String,
+    pub secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SigningKey({}, ••••)", self.id)
+    }
+}
+
+/// The salt as SFMC shows it (`0x` + hexadecimal) or as the raw string.
+pub fn secret_bytes(text: &str) -> Result<Vec<u8>, String> {
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex_digits) => {
+            hex::decode(hex_digits).map_err(|_| "the 0x… salt is not valid hexadecimal".to_string())
+        }
+        None if text.is_empty() => Err("the salt is empty".into()),
+        None => Ok(text.as_bytes().to_vec()),
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JwtError {
+    /// Not a compact JWT at all.
+    Malformed,
+    /// A JWT with another algorithm than HS256 (`none`, RS256, ES256…).
+    WrongAlgorithm,
+    /// No active key verifies the signature.
+    BadSignature,
+    Expired,
+    /// The tenant has no signing key configured.
+    NoKeys,
+}
+
+impl JwtError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            JwtError::Malformed => "MALFORMED_TOKEN",
+            JwtError::WrongAlgorithm => "WRONG_ALGORITHM",
+            JwtError::BadSignature => "BAD_SIGNATURE",
+            JwtError::Expired => "TOKEN_EXPIRED",
+            JwtError::NoKeys => "NO_SIGNING_KEY",
+        }
+    }
+
+    pub fn detail(&self) -> &'static str {
+        match self {
+            JwtError::Malformed => "The body is not a compact JWT.",
+            JwtError::WrongAlgorithm => "Only HS256-signed tokens are accepted.",
+            JwtError::BadSignature => "No active signing key of this tenant verifies the token.",
+            JwtError::Expired => "The token has expired.",
+            JwtError::NoKeys => "This tenant has no SFMC signing key configured.",
+        }
+    }
+}
+
+/// Verifies `token` with each key in turn; returns the key that verified and the claims.
+pub fn verify(token: &str, keys: &[SigningKey]) -> Result<(String, Value), JwtError> {
+    let token = token.trim();
+    let header = decode_header(token).map_err(|e| match e.kind() {
+        jsonwebtoken::errors::ErrorKind::InvalidAlgorithmName => JwtError::WrongAlgorithm,
+        _ => JwtError::Malformed,
+    })?;
+    if header.alg != Algorithm::HS256 {
+        return Err(JwtError::WrongAlgorithm);
+    }
+    if keys.is_empty() {
+        return Err(JwtError::NoKeys);
+    }
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.required_spec_claims.clear();
+    validation.validate_aud = false;
+    validation.leeway = 30;
+    let mut outcome = Err(JwtError::BadSignature);
+    for key in keys {
+        match decode::<Value>(token, &DecodingKey::from_secret(&key.secret), &validation) {
+            Ok(data) => return Ok((key.id.clone(), data.claims)),
+            Err(e) => match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                    outcome = Err(JwtError::Expired)
+                }
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => {}
+                _ if outcome == Err(JwtError::BadSignature) => outcome = Err(JwtError::Malformed),
+                _ => {}
+            },
+        }
+    }
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use jsonwebtoken::{encode, EncodingKey, Header};
+    use serde_json::json;
+
+    fn key(id: &str, secret: &str) -> SigningKey {
+        SigningKey {
+            id: id.into(),
+            secret: secret_bytes(secret).unwrap(),
+        }
+    }
+
+    fn sign(claims: &Value, secret: &[u8]) -> String {
+        encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(secret),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn salts_are_read_as_hex_or_raw() {
+        assert_eq!(secret_bytes("0x4142").unwrap(), b"AB");
+        assert_eq!(secret_bytes("0xAbCd").unwrap(), vec![0xab, 0xcd]);
+        assert_eq!(secret_bytes("plain").unwrap(), b"plain");
+        assert!(secret_bytes("0xzz").is_err());
+        assert!(secret_bytes("").is_err());
+    }
+
+    #[test]
+    fn any_active_key_verifies_and_is_named() {
+        let keys = [key("old", "0x0102"), key("new", "new-secret")];
+        let token = sign(&json!({"journeyId": "j"}), b"new-secret");
+        let (id, claims) = verify(&token, &keys).unwrap();
+        assert_eq!((id.as_str(), &claims["journeyId"]), ("new", &json!("j")));
+        let token = sign(&json!({}), &[1, 2]);
+        assert_eq!(verify(&token, &keys).unwrap().0, "old");
+    }
+
+    #[test]
+    fn attacks_are_refused() {
+        let keys = [key("k", "secret")];
+        let good = sign(&json!({"a": 1}), b"secret");
+        assert_eq!(
+            verify(&sign(&json!({}), b"other"), &keys),
+            Err(JwtError::BadSignature)
+        );
+        assert_eq!(
+            verify(&good[..good.len() - 4], &keys),
+            Err(JwtError::BadSignature)
+        );
+        assert_eq!(verify("not a jwt", &keys), Err(JwtError::Malformed));
+        assert_eq!(verify(&good, &[]), Err(JwtError::NoKeys));
+
+        let unsigned = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#),
+            URL_SAFE_NO_PAD.encode(r#"{"a":1}"#)
+        );
+        assert_eq!(verify(&unsigned, &keys), Err(JwtError::WrongAlgorithm));
+        let rs256 = format!(
+            "{}.{}.c2ln",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","typ":"JWT"}"#),
+            URL_SAFE_NO_PAD.encode(r#"{"a":1}"#)
+        );
+        assert_eq!(verify(&rs256, &keys), Err(JwtError::WrongAlgorithm));
+
+        let expired = sign(&json!({"exp": 1_000_000_000}), b"secret");
+        assert_eq!(verify(&expired, &keys), Err(JwtError::Expired));
+        let fresh = sign(
+            &json!({"exp": chrono::Utc::now().timestamp() + 60}),
+            b"secret",
+        );
+        assert!(verify(&fresh, &keys).is_ok());
+    }
+}

@@ -1,0 +1,5 @@
+//! Salesforce Marketing Cloud: Journey Builder's JWT calls and the push-update activity.
+
+pub mod activity;
+pub mod jwt;
+pub mod settings;

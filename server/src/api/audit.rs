@@ -1,0 +1,100 @@
+//! The audit API: inbound events and deliveries (CONTRACT §4).
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use domain::deliveries::{self, DeliveryFilter, DeliveryPage};
+use domain::events::{self, EventFilter, EventPage};
+use serde::Deserialize;
+
+use super::auth::{ApiCaller, AuditRead};
+use crate::problem::Problem;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/{tenantId}/events", get(list_events))
+        .route("/api/{tenantId}/deliveries", get(list_deliveries))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EventQuery {
+    /// `actito` or `sfmc`
+    source: Option<String>,
+    /// `accepted`, `rejected`, `processed` or `failed`
+    status: Option<String>,
+    kind: Option<String>,
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+#[utoipa::path(
+    get, path = "/api/{tenantId}/events", tag = "audit",
+    params(("tenantId" = String, Path), EventQuery),
+    responses((status = 200, body = EventPage), (status = 400), (status = 401), (status = 403)),
+    security(("api_key" = ["Audit.Read"]))
+)]
+pub async fn list_events(
+    caller: ApiCaller<AuditRead>,
+    State(state): State<AppState>,
+    query: Result<Query<EventQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<EventPage>, Problem> {
+    let Query(q) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let filter = EventFilter {
+        source: q.source,
+        status: q.status,
+        kind: q.kind,
+    };
+    let page = events::list(
+        &state.core.db,
+        &caller.tenant_id,
+        &filter,
+        q.cursor.as_deref(),
+        q.limit.unwrap_or(100),
+    )
+    .await?;
+    Ok(Json(page))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeliveryQuery {
+    pass_id: Option<String>,
+    event_id: Option<String>,
+    /// `actito-callback` or `wallet`
+    channel: Option<String>,
+    /// `pending`, `retrying`, `delivered` or `failed`
+    status: Option<String>,
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+#[utoipa::path(
+    get, path = "/api/{tenantId}/deliveries", tag = "audit",
+    params(("tenantId" = String, Path), DeliveryQuery),
+    responses((status = 200, body = DeliveryPage), (status = 400), (status = 401), (status = 403)),
+    security(("api_key" = ["Audit.Read"]))
+)]
+pub async fn list_deliveries(
+    caller: ApiCaller<AuditRead>,
+    State(state): State<AppState>,
+    query: Result<Query<DeliveryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<DeliveryPage>, Problem> {
+    let Query(q) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let filter = DeliveryFilter {
+        pass_id: q.pass_id,
+        event_id: q.event_id,
+        channel: q.channel,
+        status: q.status,
+    };
+    let page = deliveries::list(
+        &state.core.db,
+        &caller.tenant_id,
+        &filter,
+        q.cursor.as_deref(),
+        q.limit.unwrap_or(100),
+    )
+    .await?;
+    Ok(Json(page))
+}

@@ -1,0 +1,183 @@
+//! Actito's custom-action and profile listeners (CONTRACT §6).
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Extension, Json, Router};
+use domain::actito::envelope::{self, EnvelopeError};
+use domain::events::{self, Inbound, Ingested};
+use domain::jobs::NewJob;
+use domain::processing::{tenant_order, ACTITO_CUSTOM_ACTION, ACTITO_PROFILE};
+use serde_json::json;
+
+use super::audit::{audit_headers, RejectionContext};
+use crate::api::auth::{ActitoListenerWrite, ApiCaller};
+use crate::problem::Problem;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/{tenantId}/webhooks/listeners/actito/custom-actions/updatePass",
+            post(update_pass),
+        )
+        .route(
+            "/api/{tenantId}/webhooks/listeners/actito/profile/{eventType}",
+            post(profile_event),
+        )
+}
+
+/// A rejection of an authenticated request: the problem, with the body for the audit.
+fn reject(problem: Problem, caller: &ApiCaller<ActitoListenerWrite>, body: &Bytes) -> Response {
+    let context = RejectionContext {
+        key_id: Some(caller.key.key_id.clone()),
+        body: Some(String::from_utf8_lossy(body).into_owned()),
+        ..Default::default()
+    };
+    (Extension(context), problem).into_response()
+}
+
+fn envelope_problem(err: EnvelopeError) -> Problem {
+    match err {
+        EnvelopeError::Malformed(detail) => Problem::bad_request(detail),
+        EnvelopeError::Unsupported(detail) => {
+            Problem::new(StatusCode::BAD_REQUEST, "UNSUPPORTED_EVENT", detail)
+        }
+        EnvelopeError::Invalid(errors) => Problem {
+            errors,
+            ..Problem::new(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_FAILED",
+                "Some values cannot go onto a pass; see errors.",
+            )
+        },
+    }
+}
+
+fn accepted(ingested: &Ingested, items: usize) -> Response {
+    let duplicate = matches!(ingested, Ingested::Duplicate { .. });
+    Json(json!({ "eventId": ingested.event_id(), "items": items, "duplicate": duplicate }))
+        .into_response()
+}
+
+#[utoipa::path(
+    post, path = "/api/{tenantId}/webhooks/listeners/actito/custom-actions/updatePass", tag = "listeners",
+    params(("tenantId" = String, Path)),
+    request_body(content = Object, description = "Actito custom-action trigger envelope, ONE_BY_ONE or BULK"),
+    responses(
+        (status = 200, description = "Stored; passes are updated and Actito notified asynchronously"),
+        (status = 400, description = "Malformed body or another kind of Actito push"),
+        (status = 401), (status = 403), (status = 413)
+    ),
+    security(("api_key" = ["ActitoListener.Write"]))
+)]
+pub async fn update_pass(
+    caller: ApiCaller<ActitoListenerWrite>,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let items =
+        match envelope::parse(&body).and_then(|e| Ok((envelope::custom_action_items(&e)?, e))) {
+            Ok((items, envelope)) => (items.len(), envelope.id),
+            Err(err) => return reject(envelope_problem(err), &caller, &body),
+        };
+    let inbound = Inbound {
+        tenant_id: caller.tenant_id.clone(),
+        source: "actito",
+        kind: "custom-action.updatePass".into(),
+        headers: audit_headers(&headers),
+        body: String::from_utf8_lossy(&body).into_owned(),
+        dedupe_key: Some(format!("custom-action:{}", items.1)),
+        key_id: Some(caller.key.key_id.clone()),
+        items: items.0 as i64,
+        ..Default::default()
+    };
+    let job = NewJob::new(&caller.tenant_id, ACTITO_CUSTOM_ACTION, json!({}))
+        .ordered_by(tenant_order(&caller.tenant_id));
+    match events::ingest(&state.core.db, &inbound, None, vec![job]).await {
+        Ok(ingested) => {
+            state.core.jobs_ready.notify_one();
+            accepted(&ingested, items.0)
+        }
+        Err(e) => Problem::from(e).into_response(),
+    }
+}
+
+#[utoipa::path(
+    post, path = "/api/{tenantId}/webhooks/listeners/actito/profile/{eventType}", tag = "listeners",
+    params(("tenantId" = String, Path), ("eventType" = String, Path, description = "CREATE or UPDATE")),
+    request_body(content = Object, description = "Actito profile-table data event envelope, ONE_BY_ONE or BULK"),
+    responses(
+        (status = 200, description = "Stored; profiles are fetched and passes updated asynchronously"),
+        (status = 400, description = "Unknown event type, malformed body or another kind of push"),
+        (status = 401), (status = 403), (status = 409, description = "Actito is not configured"), (status = 413)
+    ),
+    security(("api_key" = ["ActitoListener.Write"]))
+)]
+pub async fn profile_event(
+    caller: ApiCaller<ActitoListenerWrite>,
+    State(state): State<AppState>,
+    Path((_, event_type)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !matches!(event_type.as_str(), "CREATE" | "UPDATE") {
+        let problem = Problem::new(
+            StatusCode::BAD_REQUEST,
+            "UNSUPPORTED_EVENT",
+            format!("event type {event_type:?} is not handled here: use CREATE or UPDATE"),
+        );
+        return reject(problem, &caller, &body);
+    }
+    let (envelope_id, event) = match envelope::parse(&body)
+        .and_then(|e| Ok((e.id.clone(), envelope::profile_event(&e, &event_type)?)))
+    {
+        Ok(parsed) => parsed,
+        Err(err) => return reject(envelope_problem(err), &caller, &body),
+    };
+    match domain::actito::settings::get(&state.core, &caller.tenant_id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            let problem = Problem::new(
+                StatusCode::CONFLICT,
+                "NOT_CONFIGURED",
+                "Configure the Actito integration (PUT /api/{tenantId}/integrations/actito) before sending profile events.",
+            );
+            return reject(problem, &caller, &body);
+        }
+        Err(e) => return Problem::from(e).into_response(),
+    }
+    let jobs = event
+        .profile_ids
+        .iter()
+        .map(|id| {
+            NewJob::new(
+                &caller.tenant_id,
+                ACTITO_PROFILE,
+                json!({ "profileId": id }),
+            )
+            .ordered_by(format!("profile:{}:{id}", caller.tenant_id))
+        })
+        .collect();
+    let inbound = Inbound {
+        tenant_id: caller.tenant_id.clone(),
+        source: "actito",
+        kind: format!("profile.{event_type}"),
+        headers: audit_headers(&headers),
+        body: String::from_utf8_lossy(&body).into_owned(),
+        dedupe_key: Some(format!("profile.{event_type}:{envelope_id}")),
+        key_id: Some(caller.key.key_id.clone()),
+        items: event.profile_ids.len() as i64,
+        ..Default::default()
+    };
+    match events::ingest(&state.core.db, &inbound, None, jobs).await {
+        Ok(ingested) => {
+            state.core.jobs_ready.notify_one();
+            accepted(&ingested, event.profile_ids.len())
+        }
+        Err(e) => Problem::from(e).into_response(),
+    }
+}

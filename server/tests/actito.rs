@@ -1,0 +1,719 @@
+//! Actito listeners against the real server and a loopback fake Actito.
+
+mod support;
+
+use domain::actito::settings::{self, ActitoSettingsInput};
+use domain::api_keys::Scope;
+use domain::passes::{self, Identifiers, NewPass};
+use serde_json::{json, Value};
+use support::fakes::{eventually, FakeActito, ACTITO_API_KEY};
+use support::{problem, TestServer};
+
+const LISTENER: &str = "/api/acme/webhooks/listeners/actito/custom-actions/updatePass";
+
+fn sample(name: &str) -> Value {
+    let path = format!(
+        "{}/../../shared/spec/samples/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// The sample with its callbacks pointed at the fake Actito.
+fn with_callbacks(mut envelope: Value, actito: &FakeActito) -> Value {
+    let items = match &mut envelope["data"] {
+        Value::Array(items) => items.iter_mut().collect::<Vec<_>>(),
+        item => vec![item],
+    };
+    for item in items {
+        for link in ["notifyOK", "notifyKO"] {
+            let href = item["_links"][link]["href"].as_str().unwrap().to_string();
+            let code = href.rsplit('/').next().unwrap().to_string();
+            item["_links"][link]["href"] = json!(format!("{}/ca/{code}", actito.url));
+        }
+    }
+    envelope
+}
+
+async fn configure(
+    s: &TestServer,
+    actito: &FakeActito,
+    callback_hosts: Vec<String>,
+    data_mapping: Value,
+) {
+    let input = ActitoSettingsInput {
+        api_base_url: Some(actito.url.clone()),
+        entity: "MyEntity".into(),
+        api_key: Some(ACTITO_API_KEY.into()),
+        profile_table_id: "123".into(),
+        identifier_mapping: None,
+        data_mapping: data_mapping.as_object().cloned(),
+        callback_hosts: Some(callback_hosts),
+    };
+    settings::put(&s.core(), "acme", input).await.unwrap();
+}
+
+async fn pass(s: &TestServer, email: &str, custom_id: &str) -> String {
+    let mut identifiers = Identifiers::new();
+    identifiers.insert("email".into(), email.into());
+    identifiers.insert("customId".into(), custom_id.into());
+    let new = NewPass {
+        pass_type: "loyalty".into(),
+        identifiers,
+        ..Default::default()
+    };
+    passes::create(&s.db.db, "acme", new).await.unwrap().id
+}
+
+async fn events(s: &TestServer, key: &str, query: &str) -> Vec<Value> {
+    let page: Value = s
+        .http
+        .get(s.url(&format!("/api/acme/events?{query}")))
+        .header("X-API-KEY", key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    page["items"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn custom_actions_update_passes_and_call_back_one_by_one_and_in_bulk() {
+    for s in TestServer::all().await {
+        let actito = FakeActito::start().await;
+        s.tenant("acme").await;
+        configure(&s, &actito, vec!["127.0.0.1".into()], json!({})).await;
+        let key = s.key("acme", &[Scope::ActitoListenerWrite]).await;
+        let john = pass(&s, "John.Smith@actito.com", "CUST-JOHN").await;
+        let jane = pass(
+            &s,
+            "jane@elsewhere.test",
+            "4f5427b0-0134-4f4b-971a-98a9f03d0ff5",
+        )
+        .await;
+
+        let one = with_callbacks(sample("custom-action-trigger-one-by-one.json"), &actito);
+        let answer = s
+            .http
+            .post(s.url(LISTENER))
+            .header("X-API-KEY", &key)
+            .json(&one)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        eventually("the OK callback of the ONE_BY_ONE item", || async {
+            actito.callbacks().len() == 1
+        })
+        .await;
+        assert!(actito.callbacks()[0].starts_with("OK_"));
+        let updated = passes::get(&s.db.db, "acme", &john).await.unwrap();
+        assert_eq!(updated.version, 2, "{:?}", s.backend());
+        assert_eq!(updated.additional_data["campaignId"], "987654");
+        assert_eq!(updated.additional_data["campaignGroup"], "Notifications");
+
+        // BULK: John by email, Jane by businessId (the second mapping), and a stranger.
+        let mut bulk = with_callbacks(sample("custom-action-trigger-bulk.json"), &actito);
+        bulk["data"][0]["actionParameters.tier"] = json!("gold");
+        bulk["data"][1]["actionParameters.tier"] = json!("silver");
+        let mut stranger = bulk["data"][1].clone();
+        stranger["profileAttributes.emailAddress"] = json!("nobody@nowhere.test");
+        stranger["profileAttributes.businessId"] = json!("unknown");
+        stranger["_links"]["notifyKO"]["href"] = json!(format!("{}/ca/KO_stranger", actito.url));
+        bulk["data"].as_array_mut().unwrap().push(stranger);
+        let answer = s
+            .http
+            .post(s.url(LISTENER))
+            .header("X-API-KEY", &key)
+            .json(&bulk)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        eventually("three more callbacks", || async {
+            actito.callbacks().len() == 4
+        })
+        .await;
+        let mut codes = actito.callbacks();
+        codes.sort();
+        assert_eq!(codes.iter().filter(|c| c.starts_with("OK_")).count(), 3);
+        assert!(codes.contains(&"KO_stranger".to_string()));
+        assert_eq!(
+            passes::get(&s.db.db, "acme", &john)
+                .await
+                .unwrap()
+                .additional_data["tier"],
+            "gold"
+        );
+        assert_eq!(
+            passes::get(&s.db.db, "acme", &jane)
+                .await
+                .unwrap()
+                .additional_data["tier"],
+            "silver"
+        );
+
+        let audit_key = s.key("acme", &[Scope::AuditRead]).await;
+        eventually("both events processed", || async {
+            events(&s, &audit_key, "source=actito&status=processed")
+                .await
+                .len()
+                == 2
+        })
+        .await;
+        let deliveries: Value = s
+            .http
+            .get(s.url("/api/acme/deliveries"))
+            .header("X-API-KEY", &audit_key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let statuses: Vec<&str> = deliveries["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(statuses, ["delivered"; 4]);
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn the_same_envelope_twice_is_applied_once() {
+    for s in TestServer::all().await {
+        let actito = FakeActito::start().await;
+        s.tenant("acme").await;
+        configure(&s, &actito, vec!["127.0.0.1".into()], json!({})).await;
+        let key = s.key("acme", &[Scope::ActitoListenerWrite]).await;
+        let john = pass(&s, "john.smith@actito.com", "C1").await;
+        let mut envelope = with_callbacks(sample("custom-action-trigger-one-by-one.json"), &actito);
+        envelope["data"]["actionParameters.message"] = json!("You earned points");
+        let first: Value = s
+            .http
+            .post(s.url(LISTENER))
+            .header("X-API-KEY", &key)
+            .json(&envelope)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let second: Value = s
+            .http
+            .post(s.url(LISTENER))
+            .header("X-API-KEY", &key)
+            .json(&envelope)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(first["eventId"], second["eventId"]);
+        assert_eq!(second["duplicate"], true);
+        eventually("the callback", || async { actito.callbacks().len() == 1 }).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(
+            actito.callbacks().len(),
+            1,
+            "the duplicate is not processed"
+        );
+        let history = passes::versions(&s.db.db, "acme", &john).await.unwrap();
+        assert_eq!(history.len(), 1);
+        assert_eq!(history[0].message.as_deref(), Some("You earned points"));
+        assert!(history[0].significant);
+        assert!(!passes::get(&s.db.db, "acme", &john)
+            .await
+            .unwrap()
+            .additional_data
+            .contains_key("message"));
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn callbacks_only_go_to_allowed_hosts() {
+    for s in TestServer::all().await {
+        let actito = FakeActito::start().await;
+        s.tenant("acme").await;
+        // The contract's default hosts: *.actito.com and *.actito.be, not our fake.
+        configure(
+            &s,
+            &actito,
+            vec!["*.actito.com".into(), "*.actito.be".into()],
+            json!({}),
+        )
+        .await;
+        let key = s
+            .key("acme", &[Scope::ActitoListenerWrite, Scope::AuditRead])
+            .await;
+        pass(&s, "john.smith@actito.com", "C1").await;
+        let envelope = with_callbacks(sample("custom-action-trigger-one-by-one.json"), &actito);
+        s.http
+            .post(s.url(LISTENER))
+            .header("X-API-KEY", &key)
+            .json(&envelope)
+            .send()
+            .await
+            .unwrap();
+        let url = s.url("/api/acme/deliveries?channel=actito-callback");
+        eventually("the delivery is recorded as failed", || async {
+            let page: Value = s
+                .http
+                .get(&url)
+                .header("X-API-KEY", &key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            page["items"][0]["status"] == "failed"
+        })
+        .await;
+        let page: Value = s
+            .http
+            .get(&url)
+            .header("X-API-KEY", &key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(page["items"][0]["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("not in the tenant's callback hosts"));
+        assert!(
+            actito.callbacks().is_empty(),
+            "a disallowed host is never called"
+        );
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn failing_callbacks_are_retried_until_they_succeed() {
+    for s in TestServer::all().await {
+        let actito = FakeActito::start().await;
+        s.tenant("acme").await;
+        configure(&s, &actito, vec!["127.0.0.1".into()], json!({})).await;
+        let key = s
+            .key("acme", &[Scope::ActitoListenerWrite, Scope::AuditRead])
+            .await;
+        pass(&s, "john.smith@actito.com", "C1").await;
+        actito
+            .state
+            .callback_status
+            .store(503, std::sync::atomic::Ordering::SeqCst);
+        let envelope = with_callbacks(sample("custom-action-trigger-one-by-one.json"), &actito);
+        s.http
+            .post(s.url(LISTENER))
+            .header("X-API-KEY", &key)
+            .json(&envelope)
+            .send()
+            .await
+            .unwrap();
+        eventually("a first failed attempt", || async {
+            !actito.callbacks().is_empty()
+        })
+        .await;
+        actito
+            .state
+            .callback_status
+            .store(200, std::sync::atomic::Ordering::SeqCst);
+        // The first retry waits about two seconds (backoff with jitter).
+        let url = s.url("/api/acme/deliveries");
+        eventually("the retry delivers", || async {
+            let page: Value = s
+                .http
+                .get(&url)
+                .header("X-API-KEY", &key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            page["items"][0]["status"] == "delivered"
+        })
+        .await;
+        let page: Value = s
+            .http
+            .get(&url)
+            .header("X-API-KEY", &key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let attempts = page["items"][0]["attempts"].as_array().unwrap();
+        assert_eq!(attempts.len(), 2);
+        assert_eq!(attempts[0]["statusCode"], 503);
+        assert_eq!(attempts[1]["statusCode"], 200);
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn profile_events_fetch_the_profile_and_update_mapped_passes() {
+    for s in TestServer::all().await {
+        let actito = FakeActito::start().await;
+        s.tenant("acme").await;
+        configure(
+            &s,
+            &actito,
+            vec!["127.0.0.1".into()],
+            json!({"loyaltyTier": "tier", "points": "points"}),
+        )
+        .await;
+        let key = s.key("acme", &[Scope::ActitoListenerWrite]).await;
+        let john = pass(&s, "john.smith@actito.com", "C1").await;
+        actito.set_profile("123456", json!({"emailAddress": "john.smith@actito.com", "loyaltyTier": "gold", "points": 120, "firstName": "John"}));
+        let path = s.url("/api/acme/webhooks/listeners/actito/profile/CREATE");
+        let answer = s
+            .http
+            .post(&path)
+            .header("X-API-KEY", &key)
+            .json(&sample("profile-create-one-by-one.json"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        eventually("the pass gets the mapped data", || async {
+            passes::get(&s.db.db, "acme", &john).await.unwrap().version == 2
+        })
+        .await;
+        let updated = passes::get(&s.db.db, "acme", &john).await.unwrap();
+        assert_eq!(updated.additional_data["tier"], "gold");
+        assert_eq!(updated.additional_data["points"], 120);
+        assert!(
+            !updated.additional_data.contains_key("firstName"),
+            "unmapped attributes stay off the pass"
+        );
+        let customer = domain::customers::get(&s.db.db, "acme", "123456")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(customer["firstName"], "John");
+
+        // An UPDATE that changes only an unmapped attribute updates no pass.
+        actito.set_profile("123456", json!({"emailAddress": "john.smith@actito.com", "loyaltyTier": "gold", "points": 120, "firstName": "Johnny"}));
+        let mut update = sample("profile-create-one-by-one.json");
+        update["operation"] = json!("UPDATE");
+        update["id"] = json!("987");
+        let path = s.url("/api/acme/webhooks/listeners/actito/profile/UPDATE");
+        assert_eq!(
+            s.http
+                .post(&path)
+                .header("X-API-KEY", &key)
+                .json(&update)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        eventually("the customer is updated", || async {
+            domain::customers::get(&s.db.db, "acme", "123456")
+                .await
+                .unwrap()
+                .unwrap()["firstName"]
+                == "Johnny"
+        })
+        .await;
+        assert_eq!(
+            passes::get(&s.db.db, "acme", &john).await.unwrap().version,
+            2
+        );
+
+        // A mapped change updates the pass; the token was fetched once and cached.
+        actito.set_profile("123456", json!({"emailAddress": "john.smith@actito.com", "loyaltyTier": "platinum", "points": 120}));
+        update["id"] = json!("988");
+        assert_eq!(
+            s.http
+                .post(&path)
+                .header("X-API-KEY", &key)
+                .json(&update)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        eventually("the new tier reaches the pass", || async {
+            passes::get(&s.db.db, "acme", &john)
+                .await
+                .unwrap()
+                .additional_data["tier"]
+                == "platinum"
+        })
+        .await;
+        assert_eq!(
+            actito.tokens(),
+            1,
+            "the token is cached between profile reads"
+        );
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn profile_reads_are_retried_when_actito_is_unavailable() {
+    for s in TestServer::all().await {
+        let actito = FakeActito::start().await;
+        s.tenant("acme").await;
+        configure(
+            &s,
+            &actito,
+            vec!["127.0.0.1".into()],
+            json!({"loyaltyTier": "tier"}),
+        )
+        .await;
+        let key = s.key("acme", &[Scope::ActitoListenerWrite]).await;
+        let john = pass(&s, "john.smith@actito.com", "C1").await;
+        actito.set_profile(
+            "123456",
+            json!({"emailAddress": "john.smith@actito.com", "loyaltyTier": "gold"}),
+        );
+        actito
+            .state
+            .profile_failures
+            .lock()
+            .unwrap()
+            .push((429, Some("1")));
+        let path = s.url("/api/acme/webhooks/listeners/actito/profile/CREATE");
+        s.http
+            .post(&path)
+            .header("X-API-KEY", &key)
+            .json(&sample("profile-create-one-by-one.json"))
+            .send()
+            .await
+            .unwrap();
+        eventually(
+            "the retry after Retry-After applies the profile",
+            || async {
+                passes::get(&s.db.db, "acme", &john)
+                    .await
+                    .unwrap()
+                    .additional_data
+                    .get("tier")
+                    == Some(&json!("gold"))
+            },
+        )
+        .await;
+        assert_eq!(
+            actito
+                .state
+                .profile_calls
+                .load(std::sync::atomic::Ordering::SeqCst),
+            2
+        );
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn other_actito_pushes_and_bad_requests_are_rejected_and_audited() {
+    for s in TestServer::all().await {
+        s.tenant("acme").await;
+        s.tenant("other").await;
+        let key = s
+            .key("acme", &[Scope::ActitoListenerWrite, Scope::AuditRead])
+            .await;
+        let foreign = s.key("other", &[Scope::ActitoListenerWrite]).await;
+        let reader = s.key("acme", &[Scope::PassesRead]).await;
+        let post = |path: &str, key: Option<&str>, body: Value| {
+            let mut req = s.http.post(s.url(path)).json(&body);
+            if let Some(key) = key {
+                req = req.header("X-API-KEY", key);
+            }
+            req.send()
+        };
+        let etl = sample("etl-finished-one-by-one.json");
+        let body = problem(post(LISTENER, Some(&key), etl.clone()).await.unwrap(), 400).await;
+        assert_eq!(body["code"], "UNSUPPORTED_EVENT");
+        let body = problem(
+            post(
+                LISTENER,
+                Some(&key),
+                sample("export-finished-one-by-one.json"),
+            )
+            .await
+            .unwrap(),
+            400,
+        )
+        .await;
+        assert_eq!(body["code"], "UNSUPPORTED_EVENT");
+        let profile = "/api/acme/webhooks/listeners/actito/profile/";
+        let body = problem(
+            post(
+                &format!("{profile}DELETE"),
+                Some(&key),
+                sample("profile-create-one-by-one.json"),
+            )
+            .await
+            .unwrap(),
+            400,
+        )
+        .await;
+        assert_eq!(body["code"], "UNSUPPORTED_EVENT");
+        let body = problem(
+            post(
+                &format!("{profile}UPDATE"),
+                Some(&key),
+                sample("custom-table-update-one-by-one.json"),
+            )
+            .await
+            .unwrap(),
+            400,
+        )
+        .await;
+        assert_eq!(body["code"], "UNSUPPORTED_EVENT");
+        problem(post(LISTENER, None, etl.clone()).await.unwrap(), 401).await;
+        problem(
+            post(LISTENER, Some(&foreign), etl.clone()).await.unwrap(),
+            403,
+        )
+        .await;
+        problem(
+            post(LISTENER, Some(&reader), etl.clone()).await.unwrap(),
+            403,
+        )
+        .await;
+        let raw = s
+            .http
+            .post(s.url(LISTENER))
+            .header("X-API-KEY", &key)
+            .body("{not json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(problem(raw, 400).await["code"], "MALFORMED_BODY");
+        let big = s
+            .http
+            .post(s.url(LISTENER))
+            .header("X-API-KEY", &key)
+            .body(vec![b' '; 6 * 1024 * 1024])
+            .send()
+            .await
+            .unwrap();
+        problem(big, 413).await;
+
+        let rejected = events(&s, &key, "status=rejected").await;
+        let reasons: Vec<&str> = rejected
+            .iter()
+            .map(|e| e["reason"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                "PAYLOAD_TOO_LARGE",
+                "MALFORMED_BODY",
+                "FORBIDDEN_SCOPE",
+                "FORBIDDEN_TENANT",
+                "UNAUTHENTICATED",
+                "UNSUPPORTED_EVENT",
+                "UNSUPPORTED_EVENT",
+                "UNSUPPORTED_EVENT",
+                "UNSUPPORTED_EVENT"
+            ],
+            "{:?}",
+            s.backend()
+        );
+        assert!(rejected.iter().all(|e| e["source"] == "actito"));
+        // The unauthenticated request's body is never stored.
+        let (stored,): (Option<String>,) = domain::sqlx::query_as(
+            "SELECT body FROM inbound_events WHERE reason = 'UNAUTHENTICATED'",
+        )
+        .fetch_one(s.db.db.reader())
+        .await
+        .unwrap();
+        assert!(stored.is_none());
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn work_survives_a_crash_and_completes_once() {
+    for s in TestServer::all().await {
+        let actito = FakeActito::start().await;
+        s.tenant("acme").await;
+        configure(&s, &actito, vec!["127.0.0.1".into()], json!({})).await;
+        let key = s.key("acme", &[Scope::ActitoListenerWrite]).await;
+        let mut ids = Vec::new();
+        let mut items = Vec::new();
+        for i in 0..600 {
+            ids.push(pass(&s, &format!("p{i}@example.com"), &format!("C{i}")).await);
+            items.push(json!({
+                "actionParameters.points": i,
+                "profileAttributes.emailAddress": format!("p{i}@example.com"),
+                "_links": {"notifyOK": {"href": format!("{}/ca/OK_{i}", actito.url)}, "notifyKO": {"href": format!("{}/ca/KO_{i}", actito.url)}}
+            }));
+        }
+        let envelope = json!({"id": "crash-test", "data": items});
+        let answer = s
+            .http
+            .post(s.url(LISTENER))
+            .header("X-API-KEY", &key)
+            .json(&envelope)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        // Crash once the first batch is applied, while the rest is still to do.
+        eventually("the first batch is applied", || async {
+            let (n,): (i64,) =
+                domain::sqlx::query_as("SELECT COUNT(*) FROM passes WHERE version = 2")
+                    .fetch_one(s.db.db.reader())
+                    .await
+                    .unwrap();
+            n > 0
+        })
+        .await;
+        let (db, master_key) = s.crash().await;
+
+        let s = TestServer::start_with_key(db, master_key).await;
+        eventually("every pass is updated", || async {
+            let (n,): (i64,) =
+                domain::sqlx::query_as("SELECT COUNT(*) FROM passes WHERE version = 2")
+                    .fetch_one(s.db.db.reader())
+                    .await
+                    .unwrap();
+            n == 600
+        })
+        .await;
+        eventually("every item is called back", || async {
+            actito.callbacks().len() >= 600
+        })
+        .await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let (over,): (i64,) =
+            domain::sqlx::query_as("SELECT COUNT(*) FROM passes WHERE version > 2")
+                .fetch_one(s.db.db.reader())
+                .await
+                .unwrap();
+        assert_eq!(over, 0, "no update applied twice");
+        let mut codes = actito.callbacks();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), 600, "one callback per item");
+        assert_eq!(
+            passes::get(&s.db.db, "acme", &ids[599])
+                .await
+                .unwrap()
+                .additional_data["points"],
+            599
+        );
+        s.stop().await;
+    }
+}
