@@ -79,20 +79,21 @@ pub async fn update_pass(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let items =
-        match envelope::parse(&body).and_then(|e| Ok((envelope::custom_action_items(&e)?, e))) {
-            Ok((items, envelope)) => (items.len(), envelope.id),
-            Err(err) => return reject(envelope_problem(err), &caller, &body),
-        };
+    let parsed = envelope::parse(&body)
+        .and_then(|e| Ok((e.id.clone(), envelope::custom_action_items(&e)?.len())));
+    let (envelope_id, items) = match parsed {
+        Ok(parsed) => parsed,
+        Err(err) => return reject(envelope_problem(err), &caller, &body),
+    };
     let inbound = Inbound {
         tenant_id: caller.tenant_id.clone(),
         source: "actito",
         kind: "custom-action.updatePass".into(),
         headers: audit_headers(&headers),
         body: String::from_utf8_lossy(&body).into_owned(),
-        dedupe_key: Some(format!("custom-action:{}", items.1)),
+        dedupe_key: Some(format!("custom-action:{envelope_id}")),
         key_id: Some(caller.key.key_id.clone()),
-        items: items.0 as i64,
+        items: items as i64,
         ..Default::default()
     };
     let job = NewJob::new(&caller.tenant_id, ACTITO_CUSTOM_ACTION, json!({}))
@@ -100,7 +101,7 @@ pub async fn update_pass(
     match events::ingest(&state.core.db, &inbound, None, vec![job]).await {
         Ok(ingested) => {
             state.core.jobs_ready.notify_one();
-            accepted(&ingested, items.0)
+            accepted(&ingested, items)
         }
         Err(e) => Problem::from(e).into_response(),
     }
