@@ -1,0 +1,431 @@
+//! The SFMC Journey Builder activity against the real server.
+
+mod support;
+
+use domain::api_keys::Scope;
+use domain::passes::{self, Identifiers, NewPass};
+use domain::sfmc::settings::{self, SfmcSettingsInput, SigningKeyInput};
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use serde_json::{json, Value};
+use support::fakes::eventually;
+use support::{problem, TestServer};
+
+const BASE: &str = "/api/acme/webhooks/listeners/sfmc/actions/pushupdate";
+/// The salt as SFMC shows it ("0x" + hex of "journey-secret"), and its raw bytes.
+const SALT_HEX: &str = "0x6a6f75726e65792d736563726574";
+const SALT: &[u8] = b"journey-secret";
+
+async fn setup(s: &TestServer) -> (String, String, String) {
+    s.tenant("acme").await;
+    s.tenant("other").await;
+    let keys = |id: &str, secret: &str| SfmcSettingsInput {
+        signing_keys: vec![SigningKeyInput {
+            id: id.into(),
+            secret: Some(secret.into()),
+        }],
+        customer_key: Some("passhook-activity".into()),
+    };
+    settings::put(&s.core(), "acme", keys("current", SALT_HEX))
+        .await
+        .unwrap();
+    settings::put(&s.core(), "other", keys("theirs", "other-tenant-secret"))
+        .await
+        .unwrap();
+    let pass = |email: &str, custom_id: &str, kind: &str| {
+        let mut identifiers = Identifiers::new();
+        identifiers.insert("email".into(), email.into());
+        identifiers.insert("customId".into(), custom_id.into());
+        identifiers.insert("loyaltyId".into(), format!("L-{custom_id}"));
+        NewPass {
+            pass_type: kind.into(),
+            identifiers,
+            ..Default::default()
+        }
+    };
+    let a = passes::create(&s.db.db, "acme", pass("ann@example.com", "C-1", "loyalty"))
+        .await
+        .unwrap()
+        .id;
+    let b = passes::create(&s.db.db, "acme", pass("ann@example.com", "C-2", "coupon"))
+        .await
+        .unwrap()
+        .id;
+    let c = passes::create(&s.db.db, "acme", pass("bob@example.com", "C-3", "loyalty"))
+        .await
+        .unwrap()
+        .id;
+    (a, b, c)
+}
+
+fn claims(in_arguments: Value) -> Value {
+    json!({
+        "inArguments": in_arguments,
+        "journeyId": "journey-1",
+        "activityId": "activity-1",
+        "definitionInstanceId": "instance-1",
+        "keyValue": "contact-1",
+        "jti": ulid_like(),
+    })
+}
+
+fn ulid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "jti-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+fn sign(claims: &Value, secret: &[u8]) -> String {
+    encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .unwrap()
+}
+
+async fn execute(s: &TestServer, token: &str) -> reqwest::Response {
+    s.http
+        .post(s.url(&format!("{BASE}/execute")))
+        .header("content-type", "application/jwt")
+        .body(token.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn scheduled(s: &TestServer, in_arguments: Value) -> Value {
+    let response = execute(s, &sign(&claims(in_arguments), SALT)).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn execute_finds_passes_by_every_kind_of_identifier() {
+    for s in TestServer::all().await {
+        let (a, b, c) = setup(&s).await;
+        let by_id = scheduled(
+            &s,
+            json!([{"passId": c, "additionalData": {"offer": "10%"}, "message": "New offer"}]),
+        )
+        .await;
+        assert_eq!(by_id, json!({"scheduled": 1, "passIds": [c]}));
+        eventually("the pass gets the offer", || async {
+            passes::get(&s.db.db, "acme", &c)
+                .await
+                .unwrap()
+                .additional_data
+                .get("offer")
+                == Some(&json!("10%"))
+        })
+        .await;
+        let history = passes::versions(&s.db.db, "acme", &c).await.unwrap();
+        assert_eq!(history[0].cause.journey_id.as_deref(), Some("journey-1"));
+        assert_eq!(history[0].message.as_deref(), Some("New offer"));
+
+        let mut both = vec![a.clone(), b.clone()];
+        both.sort();
+        let by_email = scheduled(&s, json!([{"email": " ANN@example.com "}])).await;
+        assert_eq!(by_email["passIds"], json!(both));
+        let typed = scheduled(
+            &s,
+            json!([{"email": "ann@example.com", "passType": "coupon"}]),
+        )
+        .await;
+        assert_eq!(typed["passIds"], json!([b]));
+        let by_custom = scheduled(&s, json!([{"customId": "C-1"}])).await;
+        assert_eq!(by_custom["passIds"], json!([a]));
+        let by_json = scheduled(&s, json!([{"identifiers": "{\"loyaltyId\": \"L-C-3\"}"}, {"additionalData": "{\"tier\": \"gold\"}"}])).await;
+        assert_eq!(by_json["passIds"], json!([c]));
+        let by_key = scheduled(
+            &s,
+            json!([{"identifiers.loyaltyId": "L-C-2", "additionalData.tier": "silver"}]),
+        )
+        .await;
+        assert_eq!(by_key["passIds"], json!([b]));
+        eventually("the tiers are applied", || async {
+            passes::get(&s.db.db, "acme", &c)
+                .await
+                .unwrap()
+                .additional_data
+                .get("tier")
+                == Some(&json!("gold"))
+                && passes::get(&s.db.db, "acme", &b)
+                    .await
+                    .unwrap()
+                    .additional_data
+                    .get("tier")
+                    == Some(&json!("silver"))
+        })
+        .await;
+
+        let none = execute(
+            &s,
+            &sign(&claims(json!([{"email": "nobody@example.com"}])), SALT),
+        )
+        .await;
+        assert_eq!(problem(none, 404).await["code"], "NO_MATCHING_PASS");
+        let wrong_type = execute(
+            &s,
+            &sign(&claims(json!([{"passId": a, "passType": "coupon"}])), SALT),
+        )
+        .await;
+        problem(wrong_type, 404).await;
+        let audit = s.key("acme", &[Scope::AuditRead]).await;
+        let page: Value = s
+            .http
+            .get(s.url("/api/acme/events?source=sfmc&status=rejected"))
+            .header("X-API-KEY", &audit)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(page["items"][0]["reason"], "NO_MATCHING_PASS");
+        assert_eq!(page["items"][0]["journeyId"], "journey-1");
+        assert_eq!(page["items"][0]["activityId"], "activity-1");
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn the_same_token_is_answered_alike_and_applied_once() {
+    for s in TestServer::all().await {
+        let (a, _, _) = setup(&s).await;
+        let mut token_claims =
+            claims(json!([{"passId": a, "additionalData": {"visits": 1}, "message": "Hi"}]));
+        token_claims.as_object_mut().unwrap().remove("jti");
+        let token = sign(&token_claims, SALT);
+        let first: Value = execute(&s, &token).await.json().await.unwrap();
+        let second: Value = execute(&s, &token).await.json().await.unwrap();
+        assert_eq!(first, second);
+        eventually("the update is applied", || async {
+            passes::get(&s.db.db, "acme", &a).await.unwrap().version == 2
+        })
+        .await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(
+            passes::versions(&s.db.db, "acme", &a).await.unwrap().len(),
+            1
+        );
+        let (events,): (i64,) = domain::sqlx::query_as(
+            "SELECT COUNT(*) FROM inbound_events WHERE kind = 'pushupdate.execute'",
+        )
+        .fetch_one(s.db.db.reader())
+        .await
+        .unwrap();
+        assert_eq!(events, 1);
+        s.stop().await;
+    }
+}
+
+fn unsigned(alg: &str, claims: &Value) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    format!(
+        "{}.{}.",
+        b64.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#)),
+        b64.encode(claims.to_string())
+    )
+}
+
+#[tokio::test]
+async fn forged_tokens_are_refused() {
+    for s in TestServer::all().await {
+        let (a, _, _) = setup(&s).await;
+        let body = claims(json!([{"passId": a}]));
+        let good = sign(&body, SALT);
+        let mut expired = body.clone();
+        expired["exp"] = json!(1_600_000_000);
+        let rs256 = format!("{}sig", unsigned("RS256", &body));
+        let attacks = [
+            ("alg none", unsigned("none", &body), "WRONG_ALGORITHM"),
+            ("RS256", rs256, "WRONG_ALGORITHM"),
+            ("wrong key", sign(&body, b"not the salt"), "BAD_SIGNATURE"),
+            (
+                "other tenant's key",
+                sign(&body, b"other-tenant-secret"),
+                "BAD_SIGNATURE",
+            ),
+            ("expired", sign(&expired, SALT), "TOKEN_EXPIRED"),
+            (
+                "truncated",
+                good[..good.len() - 5].to_string(),
+                "BAD_SIGNATURE",
+            ),
+            ("garbage", "not-a-token".to_string(), "MALFORMED_TOKEN"),
+        ];
+        for (name, token, code) in &attacks {
+            let body = problem(execute(&s, token).await, 401).await;
+            assert_eq!(body["code"], *code, "{name}");
+        }
+        assert_eq!(passes::get(&s.db.db, "acme", &a).await.unwrap().version, 1);
+        let audit = s.key("acme", &[Scope::AuditRead]).await;
+        let page: Value = s
+            .http
+            .get(s.url("/api/acme/events?source=sfmc&status=rejected"))
+            .header("X-API-KEY", &audit)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(page["items"].as_array().unwrap().len(), attacks.len());
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn rotated_keys_verify_side_by_side() {
+    for s in TestServer::all().await {
+        let (a, _, _) = setup(&s).await;
+        let input = SfmcSettingsInput {
+            signing_keys: vec![
+                SigningKeyInput {
+                    id: "current".into(),
+                    secret: None,
+                },
+                SigningKeyInput {
+                    id: "next".into(),
+                    secret: Some("next-secret".into()),
+                },
+            ],
+            customer_key: None,
+        };
+        settings::put(&s.core(), "acme", input).await.unwrap();
+        for secret in [SALT, b"next-secret".as_slice()] {
+            let response = execute(&s, &sign(&claims(json!([{"passId": a}])), secret)).await;
+            assert_eq!(response.status(), 200);
+        }
+        let view = settings::view(&s.core(), "acme").await.unwrap();
+        assert!(view
+            .signing_keys
+            .iter()
+            .all(|k| k.last_verified_at.is_some()));
+        assert!(view
+            .signing_keys
+            .iter()
+            .all(|k| !k.secret.contains("secret")));
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn lifecycle_calls_are_acknowledged_and_audited() {
+    for s in TestServer::all().await {
+        setup(&s).await;
+        for op in ["publish", "validate", "save", "stop"] {
+            let response = s
+                .http
+                .post(s.url(&format!("{BASE}/{op}")))
+                .body(sign(&claims(json!([])), SALT))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{op}");
+            assert_eq!(response.json::<Value>().await.unwrap(), json!({}));
+        }
+        let unsigned_publish = s
+            .http
+            .post(s.url(&format!("{BASE}/publish")))
+            .body(sign(&claims(json!([])), b"wrong"))
+            .send()
+            .await
+            .unwrap();
+        problem(unsigned_publish, 401).await;
+        let audit = s.key("acme", &[Scope::AuditRead]).await;
+        let page: Value = s
+            .http
+            .get(s.url("/api/acme/events?source=sfmc&status=processed"))
+            .header("X-API-KEY", &audit)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let kinds: Vec<&str> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "pushupdate.stop",
+                "pushupdate.save",
+                "pushupdate.validate",
+                "pushupdate.publish"
+            ]
+        );
+        assert!(page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["journeyId"] == "journey-1" && e["activityId"] == "activity-1"));
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn the_activity_is_described_for_journey_builder() {
+    for s in TestServer::all().await {
+        setup(&s).await;
+        let config: Value = s
+            .http
+            .get(s.url(&format!("{BASE}/config.json")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let base = s.url(BASE);
+        assert_eq!(
+            config["arguments"]["execute"]["url"],
+            format!("{base}/execute")
+        );
+        assert_eq!(config["arguments"]["execute"]["useJwt"], true);
+        assert_eq!(
+            config["arguments"]["execute"]["customerKey"],
+            "passhook-activity"
+        );
+        for op in ["publish", "validate", "save", "stop"] {
+            assert_eq!(
+                config["configurationArguments"][op]["url"],
+                format!("{base}/{op}")
+            );
+            assert_eq!(config["configurationArguments"][op]["useJwt"], true);
+        }
+        let page = s.http.get(s.url(&format!("{BASE}/"))).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(html.contains("postmonger.js") && html.contains("Find the contact's passes by"));
+        let script = s
+            .http
+            .get(s.url(&format!("{BASE}/postmonger.js")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(script.contains("Postmonger"));
+        problem(
+            s.http
+                .get(s.url("/api/nobody/webhooks/listeners/sfmc/actions/pushupdate/config.json"))
+                .send()
+                .await
+                .unwrap(),
+            404,
+        )
+        .await;
+        s.stop().await;
+    }
+}
