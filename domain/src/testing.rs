@@ -45,6 +45,16 @@ impl TestDb {
         })
     }
 
+    /// A second handle on an existing (already migrated) database, as a replica has.
+    pub async fn attach(url: &str) -> TestDb {
+        let db = Db::connect(url).await.expect("database connects");
+        TestDb {
+            db,
+            url: url.to_string(),
+            _dir: None,
+        }
+    }
+
     /// Every backend this run can test: SQLite, then PostgreSQL when configured.
     pub async fn all() -> Vec<TestDb> {
         let mut dbs = vec![TestDb::sqlite().await];
