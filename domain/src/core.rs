@@ -9,6 +9,7 @@ use tokio::sync::Notify;
 use crate::actito::client::ActitoClient;
 use crate::crypto::MasterKey;
 use crate::db::Db;
+use crate::ingest::Ingestor;
 
 #[derive(Clone)]
 pub struct Core {
@@ -19,6 +20,8 @@ pub struct Core {
     pub actito: Arc<ActitoClient>,
     /// Signalled when jobs are enqueued, so workers need not wait for their next poll.
     pub jobs_ready: Arc<Notify>,
+    /// Stores inbound events with group commit.
+    pub ingestor: Ingestor,
 }
 
 impl std::fmt::Debug for Core {
@@ -30,6 +33,7 @@ impl std::fmt::Debug for Core {
 }
 
 impl Core {
+    /// Must be called inside a Tokio runtime: it starts the event writer.
     pub fn new(db: Db, master_key: MasterKey) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -39,6 +43,7 @@ impl Core {
             .build()
             .expect("the HTTP client's settings are valid");
         Core {
+            ingestor: Ingestor::start(db.clone()),
             db,
             master_key: Arc::new(master_key),
             actito: Arc::new(ActitoClient::new(http.clone())),

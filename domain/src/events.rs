@@ -11,6 +11,7 @@ use crate::error::{DomainError, Result};
 use crate::ids::new_id;
 use crate::jobs::{self, NewJob};
 use crate::sfmc::activity::JourneyContext;
+use sqlx::AnyConnection;
 
 pub const ACCEPTED: &str = "accepted";
 pub const REJECTED: &str = "rejected";
@@ -81,9 +82,21 @@ pub async fn ingest(
     response: Option<&Value>,
     jobs: Vec<NewJob>,
 ) -> Result<Ingested> {
+    let mut tx = db.writer().begin().await?;
+    let ingested = ingest_in(&mut tx, inbound, response, jobs).await?;
+    tx.commit().await?;
+    Ok(ingested)
+}
+
+/// [`ingest`] inside the caller's transaction (several events share one commit).
+pub async fn ingest_in(
+    conn: &mut AnyConnection,
+    inbound: &Inbound,
+    response: Option<&Value>,
+    jobs: Vec<NewJob>,
+) -> Result<Ingested> {
     let event_id = new_id("evt");
     let now = now_ms();
-    let mut tx = db.writer().begin().await?;
     if let Some(key) = &inbound.dedupe_key {
         // A key older than the window no longer counts: free it for this event.
         sqlx::query(
@@ -94,7 +107,7 @@ pub async fn ingest(
         .bind(inbound.source)
         .bind(key)
         .bind(now - DEDUPE_WINDOW_MS)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     }
     let inserted = sqlx::query(
@@ -119,7 +132,7 @@ pub async fn ingest(
     .bind(&inbound.journey.definition_instance_id)
     .bind(&inbound.journey.key_value)
     .bind(inbound.items)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     if inserted.rows_affected() == 0 {
         let (id, response): (String, Option<String>) = sqlx::query_as(
@@ -128,17 +141,15 @@ pub async fn ingest(
         .bind(&inbound.tenant_id)
         .bind(inbound.source)
         .bind(&inbound.dedupe_key)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *conn)
         .await?;
-        tx.rollback().await?;
         return Ok(Ingested::Duplicate {
             event_id: id,
             response: response.and_then(|r| serde_json::from_str(&r).ok()),
         });
     }
     let jobs: Vec<NewJob> = jobs.into_iter().map(|j| j.for_event(&event_id)).collect();
-    jobs::enqueue(&mut tx, &jobs).await?;
-    tx.commit().await?;
+    jobs::enqueue(conn, &jobs).await?;
     Ok(Ingested::New { event_id })
 }
 

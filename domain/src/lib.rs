@@ -15,6 +15,7 @@ pub mod demo;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod ingest;
 pub mod jobs;
 pub mod passes;
 pub mod processing;

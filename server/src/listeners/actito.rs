@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Json, Router};
 use domain::actito::envelope::{self, EnvelopeError};
-use domain::events::{self, Inbound, Ingested};
+use domain::events::{Inbound, Ingested};
 use domain::jobs::NewJob;
 use domain::processing::{tenant_order, ACTITO_CUSTOM_ACTION, ACTITO_PROFILE};
 use serde_json::json;
@@ -98,7 +98,7 @@ pub async fn update_pass(
     };
     let job = NewJob::new(&caller.tenant_id, ACTITO_CUSTOM_ACTION, json!({}))
         .ordered_by(tenant_order(&caller.tenant_id));
-    match events::ingest(&state.core.db, &inbound, None, vec![job]).await {
+    match state.core.ingestor.ingest(inbound, None, vec![job]).await {
         Ok(ingested) => {
             state.core.jobs_ready.notify_one();
             accepted(&ingested, items)
@@ -174,7 +174,7 @@ pub async fn profile_event(
         items: event.profile_ids.len() as i64,
         ..Default::default()
     };
-    match events::ingest(&state.core.db, &inbound, None, jobs).await {
+    match state.core.ingestor.ingest(inbound, None, jobs).await {
         Ok(ingested) => {
             state.core.jobs_ready.notify_one();
             accepted(&ingested, event.profile_ids.len())

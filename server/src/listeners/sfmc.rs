@@ -205,7 +205,12 @@ pub async fn execute(
         Some(dedupe_key),
         targets.len() as i64,
     );
-    match events::ingest(&state.core.db, &inbound, Some(&answer), vec![job]).await {
+    match state
+        .core
+        .ingestor
+        .ingest(inbound, Some(answer.clone()), vec![job])
+        .await
+    {
         Ok(Ingested::New { .. }) => {
             state.core.jobs_ready.notify_one();
             Json(answer).into_response()
@@ -264,7 +269,12 @@ pub async fn lifecycle(
         Err(response) => return response,
     };
     let record = inbound(&v, &headers, &format!("pushupdate.{operation}"), None, 0);
-    match events::ingest(&state.core.db, &record, Some(&json!({})), vec![]).await {
+    match state
+        .core
+        .ingestor
+        .ingest(record, Some(json!({})), vec![])
+        .await
+    {
         Ok(ingested) => {
             if let Err(e) = events::settle(&state.core.db, ingested.event_id(), None).await {
                 tracing::warn!(error = %e, "cannot settle a handshake event");

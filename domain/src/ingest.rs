@@ -1,0 +1,103 @@
+//! Group commit for inbound events. Listeners hand their events to one writer task,
+//! which stores whatever has queued up meanwhile in a single transaction: one
+//! durable commit (one fsync on SQLite) acknowledges many requests, and no request
+//! waits for a timer, since a batch is simply what arrived during the last commit.
+
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::db::Db;
+use crate::error::{DomainError, Result};
+use crate::events::{self, Inbound, Ingested};
+use crate::jobs::NewJob;
+
+/// Events stored per commit at most.
+const MAX_BATCH: usize = 256;
+
+struct Request {
+    inbound: Inbound,
+    response: Option<Value>,
+    jobs: Vec<NewJob>,
+    reply: oneshot::Sender<Result<Ingested>>,
+}
+
+/// The handle listeners store events through; cheap to clone.
+#[derive(Clone)]
+pub struct Ingestor {
+    sender: mpsc::Sender<Request>,
+}
+
+impl Ingestor {
+    /// Starts the writer task (it ends when the last handle is dropped).
+    pub fn start(db: Db) -> Ingestor {
+        let (sender, receiver) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(write_batches(db, receiver));
+        Ingestor { sender }
+    }
+
+    /// Stores the event with its jobs; returns once they are committed.
+    pub async fn ingest(
+        &self,
+        inbound: Inbound,
+        response: Option<Value>,
+        jobs: Vec<NewJob>,
+    ) -> Result<Ingested> {
+        let (reply, answer) = oneshot::channel();
+        let request = Request {
+            inbound,
+            response,
+            jobs,
+            reply,
+        };
+        self.sender
+            .send(request)
+            .await
+            .map_err(|_| DomainError::Internal("the event writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| DomainError::Internal("the event writer dropped a request".into()))?
+    }
+}
+
+async fn write_batches(db: Db, mut receiver: mpsc::Receiver<Request>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        match write(&db, &batch).await {
+            Ok(results) => {
+                for (request, result) in batch.drain(..).zip(results) {
+                    let _ = request.reply.send(Ok(result));
+                }
+            }
+            // One bad event must not fail the others: store them one by one.
+            Err(_) => {
+                for request in batch.drain(..) {
+                    let result = events::ingest(
+                        &db,
+                        &request.inbound,
+                        request.response.as_ref(),
+                        request.jobs,
+                    )
+                    .await;
+                    let _ = request.reply.send(result);
+                }
+            }
+        }
+    }
+}
+
+async fn write(db: &Db, batch: &[Request]) -> Result<Vec<Ingested>> {
+    let mut tx = db.writer().begin().await?;
+    let mut results = Vec::with_capacity(batch.len());
+    for request in batch {
+        let ingested = events::ingest_in(
+            &mut tx,
+            &request.inbound,
+            request.response.as_ref(),
+            request.jobs.clone(),
+        )
+        .await?;
+        results.push(ingested);
+    }
+    tx.commit().await?;
+    Ok(results)
+}
