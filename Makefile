@@ -4,7 +4,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 PASSHOOK := $(TARGET_DIR)/release/passhook
 
-.PHONY: run test lint setup build
+.PHONY: run test lint setup build bench
 
 ## Install what is missing, build, create the demo tenant and serve on 127.0.0.1:3000.
 run: setup
@@ -26,3 +26,9 @@ setup:
 
 build: setup
 	cargo leptos build --release
+
+## Benchmarks (not tests): writes docs/PERFORMANCE.md.
+bench:
+	@command -v wrk >/dev/null || { sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; $$sudo apt-get install -y -qq wrk; }
+	cargo build --release -p server --bin passhook --example bare --example bench_tokens
+	python3 scripts/bench.py

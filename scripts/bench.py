@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Passhook benchmark: listener throughput against a bare axum ceiling, latency at half
+load, BULK timings and SFMC execute throughput. Prints a table and writes
+docs/PERFORMANCE.md. Run through `make bench` (which builds the release binaries).
+
+Every accepted event is durably stored (SQLite, WAL, synchronous=FULL) before its 200.
+"""
+import json, os, platform, re, shutil, signal, subprocess, sys, tempfile, time, urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+PASSHOOK = os.path.join(TARGET, "release", "passhook")
+BARE = os.path.join(TARGET, "release", "examples", "bare")
+TOKENS = os.path.join(TARGET, "release", "examples", "bench_tokens")
+APP, SINK = "127.0.0.1:3900", "127.0.0.1:3901"
+DURATION = os.environ.get("BENCH_DURATION", "10s")
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+PASSES = 1000
+SALT = "bench-salt"
+
+
+def http(method, url, body=None, key=None, content_type="application/json"):
+    data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", content_type)
+    if key:
+        req.add_header("X-API-KEY", key)
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return r.status, json.loads(r.read() or b"null")
+
+
+def wait_ready(url):
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except Exception:
+            time.sleep(0.05)
+    sys.exit(f"bench: {url} did not come up")
+
+
+def wrk(url, script, env, rate=0, duration=DURATION):
+    env = dict(os.environ, **env, RATE=str(rate), CONNECTIONS=str(CONNECTIONS))
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{duration}", "--latency", "-s", script, url],
+        capture_output=True, text=True, env=env, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    def pct(p):
+        m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50": pct(50), "p99": pct(99), "non2xx": int(errors.group(1)) if errors else 0}
+
+
+def rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def main():
+    for tool in ("wrk",):
+        if not shutil.which(tool):
+            sys.exit("bench: wrk is missing (apt-get install wrk)")
+    work = tempfile.mkdtemp(prefix="passhook-bench.")
+    env = dict(os.environ, DATABASE_URL=f"sqlite://{work}/bench.db", PASSHOOK_ADDR=APP, PASSHOOK_LOG="warn")
+    demo = subprocess.run([PASSHOOK, "demo"], capture_output=True, text=True, env=env, check=True).stdout
+    key = re.search(r"API key:\s+(\S+)", demo).group(1)
+    procs = [subprocess.Popen([BARE, SINK]), subprocess.Popen([PASSHOOK, "serve"], env=env)]
+    try:
+        wait_ready(f"http://{APP}/readyz")
+        base = f"http://{APP}/api/demo"
+        http("PUT", f"{base}/integrations/actito", {"apiBaseUrl": f"http://{SINK}", "entity": "bench", "apiKey": "k",
+                                                     "profileTableId": "1", "callbackHosts": ["127.0.0.1"]}, key)
+        http("PUT", f"{base}/integrations/sfmc", {"signingKeys": [{"id": "bench", "secret": SALT}]}, key)
+        for i in range(PASSES):
+            http("POST", f"{base}/passes", {"passType": "loyalty", "identifiers": {"email": f"p{i}@bench.test"}}, key)
+        tokens_file = os.path.join(work, "tokens.txt")
+        with open(tokens_file, "w") as f:
+            subprocess.run([TOKENS, SALT, "150000", str(PASSES)], stdout=f, check=True)
+
+        listener = f"{base}/webhooks/listeners/actito/custom-actions/updatePass"
+        actito_lua = os.path.join(ROOT, "bench", "actito.lua")
+        lua_env = {"API_KEY": key, "PASSES": str(PASSES)}
+        results = {}
+        results["bare"] = wrk(f"http://{SINK}/ceiling", actito_lua, lua_env)
+        results["actito"] = wrk(listener, actito_lua, lua_env)
+        half = results["actito"]["rps"] / 2
+        results["actito_half"] = wrk(listener, actito_lua, lua_env, rate=half)
+        results["sfmc"] = wrk(f"{base}/webhooks/listeners/sfmc/actions/pushupdate/execute",
+                              os.path.join(ROOT, "bench", "tokens.lua"), {"TOKENS": tokens_file})
+        # Let the backlog drain before timing BULK.
+        drain_deadline = time.time() + 300
+        while time.time() < drain_deadline:
+            _, page = http("GET", f"{base}/events?status=accepted&limit=1", key=key)
+            if not page["items"]:
+                break
+            time.sleep(0.5)
+        items = [{"actionParameters.points": n, "profileAttributes.emailAddress": f"p{n % PASSES}@bench.test",
+                  "_links": {"notifyOK": {"href": f"http://{SINK}/ca/OK_{n}"}, "notifyKO": {"href": f"http://{SINK}/ca/KO_{n}"}}}
+                 for n in range(10_000)]
+        body = json.dumps({"id": f"bulk-{time.time()}", "data": items}).encode()
+        started = time.time()
+        _, answer = http("POST", listener, body, key)
+        acked = time.time() - started
+        event_id = answer["eventId"]
+        while True:
+            _, page = http("GET", f"{base}/events?source=actito&limit=5", key=key)
+            event = next(e for e in page["items"] if e["id"] == event_id)
+            if event["status"] in ("processed", "failed"):
+                break
+            time.sleep(0.02)
+        applied = time.time() - started
+        results["bulk"] = {"bytes": len(body), "ack_ms": acked * 1000, "applied_s": applied, "status": event["status"]}
+        results["rss_mb"] = rss_mb(procs[1].pid)
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            p.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+    report(results)
+
+
+def report(r):
+    ratio = r["actito"]["rps"] / r["bare"]["rps"]
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    machine = f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}"
+    rows = [
+        ("Bare axum handler (ceiling)", f"{r['bare']['rps']:,.0f} req/s", f"p50 {r['bare']['p50']:.2f} ms, p99 {r['bare']['p99']:.2f} ms", "-"),
+        ("Actito ONE_BY_ONE listener, full load", f"{r['actito']['rps']:,.0f} req/s", f"p50 {r['actito']['p50']:.2f} ms, p99 {r['actito']['p99']:.2f} ms",
+         f"{ratio:.0%} of the ceiling (target ≥ 50 %)"),
+        ("Actito listener at half that rate", f"{r['actito_half']['rps']:,.0f} req/s", f"p50 {r['actito_half']['p50']:.2f} ms, p99 {r['actito_half']['p99']:.2f} ms",
+         "target p99 < 10 ms"),
+        ("SFMC execute, full load", f"{r['sfmc']['rps']:,.0f} req/s", f"p50 {r['sfmc']['p50']:.2f} ms, p99 {r['sfmc']['p99']:.2f} ms", "-"),
+        (f"BULK 10 000 items ({r['bulk']['bytes'] / 1e6:.1f} MB)", f"acknowledged in {r['bulk']['ack_ms']:.0f} ms",
+         f"fully applied in {r['bulk']['applied_s']:.2f} s ({r['bulk']['status']})", "targets < 500 ms and < 3 s"),
+        ("Server peak RSS", f"{r['rss_mb']:.0f} MB", "", "target < 150 MB"),
+    ]
+    errors = sum(r[k]["non2xx"] for k in ("actito", "actito_half", "sfmc"))
+    table = "| measure | throughput | latency | against the target |\n|---|---|---|---|\n"
+    table += "\n".join(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows)
+    print(table)
+    print(f"non-2xx answers during the runs: {errors}")
+    doc = f"""# Performance
+
+Measured by `make bench` on {time.strftime('%Y-%m-%d')}, on {machine}, with `wrk`
+({CONNECTIONS} connections, 2 threads, {DURATION} per run) on the same machine, against the
+release build on embedded SQLite (WAL, `synchronous=FULL`). Every accepted event is
+committed to disk before its 200; workers apply the updates and send callbacks to a
+local sink meanwhile, on the same two cores.
+
+{table}
+
+Non-2xx answers during the runs: {errors}.
+
+## How the listener gets there
+
+- **Group commit.** Listeners hand events to one writer task that stores whatever
+  queued up during the previous commit in a single transaction: one fsync
+  acknowledges many requests, and no request waits for a timer.
+- **One writer connection** on SQLite: writers queue in-process instead of retrying on
+  `SQLITE_BUSY`.
+- **Batched work.** A BULK envelope is one event and one job; the worker applies its
+  items 250 per transaction and records progress with them, so a crash resumes where
+  it stopped. Jobs are inserted many rows per statement.
+- The "half load" row uses wrk's per-connection delay to approximate a fixed rate
+  (wrk has no open-loop mode); its latency includes that pacing's jitter.
+"""
+    with open(os.path.join(ROOT, "docs", "PERFORMANCE.md"), "w") as f:
+        f.write(doc)
+    print("wrote docs/PERFORMANCE.md")
+
+
+if __name__ == "__main__":
+    main()
