@@ -166,7 +166,7 @@ Non-2xx answers during the runs: {errors}.
 - **One writer connection** on SQLite: writers queue in-process instead of retrying on
   `SQLITE_BUSY`.
 - **Batched work.** A BULK envelope is one event and one job; the worker applies its
-  items 250 per transaction and records progress with them, so a crash resumes where
+  items 100 per transaction and records progress with them, so a crash resumes where
   it stopped. Jobs are inserted many rows per statement.
 - The "half load" row uses wrk's per-connection delay to approximate a fixed rate
   (wrk has no open-loop mode); its latency includes that pacing's jitter.

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Executor};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, Executor};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
@@ -74,7 +75,17 @@ impl Db {
                     })
                 })
         };
-        let write = options().max_connections(1).connect(&url).await?;
+        // Every use of the writer starts durable; background work relaxes it explicitly.
+        let write = options()
+            .max_connections(1)
+            .before_acquire(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA synchronous = FULL").await?;
+                    Ok(true)
+                })
+            })
+            .connect(&url)
+            .await?;
         let read = options().max_connections(4).connect(&url).await?;
         Ok(Db {
             write,
@@ -90,6 +101,19 @@ impl Db {
     /// The pool for statements that write.
     pub fn writer(&self) -> &AnyPool {
         &self.write
+    }
+
+    /// A writer connection for the workers' bookkeeping and processing. On SQLite its
+    /// commits skip the fsync (`synchronous = NORMAL`: still atomic, and safe against
+    /// a process crash; a power cut can only undo recent background work, which the
+    /// job queue then redoes, and pass merges are idempotent). Inbound events, API and
+    /// console writes keep full durability.
+    pub async fn background(&self) -> Result<PoolConnection<Any>, sqlx::Error> {
+        let mut conn = self.write.acquire().await?;
+        if self.backend == Backend::Sqlite {
+            conn.execute("PRAGMA synchronous = NORMAL").await?;
+        }
+        Ok(conn)
     }
 
     /// The pool for read-only statements.

@@ -2,7 +2,7 @@
 //! pushes later), one row per target with each attempt recorded.
 
 use serde::{Deserialize, Serialize};
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, Connection};
 
 use crate::clock::{now_ms, rfc3339};
 use crate::db::Db;
@@ -55,7 +55,8 @@ pub struct Attempt<'a> {
 
 pub async fn record_attempt(db: &Db, delivery_id: &str, attempt: Attempt<'_>) -> Result<()> {
     let now = now_ms();
-    let mut tx = db.writer().begin().await?;
+    let mut conn = db.background().await?;
+    let mut tx = conn.begin().await?;
     sqlx::query(
         "INSERT INTO delivery_attempts (id, delivery_id, attempted_at, status_code, latency_ms, error) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -95,7 +96,7 @@ pub async fn set_status(
         .bind(error)
         .bind(now_ms())
         .bind(delivery_id)
-        .execute(db.writer())
+        .execute(&mut *db.background().await?)
         .await?;
     Ok(())
 }

@@ -386,7 +386,7 @@ pub async fn settle(db: &Db, event_id: &str, failure: Option<(&str, &str)>) -> R
     .bind(detail)
     .bind(now_ms())
     .bind(event_id)
-    .execute(db.writer())
+    .execute(&mut *db.background().await?)
     .await?;
     Ok(())
 }

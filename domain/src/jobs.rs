@@ -8,7 +8,7 @@
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, Connection};
 
 use crate::clock::now_ms;
 use crate::db::{Backend, Db};
@@ -175,7 +175,7 @@ pub async fn claim(
         query = query.bind(*kind);
     }
     let mut jobs = query
-        .fetch_all(db.writer())
+        .fetch_all(&mut *db.background().await?)
         .await?
         .into_iter()
         .map(
@@ -201,7 +201,7 @@ pub async fn heartbeat(db: &Db, worker: &str, lease_ms: i64) -> Result<()> {
         .bind(now_ms() + lease_ms)
         .bind(worker)
         .bind(RUNNING)
-        .execute(db.writer())
+        .execute(&mut *db.background().await?)
         .await?;
     Ok(())
 }
@@ -255,7 +255,8 @@ pub async fn finish(
             (QUEUED, now + wait.max(0), Some(error.clone()))
         }
     };
-    let mut tx = db.writer().begin().await?;
+    let mut conn = db.background().await?;
+    let mut tx = conn.begin().await?;
     let moved = sqlx::query(
         "UPDATE jobs SET status = $1, run_at = $2, last_error = $3, locked_by = NULL, \
          locked_until = NULL, updated_at = $4 WHERE id = $5 AND locked_by = $6",

@@ -2,7 +2,7 @@
 //! changes and SFMC push updates to passes, and deliver Actito callbacks.
 
 use serde_json::{json, Map, Value};
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, Connection};
 
 use crate::actito::callbacks::{self, CallbackResult};
 use crate::actito::client::ActitoError;
@@ -22,11 +22,7 @@ pub const ACTITO_CUSTOM_ACTION: &str = "actito.custom_action";
 pub const ACTITO_PROFILE: &str = "actito.profile";
 pub const SFMC_EXECUTE: &str = "sfmc.execute";
 pub const ACTITO_CALLBACK: &str = "actito.callback";
-/// A pass changed and its wallets must fetch it; delivered by the wallet channels.
-pub const WALLET_REFRESH: &str = "wallet.refresh";
-
-/// The kinds this release's workers run. `wallet.refresh` jobs wait in the queue,
-/// durably, for the wallet delivery channels.
+/// The kinds this release's workers run.
 pub const KINDS: [&str; 4] = [
     ACTITO_CUSTOM_ACTION,
     ACTITO_PROFILE,
@@ -35,7 +31,7 @@ pub const KINDS: [&str; 4] = [
 ];
 
 /// Items of a BULK envelope applied per transaction.
-const BATCH: usize = 250;
+const BATCH: usize = 100;
 
 /// Jobs that change passes of one tenant run in the order received.
 pub fn tenant_order(tenant_id: &str) -> String {
@@ -64,7 +60,9 @@ pub async fn run(core: &Core, job: &Job) -> Outcome {
     }
 }
 
-/// Changes one pass and, when it changed, queues its wallet refresh (same transaction).
+/// Changes one pass and, when it changed, records in the same transaction that its
+/// wallets owe a refresh. Updates to one pass coalesce into one owed refresh (the
+/// newest version, significant if any of them was), delivered by the wallet channels.
 pub async fn apply(
     conn: &mut AnyConnection,
     tenant_id: &str,
@@ -73,18 +71,21 @@ pub async fn apply(
 ) -> Result<Patched> {
     let patched = passes::patch_in(conn, tenant_id, pass_id, update).await?;
     if !patched.changes.is_empty() {
-        let refresh = NewJob::new(
-            tenant_id,
-            WALLET_REFRESH,
-            json!({
-                "passId": pass_id,
-                "version": patched.pass.version,
-                "significant": patched.significant,
-                "message": update.message,
-            }),
+        sqlx::query(
+            "INSERT INTO wallet_refreshes (tenant_id, pass_id, version, significant, message, requested_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, pass_id) DO UPDATE SET \
+             version = excluded.version, \
+             significant = CASE WHEN excluded.significant = 1 THEN 1 ELSE wallet_refreshes.significant END, \
+             message = COALESCE(excluded.message, wallet_refreshes.message), requested_at = excluded.requested_at",
         )
-        .ordered_by(format!("pass:{tenant_id}:{pass_id}"));
-        jobs::enqueue(conn, &[refresh]).await?;
+        .bind(tenant_id)
+        .bind(pass_id)
+        .bind(patched.pass.version)
+        .bind(i64::from(patched.significant))
+        .bind(update.message)
+        .bind(crate::clock::now_ms())
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(patched)
 }
@@ -113,7 +114,8 @@ async fn custom_action(core: &Core, job: &Job) -> Result<()> {
         .collect::<Vec<_>>()
         .chunks(BATCH)
     {
-        let mut tx = core.db.writer().begin().await?;
+        let mut conn = core.db.background().await?;
+        let mut tx = conn.begin().await?;
         for item in chunk {
             let targets = resolve_item(&mut tx, &job.tenant_id, item, &mapping).await?;
             let cause = Cause {
@@ -224,7 +226,8 @@ pub async fn on_dead(core: &Core, job: &Job) -> Result<()> {
     else {
         return Ok(());
     };
-    let mut tx = core.db.writer().begin().await?;
+    let mut conn = core.db.background().await?;
+    let mut tx = conn.begin().await?;
     for item in items.iter().skip(done as usize) {
         if let Some(url) = &item.notify_ko {
             queue_callback(&mut tx, &job.tenant_id, event_id, url).await?;
@@ -272,7 +275,8 @@ async fn profile(core: &Core, job: &Job) -> Result<()> {
             )
         })
         .collect();
-    let mut tx = core.db.writer().begin().await?;
+    let mut conn = core.db.background().await?;
+    let mut tx = conn.begin().await?;
     let before = customers::upsert(&mut tx, &job.tenant_id, &profile_id, &attributes).await?;
     let mapped_changed = before.is_empty()
         || settings
@@ -311,7 +315,8 @@ async fn sfmc_execute(core: &Core, job: &Job) -> Result<()> {
         actor: p["keyValue"].as_str().map(|k| format!("contact {k}")),
         ..Default::default()
     };
-    let mut tx = core.db.writer().begin().await?;
+    let mut conn = core.db.background().await?;
+    let mut tx = conn.begin().await?;
     for pass_id in &pass_ids {
         let update = Update {
             changes: &changes,

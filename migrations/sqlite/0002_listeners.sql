@@ -135,3 +135,15 @@ CREATE INDEX delivery_attempts_delivery ON delivery_attempts (delivery_id, attem
 ALTER TABLE pass_versions ADD COLUMN message TEXT;
 ALTER TABLE pass_versions ADD COLUMN significant BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE pass_versions ADD COLUMN event_id TEXT;
+
+-- The newest version of each pass that its wallets have yet to receive: many updates
+-- to one pass coalesce into one row, so wallets get one refresh, never a storm.
+CREATE TABLE wallet_refreshes (
+    tenant_id     TEXT NOT NULL,
+    pass_id       TEXT NOT NULL,
+    version       BIGINT NOT NULL,
+    significant   BIGINT NOT NULL DEFAULT 0,
+    message       TEXT,
+    requested_at  BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, pass_id)
+);

@@ -1,5 +1,7 @@
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use std::time::Instant;
 
 use axum::extract::FromRef;
 use domain::Core;
@@ -16,6 +18,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub leptos_options: LeptosOptions,
     pub metrics: Arc<Metrics>,
+    /// When each SFMC signing key was last noted as verified (written at most every
+    /// 30 s, not on every request).
+    pub sfmc_marks: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
 impl AppState {
@@ -31,6 +36,7 @@ impl AppState {
             config: Arc::new(config),
             leptos_options,
             metrics: Arc::new(Metrics::default()),
+            sfmc_marks: Arc::default(),
         }
     }
 
