@@ -17,6 +17,11 @@ apt_install() {
 
 command -v chromium >/dev/null || { log "installing Chromium"; apt_install chromium; }
 command -v npm >/dev/null || { log "installing Node.js"; apt_install nodejs npm; }
+# The openssl crate (pkpass signatures) builds against the system's OpenSSL.
+if ! pkg-config --exists openssl 2>/dev/null; then
+  log "installing OpenSSL headers"; apt_install libssl-dev pkg-config
+fi
+command -v openssl >/dev/null || { log "installing openssl"; apt_install openssl; }
 if ! command -v pg_ctl >/dev/null && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
   log "installing PostgreSQL"; apt_install postgresql
 fi

@@ -87,6 +87,16 @@ impl MasterKey {
         format!("{VERSION}:{}", STANDARD.encode(out))
     }
 
+    /// A token derived from the master key for `context` (HMAC-SHA256, URL-safe):
+    /// the same every time, so it need not be stored, and unguessable without the key.
+    pub fn derive_token(&self, context: &str) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.0.as_slice())
+            .expect("HMAC takes any key length");
+        mac.update(context.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
     pub fn decrypt(&self, sealed: &str, context: &str) -> Result<String, KeyError> {
         let body = sealed
             .strip_prefix("v1:")

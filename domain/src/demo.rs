@@ -3,11 +3,12 @@
 use serde_json::json;
 
 use crate::api_keys::{self, Scope};
-use crate::db::Db;
+use crate::core::Core;
 use crate::error::{DomainError, Result};
 use crate::passes::{self, Identifiers, NewPass, PassFilter};
 use crate::tenants;
 use crate::users::{self, Role};
+use crate::wallet::{certs, credentials, pass_types};
 
 pub const TENANT: &str = "demo";
 pub const ADMIN_EMAIL: &str = "admin@demo.passhook.test";
@@ -40,7 +41,8 @@ const PEOPLE: [(&str, &str, &str, i64); 12] = [
 
 /// Creates what is missing and returns the logins. Running it again keeps the data,
 /// resets the demo password to `password` and issues a fresh demo API key.
-pub async fn seed(db: &Db, password: &str) -> Result<DemoLogins> {
+pub async fn seed(core: &Core, password: &str) -> Result<DemoLogins> {
+    let db = &core.db;
     match tenants::create(db, TENANT, "Demo Retail").await {
         Ok(_) | Err(DomainError::Conflict(_)) => {}
         Err(e) => return Err(e),
@@ -75,6 +77,7 @@ pub async fn seed(db: &Db, password: &str) -> Result<DemoLogins> {
             passes::create(db, TENANT, new).await?;
         }
     }
+    seed_wallet(core).await?;
     let (_, count) = passes::list_page(db, TENANT, &PassFilter::default(), 0, 1).await?;
     Ok(DemoLogins {
         tenant_id: TENANT.into(),
@@ -84,4 +87,75 @@ pub async fn seed(db: &Db, password: &str) -> Result<DemoLogins> {
         api_key,
         passes: count,
     })
+}
+
+const DEMO_PASS_TYPE_ID: &str = "pass.test.passhook.demo";
+
+/// One pass type per demo kind, with Apple and Google designs, and self-generated
+/// test credentials (a test CA stands in for Apple's WWDR; nothing here reaches
+/// Apple or Google).
+async fn seed_wallet(core: &Core) -> Result<()> {
+    for (id, name, style, kind) in [
+        ("loyalty", "Loyalty card", "storeCard", "loyalty"),
+        ("coupon", "Coupon", "coupon", "offer"),
+    ] {
+        let design: pass_types::PassTypeInput = serde_json::from_value(json!({
+            "name": name,
+            "apple": {
+                "passTypeIdentifier": DEMO_PASS_TYPE_ID, "teamIdentifier": "DEMO000000",
+                "organizationName": "Demo Retail", "description": name, "style": style,
+                "foregroundColor": "rgb(255,255,255)", "backgroundColor": "rgb(79,70,229)", "labelColor": "rgb(224,231,255)",
+                "logoText": "Demo Retail",
+                "fields": {
+                    "header": [{"key": "tier", "label": "Tier", "valueFrom": "tier", "changeMessage": "You are now %@"}],
+                    "primary": [{"key": "points", "label": "Points", "valueFrom": "points", "changeMessage": "You now have %@ points"}],
+                    "secondary": [{"key": "name", "label": "Member", "valueFrom": "firstName"}],
+                    "back": [{"key": "terms", "label": "Terms", "value": "Demo pass: not valid in stores."}]
+                }
+            },
+            "google": {
+                "issuerId": "3388000000000000000", "classId": format!("3388000000000000000.demo_{id}"), "objectKind": kind,
+                "fields": [
+                    {"key": "points", "label": "Points", "valueFrom": "points", "notify": true},
+                    {"key": "tier", "label": "Tier", "valueFrom": "tier", "notify": true},
+                    {"key": "name", "label": "Member", "valueFrom": "firstName"}
+                ]
+            }
+        }))
+        .expect("the demo design is valid");
+        pass_types::put(&core.db, TENANT, id, design).await?;
+    }
+    if credentials::apple(core, TENANT).await?.is_none() {
+        let test = certs::generate(DEMO_PASS_TYPE_ID);
+        let input = credentials::AppleCredentialsInput {
+            certificate_pem: Some(test.certificate_pem),
+            private_key_pem: Some(test.private_key_pem),
+            wwdr_pem: test.ca_pem,
+            apns: Some(credentials::ApnsTokenKey {
+                key_p8: test.apns_key_p8,
+                key_id: "DEMOKEY000".into(),
+                team_id: "DEMO000000".into(),
+            }),
+            ..Default::default()
+        };
+        credentials::put_apple(core, TENANT, input).await?;
+    }
+    if credentials::google(core, TENANT).await?.is_none() {
+        let account = json!({
+            "type": "service_account",
+            "client_email": "passhook-demo@demo.iam.gserviceaccount.test",
+            "private_key_id": "demo",
+            "private_key": certs::generate_rsa_pem(),
+            "token_uri": "https://oauth2.googleapis.com/token"
+        });
+        credentials::put_google(
+            core,
+            TENANT,
+            credentials::GoogleCredentialsInput {
+                service_account: account,
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }

@@ -25,6 +25,7 @@ pub mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod users;
+pub mod wallet;
 pub mod worker;
 
 pub use crate::core::Core;

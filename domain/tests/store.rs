@@ -361,8 +361,9 @@ async fn logins_check_passwords_and_list_memberships() {
 #[tokio::test]
 async fn demo_seed_is_idempotent() {
     for t in TestDb::all().await {
-        let first = domain::demo::seed(&t.db, "demo password 1").await.unwrap();
-        let second = domain::demo::seed(&t.db, "demo password 2").await.unwrap();
+        let core = domain::Core::new(t.db.clone(), domain::crypto::MasterKey::generate());
+        let first = domain::demo::seed(&core, "demo password 1").await.unwrap();
+        let second = domain::demo::seed(&core, "demo password 2").await.unwrap();
         assert_eq!(first.passes, 12);
         assert_eq!(second.passes, 12);
         assert_ne!(first.api_key, second.api_key);

@@ -220,11 +220,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn demo(config: Config) -> anyhow::Result<()> {
-    master_key(&config.database_url)?;
+    let key = master_key(&config.database_url)?;
     let db = open(&config.database_url).await?;
+    let core = Core::new(db.clone(), key);
     let password =
         std::env::var("PASSHOOK_DEMO_PASSWORD").unwrap_or_else(|_| "passhook-demo".to_string());
-    let demo = domain::demo::seed(&db, &password).await?;
+    let demo = domain::demo::seed(&core, &password).await?;
     db.close().await;
     println!("Passhook demo tenant is ready.");
     println!("  Console:   {}/login", config.public_url);

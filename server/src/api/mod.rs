@@ -6,6 +6,7 @@ pub mod integrations;
 pub mod json;
 pub mod openapi;
 pub mod passes;
+pub mod wallet;
 
 use axum::Router;
 
@@ -16,5 +17,6 @@ pub fn router() -> Router<AppState> {
         .merge(passes::router())
         .merge(integrations::router())
         .merge(audit::router())
+        .merge(wallet::router())
         .merge(openapi::router())
 }

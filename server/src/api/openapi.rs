@@ -21,6 +21,14 @@ use crate::state::AppState;
         super::integrations::get_sfmc,
         super::audit::list_events,
         super::audit::list_deliveries,
+        super::wallet::list_pass_types,
+        super::wallet::get_pass_type,
+        super::wallet::put_pass_type,
+        super::wallet::delete_pass_type,
+        super::wallet::list_credentials,
+        super::wallet::put_apple,
+        super::wallet::put_google,
+        super::wallet::download_pkpass,
         crate::listeners::actito::update_pass,
         crate::listeners::actito::profile_event,
         crate::listeners::sfmc::execute,
@@ -33,13 +41,19 @@ use crate::state::AppState;
         domain::sfmc::settings::SfmcSettingsView, domain::sfmc::settings::SigningKeyView,
         domain::events::Event, domain::events::EventPage,
         domain::deliveries::Delivery, domain::deliveries::DeliveryAttempt, domain::deliveries::DeliveryPage,
+        domain::wallet::pass_types::PassType, domain::wallet::pass_types::PassTypeInput,
+        domain::wallet::pass_types::AppleDesign, domain::wallet::pass_types::AppleFields,
+        domain::wallet::pass_types::GoogleDesign, domain::wallet::pass_types::FieldDef,
+        domain::wallet::credentials::AppleCredentialsInput, domain::wallet::credentials::ApnsTokenKey,
+        domain::wallet::credentials::GoogleCredentialsInput, domain::wallet::credentials::CredentialsSummary,
     )),
     modifiers(&ApiKeyScheme),
     tags(
         (name = "passes", description = "Wallet passes and their data"),
         (name = "listeners", description = "Endpoints Actito and SFMC call"),
         (name = "integrations", description = "Actito and SFMC settings"),
-        (name = "audit", description = "Inbound events and deliveries")
+        (name = "audit", description = "Inbound events and deliveries"),
+        (name = "wallet", description = "Pass types, wallet credentials and pass bundles")
     )
 )]
 pub struct ApiDoc;

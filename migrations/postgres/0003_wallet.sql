@@ -1,0 +1,31 @@
+-- Wallet delivery: pass types, sealed wallet credentials, Apple device registrations.
+
+CREATE TABLE pass_types (
+    tenant_id   TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    id          TEXT NOT NULL,
+    definition  TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+);
+
+CREATE TABLE wallet_credentials (
+    tenant_id   TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    kind        TEXT NOT NULL,
+    sealed      TEXT NOT NULL,
+    summary     TEXT NOT NULL,
+    updated_at  BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, kind)
+);
+
+-- A device that added a pass to Apple Wallet, with the token APNs reaches it by.
+CREATE TABLE apple_registrations (
+    tenant_id             TEXT NOT NULL,
+    device_id             TEXT NOT NULL,
+    pass_type_identifier  TEXT NOT NULL,
+    pass_id               TEXT NOT NULL,
+    push_token            TEXT NOT NULL,
+    created_at            BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, device_id, pass_type_identifier, pass_id)
+);
+CREATE INDEX apple_registrations_pass ON apple_registrations (tenant_id, pass_id);
