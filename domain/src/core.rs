@@ -10,6 +10,7 @@ use crate::actito::client::ActitoClient;
 use crate::crypto::MasterKey;
 use crate::db::Db;
 use crate::ingest::Ingestor;
+use crate::wallet::apns::ApnsClient;
 
 #[derive(Clone)]
 pub struct Core {
@@ -22,6 +23,8 @@ pub struct Core {
     pub jobs_ready: Arc<Notify>,
     /// Stores inbound events with group commit.
     pub ingestor: Ingestor,
+    /// Apple push notifications (its base URL is configurable for tests).
+    pub apns: Arc<ApnsClient>,
 }
 
 impl std::fmt::Debug for Core {
@@ -44,6 +47,7 @@ impl Core {
             .expect("the HTTP client's settings are valid");
         Core {
             ingestor: Ingestor::start(db.clone()),
+            apns: Arc::new(ApnsClient::new(crate::wallet::apns::PRODUCTION_URL)),
             db,
             master_key: Arc::new(master_key),
             actito: Arc::new(ActitoClient::new(http.clone())),

@@ -29,6 +29,8 @@ pub struct NewJob {
     pub ordering_key: Option<String>,
     pub event_id: Option<String>,
     pub max_attempts: i64,
+    /// Run no sooner than this long after enqueueing.
+    pub delay_ms: i64,
 }
 
 impl NewJob {
@@ -40,7 +42,13 @@ impl NewJob {
             ordering_key: None,
             event_id: None,
             max_attempts: 8,
+            delay_ms: 0,
         }
+    }
+
+    pub fn delayed(mut self, ms: i64) -> Self {
+        self.delay_ms = ms;
+        self
     }
 
     pub fn ordered_by(mut self, key: String) -> Self {
@@ -96,7 +104,7 @@ pub async fn enqueue(conn: &mut AnyConnection, jobs: &[NewJob]) -> Result<Vec<St
                     b + 7,
                     b + 8,
                     b + 9,
-                    b + 8
+                    b + 9
                 )
             })
             .collect();
@@ -115,7 +123,7 @@ pub async fn enqueue(conn: &mut AnyConnection, jobs: &[NewJob]) -> Result<Vec<St
                 .bind(job.ordering_key.clone())
                 .bind(job.event_id.clone())
                 .bind(job.max_attempts)
-                .bind(now)
+                .bind(now + job.delay_ms)
                 .bind(now);
             ids.push(id);
         }

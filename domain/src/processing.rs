@@ -17,17 +17,19 @@ use crate::error::{DomainError, Result};
 use crate::events;
 use crate::jobs::{self, Job, NewJob, Outcome};
 use crate::passes::{self, Cause, Data, Patched, Update};
+use crate::wallet::delivery;
 
 pub const ACTITO_CUSTOM_ACTION: &str = "actito.custom_action";
 pub const ACTITO_PROFILE: &str = "actito.profile";
 pub const SFMC_EXECUTE: &str = "sfmc.execute";
 pub const ACTITO_CALLBACK: &str = "actito.callback";
 /// The kinds this release's workers run.
-pub const KINDS: [&str; 4] = [
+pub const KINDS: [&str; 5] = [
     ACTITO_CUSTOM_ACTION,
     ACTITO_PROFILE,
     SFMC_EXECUTE,
     ACTITO_CALLBACK,
+    delivery::WALLET_REFRESH,
 ];
 
 /// Items of a BULK envelope applied per transaction.
@@ -44,6 +46,7 @@ pub async fn run(core: &Core, job: &Job) -> Outcome {
         ACTITO_PROFILE => profile(core, job).await,
         SFMC_EXECUTE => sfmc_execute(core, job).await,
         ACTITO_CALLBACK => return callback(core, job).await,
+        delivery::WALLET_REFRESH => return delivery::run(core, job).await,
         other => Err(DomainError::Internal(format!(
             "no handler for job kind {other}"
         ))),
@@ -71,20 +74,14 @@ pub async fn apply(
 ) -> Result<Patched> {
     let patched = passes::patch_in(conn, tenant_id, pass_id, update).await?;
     if !patched.changes.is_empty() {
-        sqlx::query(
-            "INSERT INTO wallet_refreshes (tenant_id, pass_id, version, significant, message, requested_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, pass_id) DO UPDATE SET \
-             version = excluded.version, \
-             significant = CASE WHEN excluded.significant = 1 THEN 1 ELSE wallet_refreshes.significant END, \
-             message = COALESCE(excluded.message, wallet_refreshes.message), requested_at = excluded.requested_at",
+        delivery::owe(
+            conn,
+            tenant_id,
+            pass_id,
+            patched.pass.version,
+            patched.significant,
+            update.message,
         )
-        .bind(tenant_id)
-        .bind(pass_id)
-        .bind(patched.pass.version)
-        .bind(i64::from(patched.significant))
-        .bind(update.message)
-        .bind(crate::clock::now_ms())
-        .execute(&mut *conn)
         .await?;
     }
     Ok(patched)

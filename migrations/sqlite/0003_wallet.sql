@@ -25,7 +25,12 @@ CREATE TABLE apple_registrations (
     pass_type_identifier  TEXT NOT NULL,
     pass_id               TEXT NOT NULL,
     push_token            TEXT NOT NULL,
+    -- The newest pass version this device was pushed, so a retry skips it.
+    pushed_version        BIGINT NOT NULL DEFAULT 0,
     created_at            BIGINT NOT NULL,
     PRIMARY KEY (tenant_id, device_id, pass_type_identifier, pass_id)
 );
 CREATE INDEX apple_registrations_pass ON apple_registrations (tenant_id, pass_id);
+
+-- Whether a wallet.refresh job is queued for the pass's owed refresh.
+ALTER TABLE wallet_refreshes ADD COLUMN job_pending BIGINT NOT NULL DEFAULT 0;

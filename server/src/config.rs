@@ -15,6 +15,8 @@ pub struct Config {
     /// Where the built console assets (`pkg/`, favicon) are.
     pub site_root: String,
     pub worker: WorkerConfig,
+    /// APNs base URL (`PASSHOOK_APNS_URL`, default Apple's production endpoint).
+    pub apns_url: String,
 }
 
 impl Config {
@@ -29,6 +31,8 @@ impl Config {
             public_url,
             site_root: default_site_root(),
             worker: WorkerConfig::default(),
+            apns_url: std::env::var("PASSHOOK_APNS_URL")
+                .unwrap_or_else(|_| domain::wallet::apns::PRODUCTION_URL.to_string()),
         }
     }
 

@@ -10,6 +10,7 @@ pub mod console;
 pub mod listeners;
 pub mod middleware;
 pub mod ops;
+pub mod passkit;
 pub mod problem;
 pub mod session_store;
 pub mod state;
@@ -26,6 +27,7 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .merge(api::router())
         .merge(listeners::router())
+        .merge(passkit::router())
         .merge(ops::router())
         .merge(console::router(&state));
     middleware::wrap(routes, &state).with_state(state)

@@ -24,7 +24,8 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(core: Core, config: Config) -> Self {
+    pub fn new(mut core: Core, config: Config) -> Self {
+        core.apns = Arc::new(domain::wallet::apns::ApnsClient::new(&config.apns_url));
         let leptos_options = LeptosOptions::builder()
             .output_name("passhook")
             .site_root(config.site_root.clone())

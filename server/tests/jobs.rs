@@ -113,15 +113,21 @@ async fn replicas_on_postgres_never_run_a_job_twice() {
         n == 40
     })
     .await;
-    let (jobs, attempts, workers): (i64, i64, i64) = domain::sqlx::query_as(
-        "SELECT COUNT(DISTINCT job_id), COUNT(*), COUNT(DISTINCT worker) FROM job_attempts",
+    let (jobs, workers): (i64, i64) = domain::sqlx::query_as(
+        "SELECT COUNT(DISTINCT a.job_id), COUNT(DISTINCT a.worker) FROM job_attempts a \
+         JOIN jobs j ON j.id = a.job_id WHERE j.kind = 'actito.custom_action'",
     )
     .fetch_one(a.db.db.reader())
     .await
     .unwrap();
     assert_eq!(jobs, 120);
-    assert_eq!(attempts, 120, "no job ran twice");
     assert_eq!(workers, 2, "both replicas took work");
+    let (all, distinct): (i64, i64) =
+        domain::sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT job_id) FROM job_attempts")
+            .fetch_one(a.db.db.reader())
+            .await
+            .unwrap();
+    assert_eq!(all, distinct, "no job ran twice");
     b.stop().await;
     a.stop().await;
 }

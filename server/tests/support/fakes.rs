@@ -137,3 +137,89 @@ where
     }
     panic!("timed out waiting until {what}");
 }
+
+/// A push APNs received.
+#[derive(Clone, Debug)]
+pub struct Push {
+    pub token: String,
+    pub topic: String,
+    pub authorization: Option<String>,
+    pub http2: bool,
+}
+
+#[derive(Default)]
+pub struct ApnsState {
+    pub pushes: Mutex<Vec<Push>>,
+    /// Statuses to answer a token with, in order, before answering 200.
+    pub scripted: Mutex<HashMap<String, Vec<u16>>>,
+}
+
+/// A fake APNs speaking HTTP/2 without TLS (h2c), as the client does for http:// URLs.
+pub struct FakeApns {
+    pub url: String,
+    pub state: Arc<ApnsState>,
+}
+
+impl FakeApns {
+    pub async fn start() -> FakeApns {
+        let state = Arc::new(ApnsState::default());
+        let app = Router::new()
+            .route("/3/device/{token}", post(apns_push))
+            .with_state(state.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        FakeApns { url, state }
+    }
+
+    pub fn pushes(&self) -> Vec<Push> {
+        self.state.pushes.lock().unwrap().clone()
+    }
+
+    pub fn script(&self, token: &str, statuses: &[u16]) {
+        self.state
+            .scripted
+            .lock()
+            .unwrap()
+            .insert(token.into(), statuses.to_vec());
+    }
+}
+
+async fn apns_push(
+    State(state): State<Arc<ApnsState>>,
+    Path(token): Path<String>,
+    version: axum::http::Version,
+    headers: HeaderMap,
+) -> Response {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    state.pushes.lock().unwrap().push(Push {
+        token: token.clone(),
+        topic: text("apns-topic").unwrap_or_default(),
+        authorization: text("authorization"),
+        http2: version == axum::http::Version::HTTP_2,
+    });
+    let status = {
+        let mut scripted = state.scripted.lock().unwrap();
+        scripted.get_mut(&token).and_then(|s| {
+            if s.is_empty() {
+                None
+            } else {
+                Some(s.remove(0))
+            }
+        })
+    };
+    match status {
+        None | Some(200) => StatusCode::OK.into_response(),
+        Some(410) => (StatusCode::GONE, Json(json!({"reason": "Unregistered"}))).into_response(),
+        Some(code) => (
+            StatusCode::from_u16(code).unwrap(),
+            Json(json!({"reason": "ServiceUnavailable"})),
+        )
+            .into_response(),
+    }
+}

@@ -28,6 +28,19 @@ impl TestServer {
 
     /// Starts on `db` with this master key (a restarted server keeps its key).
     pub async fn start_with_key(db: TestDb, key: MasterKey) -> TestServer {
+        Self::start_with(db, key, |_| {}).await
+    }
+
+    /// Starts with a configuration adjusted by `adjust` (outside services' URLs…).
+    pub async fn start_with(
+        db: TestDb,
+        key: MasterKey,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .with_test_writer()
+            .try_init();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mut config = Config::new(db.url.clone(), addr, None);
@@ -37,6 +50,7 @@ impl TestServer {
             poll: std::time::Duration::from_millis(50),
             ..WorkerConfig::default()
         };
+        adjust(&mut config);
         let state = AppState::new(Core::new(db.db.clone(), key.clone()), config);
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(server::serve(state, listener, shutdown.clone()));

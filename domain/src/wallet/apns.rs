@@ -1,0 +1,191 @@
+//! APNs: an empty push to each device registered for a pass, with the pass type
+//! identifier as topic, so the device fetches the new version. Token authentication
+//! (ES256 JWT, reused ~50 minutes) when the tenant uploaded a `.p8` key, else the
+//! Pass Type ID certificate (mutual TLS). One HTTP/2 client per tenant credentials,
+//! so connections are reused.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use serde_json::json;
+use tokio::sync::Mutex;
+
+use super::credentials::AppleCredentials;
+use crate::crypto::sha256_hex;
+
+pub const PRODUCTION_URL: &str = "https://api.push.apple.com";
+const TOKEN_LIFETIME: Duration = Duration::from_secs(50 * 60);
+
+/// How one push went.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PushResult {
+    Delivered {
+        latency_ms: i64,
+    },
+    /// The device token is no longer valid (410 Unregistered, 400 BadDeviceToken):
+    /// forget the registration.
+    Gone {
+        status: u16,
+        reason: String,
+        latency_ms: i64,
+    },
+    /// Worth retrying (429, 5xx, network).
+    Retry {
+        status: Option<u16>,
+        reason: String,
+        retry_after_ms: Option<i64>,
+        latency_ms: i64,
+    },
+    /// Refused for good (bad credentials, wrong topic…).
+    Failed {
+        status: Option<u16>,
+        reason: String,
+        latency_ms: i64,
+    },
+}
+
+pub struct ApnsClient {
+    base_url: String,
+    clients: Mutex<HashMap<String, reqwest::Client>>,
+    tokens: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+impl ApnsClient {
+    pub fn new(base_url: &str) -> Self {
+        ApnsClient {
+            base_url: base_url.trim_end_matches('/').to_string(),
+            clients: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn client(&self, credentials: &AppleCredentials) -> Result<reqwest::Client, String> {
+        let key = sha256_hex(&credentials.certificate_pem);
+        let mut clients = self.clients.lock().await;
+        if let Some(client) = clients.get(&key) {
+            return Ok(client.clone());
+        }
+        let mut builder = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(600));
+        if self.base_url.starts_with("http://") {
+            // A loopback APNs stand-in speaks HTTP/2 without TLS.
+            builder = builder.http2_prior_knowledge();
+        } else {
+            if credentials.apns.is_none() {
+                let identity = format!(
+                    "{}\n{}",
+                    credentials.certificate_pem, credentials.private_key_pem
+                );
+                builder = builder.identity(
+                    reqwest::Identity::from_pem(identity.as_bytes()).map_err(|e| e.to_string())?,
+                );
+            }
+            builder = builder.http2_adaptive_window(true);
+        }
+        let client = builder.build().map_err(|e| e.to_string())?;
+        clients.insert(key, client.clone());
+        Ok(client)
+    }
+
+    async fn bearer(&self, credentials: &AppleCredentials) -> Result<Option<String>, String> {
+        let Some(apns) = &credentials.apns else {
+            return Ok(None);
+        };
+        let mut tokens = self.tokens.lock().await;
+        if let Some((token, made)) = tokens.get(&apns.key_id) {
+            if made.elapsed() < TOKEN_LIFETIME {
+                return Ok(Some(token.clone()));
+            }
+        }
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(apns.key_id.clone());
+        let claims = json!({ "iss": apns.team_id, "iat": chrono::Utc::now().timestamp() });
+        let key = EncodingKey::from_ec_pem(apns.key_p8.as_bytes())
+            .map_err(|e| format!("APNs key: {e}"))?;
+        let token = encode(&header, &claims, &key).map_err(|e| format!("APNs token: {e}"))?;
+        tokens.insert(apns.key_id.clone(), (token.clone(), Instant::now()));
+        Ok(Some(token))
+    }
+
+    /// Sends the empty update push to one device.
+    pub async fn push(
+        &self,
+        credentials: &AppleCredentials,
+        topic: &str,
+        push_token: &str,
+    ) -> PushResult {
+        let started = Instant::now();
+        let elapsed = || started.elapsed().as_millis() as i64;
+        let (client, bearer) = match (
+            self.client(credentials).await,
+            self.bearer(credentials).await,
+        ) {
+            (Ok(c), Ok(b)) => (c, b),
+            (Err(e), _) | (_, Err(e)) => {
+                return PushResult::Failed {
+                    status: None,
+                    reason: e,
+                    latency_ms: 0,
+                }
+            }
+        };
+        let mut request = client
+            .post(format!("{}/3/device/{push_token}", self.base_url))
+            .header("apns-topic", topic)
+            .header("apns-push-type", "background")
+            .header("content-type", "application/json")
+            .body("{}");
+        if let Some(token) = bearer {
+            request = request.header("authorization", format!("bearer {token}"));
+        }
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                return PushResult::Retry {
+                    status: None,
+                    reason: e.to_string(),
+                    retry_after_ms: None,
+                    latency_ms: elapsed(),
+                }
+            }
+        };
+        let status = response.status().as_u16();
+        let retry_after_ms = crate::actito::client::retry_after_ms(response.headers());
+        let reason = response
+            .json::<serde_json::Value>()
+            .await
+            .ok()
+            .and_then(|v| v["reason"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        let latency_ms = elapsed();
+        match status {
+            200 => PushResult::Delivered { latency_ms },
+            410 => PushResult::Gone {
+                status,
+                reason,
+                latency_ms,
+            },
+            400 if reason == "BadDeviceToken" || reason == "DeviceTokenNotForTopic" => {
+                PushResult::Gone {
+                    status,
+                    reason,
+                    latency_ms,
+                }
+            }
+            429 | 500..=599 => PushResult::Retry {
+                status: Some(status),
+                reason,
+                retry_after_ms,
+                latency_ms,
+            },
+            _ => PushResult::Failed {
+                status: Some(status),
+                reason,
+                latency_ms,
+            },
+        }
+    }
+}

@@ -1,0 +1,372 @@
+//! Apple Wallet end to end: a device registers as an iPhone does, a pass change is
+//! pushed through a loopback HTTP/2 APNs, the device fetches what changed.
+
+mod support;
+
+use std::io::Read;
+
+use domain::api_keys::Scope;
+use domain::crypto::MasterKey;
+use domain::testing::TestDb;
+use domain::wallet::certs;
+use serde_json::{json, Value};
+use support::fakes::{eventually, FakeApns};
+use support::{problem, TestServer};
+
+const TYPE_ID: &str = "pass.com.passhook.test";
+
+struct Setup {
+    s: TestServer,
+    apns: FakeApns,
+    key: String,
+    pass_id: String,
+    token: String,
+}
+
+async fn setup(db: TestDb, token_auth: bool) -> Setup {
+    let apns = FakeApns::start().await;
+    let url = apns.url.clone();
+    let s = TestServer::start_with(db, MasterKey::generate(), move |c| c.apns_url = url).await;
+    s.tenant("acme").await;
+    let key = s
+        .key(
+            "acme",
+            &[
+                Scope::IntegrationsWrite,
+                Scope::PassesRead,
+                Scope::PassesWrite,
+                Scope::AuditRead,
+            ],
+        )
+        .await;
+    let test = certs::generate(TYPE_ID);
+    let mut credentials = json!({"certificatePem": test.certificate_pem, "privateKeyPem": test.private_key_pem, "wwdrPem": test.ca_pem});
+    if token_auth {
+        credentials["apns"] =
+            json!({"keyP8": test.apns_key_p8, "keyId": "KEY1234567", "teamId": "TEAM123456"});
+    }
+    let put = |path: &str, body: Value| {
+        s.http
+            .put(s.url(path))
+            .header("X-API-KEY", &key)
+            .json(&body)
+            .send()
+    };
+    assert_eq!(
+        put("/api/acme/wallet/credentials/apple", credentials)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let design = json!({"name": "Loyalty", "apple": {"passTypeIdentifier": TYPE_ID, "teamIdentifier": "TEAM123456",
+        "organizationName": "Test", "description": "Card", "style": "storeCard",
+        "fields": {"primary": [{"key": "points", "valueFrom": "points", "changeMessage": "Now %@ points"}]}}});
+    assert_eq!(
+        put("/api/acme/pass-types/loyalty", design)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let pass: Value = s.http.post(s.url("/api/acme/passes")).header("X-API-KEY", &key)
+        .json(&json!({"passType": "loyalty", "identifiers": {"email": "ann@example.com"}, "additionalData": {"points": 1}}))
+        .send().await.unwrap().json().await.unwrap();
+    let pass_id = pass["id"].as_str().unwrap().to_string();
+    let bundle = s
+        .http
+        .get(s.url(&format!("/api/acme/passes/{pass_id}/apple.pkpass")))
+        .header("X-API-KEY", &key)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bundle)).unwrap();
+    let mut text = String::new();
+    archive
+        .by_name("pass.json")
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    let token = serde_json::from_str::<Value>(&text).unwrap()["authenticationToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    Setup {
+        s,
+        apns,
+        key,
+        pass_id,
+        token,
+    }
+}
+
+impl Setup {
+    fn device_url(&self, device: &str) -> String {
+        self.s.url(&format!(
+            "/api/acme/wallet/apple/v1/devices/{device}/registrations/{TYPE_ID}/{}",
+            self.pass_id
+        ))
+    }
+
+    async fn register(&self, device: &str, push_token: &str) -> u16 {
+        self.s
+            .http
+            .post(self.device_url(device))
+            .header("Authorization", format!("ApplePass {}", self.token))
+            .json(&json!({"pushToken": push_token}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    async fn set_points(&self, points: i64) {
+        let r = self
+            .s
+            .http
+            .patch(self.s.url(&format!("/api/acme/passes/{}", self.pass_id)))
+            .header("X-API-KEY", &self.key)
+            .json(&json!({"additionalData": {"points": points}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+}
+
+#[tokio::test]
+async fn an_iphone_registers_is_pushed_and_fetches_the_new_pass() {
+    for db in TestDb::all().await {
+        let t = setup(db, true).await;
+        let s = &t.s;
+        assert_eq!(t.register("device-1", "push-token-1").await, 201);
+        assert_eq!(
+            t.register("device-1", "push-token-1").await,
+            200,
+            "a known registration"
+        );
+        let forged = s
+            .http
+            .post(t.device_url("device-2"))
+            .header("Authorization", "ApplePass not-the-token")
+            .json(&json!({"pushToken": "x"}))
+            .send()
+            .await
+            .unwrap();
+        problem(forged, 401).await;
+
+        let serials_url = s.url(&format!(
+            "/api/acme/wallet/apple/v1/devices/device-1/registrations/{TYPE_ID}"
+        ));
+        let first: Value = s
+            .http
+            .get(&serials_url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(first["serialNumbers"], json!([t.pass_id]));
+        let tag = first["lastUpdated"].as_str().unwrap().to_string();
+        let unchanged = s
+            .http
+            .get(format!("{serials_url}?passesUpdatedSince={tag}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unchanged.status(), 204);
+
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        t.set_points(50).await;
+        eventually("APNs receives the push", || async {
+            !t.apns.pushes().is_empty()
+        })
+        .await;
+        let push = &t.apns.pushes()[0];
+        assert_eq!(
+            (push.token.as_str(), push.topic.as_str()),
+            ("push-token-1", TYPE_ID)
+        );
+        assert!(push.http2, "APNs is spoken over HTTP/2");
+        assert!(
+            push.authorization
+                .as_deref()
+                .unwrap()
+                .starts_with("bearer "),
+            "token authentication"
+        );
+
+        let changed: Value = s
+            .http
+            .get(format!("{serials_url}?passesUpdatedSince={tag}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(changed["serialNumbers"], json!([t.pass_id]));
+        assert!(
+            changed["lastUpdated"]
+                .as_str()
+                .unwrap()
+                .parse::<i64>()
+                .unwrap()
+                > tag.parse::<i64>().unwrap()
+        );
+
+        let pass_url = s.url(&format!(
+            "/api/acme/wallet/apple/v1/passes/{TYPE_ID}/{}",
+            t.pass_id
+        ));
+        let auth = format!("ApplePass {}", t.token);
+        let latest = s
+            .http
+            .get(&pass_url)
+            .header("Authorization", &auth)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(latest.status(), 200);
+        assert_eq!(
+            latest.headers()["content-type"],
+            "application/vnd.apple.pkpass"
+        );
+        let modified = latest.headers()["last-modified"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let again = s
+            .http
+            .get(&pass_url)
+            .header("Authorization", &auth)
+            .header("If-Modified-Since", &modified)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 304);
+        problem(s.http.get(&pass_url).send().await.unwrap(), 401).await;
+
+        let deliveries: Value = s
+            .http
+            .get(s.url(&format!(
+                "/api/acme/deliveries?passId={}&channel=apple",
+                t.pass_id
+            )))
+            .header("X-API-KEY", &t.key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(deliveries["items"][0]["status"], "delivered");
+        assert_eq!(deliveries["items"][0]["attempts"][0]["statusCode"], 200);
+
+        let gone = s
+            .http
+            .delete(t.device_url("device-1"))
+            .header("Authorization", &auth)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(gone.status(), 200);
+        assert_eq!(s.http.get(&serials_url).send().await.unwrap().status(), 204);
+        t.s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn bursts_coalesce_and_dead_tokens_are_forgotten() {
+    for db in TestDb::all().await {
+        let t = setup(db, false).await;
+        assert_eq!(t.register("device-1", "live-token").await, 201);
+        assert_eq!(t.register("device-2", "dead-token").await, 201);
+        t.apns.script("dead-token", &[410]);
+        for points in 2..=6 {
+            t.set_points(points).await;
+        }
+        eventually("both devices are pushed", || async {
+            t.apns.pushes().len() >= 2
+        })
+        .await;
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        let pushes = t.apns.pushes();
+        assert_eq!(
+            pushes.len(),
+            2,
+            "five quick updates, one push per device: {pushes:?}"
+        );
+        assert!(
+            pushes.iter().all(|p| p.authorization.is_none()),
+            "certificate authentication sends no bearer token"
+        );
+        let (left,): (i64,) = domain::sqlx::query_as("SELECT COUNT(*) FROM apple_registrations")
+            .fetch_one(t.s.db.db.reader())
+            .await
+            .unwrap();
+        assert_eq!(left, 1, "APNs 410 removes the registration");
+        t.s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn unavailable_apns_is_retried_without_pushing_twice() {
+    for db in TestDb::all().await {
+        let t = setup(db, true).await;
+        assert_eq!(t.register("device-1", "token-a").await, 201);
+        assert_eq!(t.register("device-2", "token-b").await, 201);
+        t.apns.script("token-b", &[503]);
+        t.set_points(9).await;
+        eventually("token-b gets through on a retry", || async {
+            t.apns
+                .pushes()
+                .iter()
+                .filter(|p| p.token == "token-b")
+                .count()
+                == 2
+        })
+        .await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let to_a = t
+            .apns
+            .pushes()
+            .iter()
+            .filter(|p| p.token == "token-a")
+            .count();
+        assert_eq!(to_a, 1, "the device already pushed is not pushed again");
+        let deliveries: Value =
+            t.s.http
+                .get(t.s.url(&format!(
+                    "/api/acme/deliveries?passId={}&channel=apple",
+                    t.pass_id
+                )))
+                .header("X-API-KEY", &t.key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        let b = deliveries["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["target"] == "device device-2")
+            .unwrap();
+        assert_eq!(b["status"], "delivered");
+        let codes: Vec<i64> = b["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["statusCode"].as_i64().unwrap())
+            .collect();
+        assert_eq!(codes, [503, 200]);
+        t.s.stop().await;
+    }
+}
