@@ -11,6 +11,7 @@ use crate::crypto::MasterKey;
 use crate::db::Db;
 use crate::ingest::Ingestor;
 use crate::wallet::apns::ApnsClient;
+use crate::wallet::google::GoogleClient;
 
 #[derive(Clone)]
 pub struct Core {
@@ -25,6 +26,8 @@ pub struct Core {
     pub ingestor: Ingestor,
     /// Apple push notifications (its base URL is configurable for tests).
     pub apns: Arc<ApnsClient>,
+    /// Google Wallet (base URLs configurable for tests).
+    pub google: Arc<GoogleClient>,
 }
 
 impl std::fmt::Debug for Core {
@@ -48,6 +51,11 @@ impl Core {
         Core {
             ingestor: Ingestor::start(db.clone()),
             apns: Arc::new(ApnsClient::new(crate::wallet::apns::PRODUCTION_URL)),
+            google: Arc::new(GoogleClient::new(
+                http.clone(),
+                crate::wallet::google::API_URL,
+                None,
+            )),
             db,
             master_key: Arc::new(master_key),
             actito: Arc::new(ActitoClient::new(http.clone())),

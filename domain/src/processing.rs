@@ -17,7 +17,7 @@ use crate::error::{DomainError, Result};
 use crate::events;
 use crate::jobs::{self, Job, NewJob, Outcome};
 use crate::passes::{self, Cause, Data, Patched, Update};
-use crate::wallet::delivery;
+use crate::wallet::{delivery, pass_types};
 
 pub const ACTITO_CUSTOM_ACTION: &str = "actito.custom_action";
 pub const ACTITO_PROFILE: &str = "actito.profile";
@@ -74,12 +74,17 @@ pub async fn apply(
 ) -> Result<Patched> {
     let patched = passes::patch_in(conn, tenant_id, pass_id, update).await?;
     if !patched.changes.is_empty() {
+        let changed: Vec<&str> = patched.changes.iter().map(|c| c.key.as_str()).collect();
+        let worthy = pass_types::get_in(conn, tenant_id, &patched.pass.pass_type)
+            .await?
+            .is_some_and(|t| t.notify_worthy(&changed));
+        let significant = patched.significant || worthy;
         delivery::owe(
             conn,
             tenant_id,
             pass_id,
             patched.pass.version,
-            patched.significant,
+            significant,
             update.message,
         )
         .await?;

@@ -34,3 +34,22 @@ CREATE INDEX apple_registrations_pass ON apple_registrations (tenant_id, pass_id
 
 -- Whether a wallet.refresh job is queued for the pass's owed refresh.
 ALTER TABLE wallet_refreshes ADD COLUMN job_pending BIGINT NOT NULL DEFAULT 0;
+
+-- The Google Wallet object of each pass, and the newest version Google has.
+CREATE TABLE google_objects (
+    tenant_id          TEXT NOT NULL,
+    pass_id            TEXT NOT NULL,
+    object_id          TEXT NOT NULL,
+    delivered_version  BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, pass_id)
+);
+
+-- Messages added to Google objects: Google allows three notifying ones per 24 h.
+CREATE TABLE google_messages (
+    tenant_id  TEXT NOT NULL,
+    pass_id    TEXT NOT NULL,
+    sent_at    BIGINT NOT NULL,
+    notify     BIGINT NOT NULL,
+    body       TEXT NOT NULL
+);
+CREATE INDEX google_messages_pass ON google_messages (tenant_id, pass_id, sent_at);

@@ -142,6 +142,7 @@ CREATE TABLE wallet_refreshes (
     tenant_id     TEXT NOT NULL,
     pass_id       TEXT NOT NULL,
     version       BIGINT NOT NULL,
+    -- The newest owed version that was significant (0: none).
     significant   BIGINT NOT NULL DEFAULT 0,
     message       TEXT,
     requested_at  BIGINT NOT NULL,

@@ -17,6 +17,10 @@ pub struct Config {
     pub worker: WorkerConfig,
     /// APNs base URL (`PASSHOOK_APNS_URL`, default Apple's production endpoint).
     pub apns_url: String,
+    /// Google Wallet API base URL (`PASSHOOK_GOOGLE_API_URL`).
+    pub google_api_url: String,
+    /// Replaces the service accounts' token URL (`PASSHOOK_GOOGLE_TOKEN_URL`).
+    pub google_token_url: Option<String>,
 }
 
 impl Config {
@@ -33,6 +37,9 @@ impl Config {
             worker: WorkerConfig::default(),
             apns_url: std::env::var("PASSHOOK_APNS_URL")
                 .unwrap_or_else(|_| domain::wallet::apns::PRODUCTION_URL.to_string()),
+            google_api_url: std::env::var("PASSHOOK_GOOGLE_API_URL")
+                .unwrap_or_else(|_| domain::wallet::google::API_URL.to_string()),
+            google_token_url: std::env::var("PASSHOOK_GOOGLE_TOKEN_URL").ok(),
         }
     }
 

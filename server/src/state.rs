@@ -26,6 +26,11 @@ pub struct AppState {
 impl AppState {
     pub fn new(mut core: Core, config: Config) -> Self {
         core.apns = Arc::new(domain::wallet::apns::ApnsClient::new(&config.apns_url));
+        core.google = Arc::new(domain::wallet::google::GoogleClient::new(
+            core.http.clone(),
+            &config.google_api_url,
+            config.google_token_url.clone(),
+        ));
         let leptos_options = LeptosOptions::builder()
             .output_name("passhook")
             .site_root(config.site_root.clone())

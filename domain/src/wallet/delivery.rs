@@ -6,7 +6,7 @@ use serde_json::json;
 use sqlx::Connection;
 
 use super::apns::PushResult;
-use super::{credentials, pass_types, registrations};
+use super::{credentials, google, pass_types, registrations};
 use crate::core::Core;
 use crate::deliveries::{self, Attempt};
 use crate::error::{DomainError, Result};
@@ -15,6 +15,7 @@ use crate::passes;
 
 pub const WALLET_REFRESH: &str = "wallet.refresh";
 pub const APPLE_CHANNEL: &str = "apple";
+pub const GOOGLE_CHANNEL: &str = "google";
 /// Changes to a pass within this window go out as one refresh.
 pub const COALESCE_MS: i64 = 1_000;
 
@@ -46,14 +47,16 @@ pub async fn owe(
         "INSERT INTO wallet_refreshes (tenant_id, pass_id, version, significant, message, requested_at, job_pending) \
          VALUES ($1, $2, $3, $4, $5, $6, 1) ON CONFLICT (tenant_id, pass_id) DO UPDATE SET \
          version = excluded.version, \
-         significant = CASE WHEN excluded.significant = 1 THEN 1 ELSE wallet_refreshes.significant END, \
+         significant = CASE WHEN excluded.significant > 0 THEN excluded.significant ELSE wallet_refreshes.significant END, \
          message = COALESCE(excluded.message, wallet_refreshes.message), requested_at = excluded.requested_at, \
          job_pending = 1",
     )
     .bind(tenant_id)
     .bind(pass_id)
     .bind(version)
-    .bind(i64::from(significant))
+    // The newest significant version owed (0: none), so each channel can tell
+    // whether it already notified of it.
+    .bind(if significant { version } else { 0 })
     .bind(message)
     .bind(crate::clock::now_ms())
     .execute(&mut *conn)
@@ -82,14 +85,14 @@ pub async fn run(core: &Core, job: &Job) -> Outcome {
 async fn deliver(core: &Core, job: &Job) -> Result<Outcome> {
     let tenant_id = &job.tenant_id;
     let pass_id = job.payload["passId"].as_str().unwrap_or_default();
-    let owed: Option<(i64,)> = sqlx::query_as(
-        "SELECT version FROM wallet_refreshes WHERE tenant_id = $1 AND pass_id = $2",
+    let owed: Option<(i64, i64, Option<String>)> = sqlx::query_as(
+        "SELECT version, significant, message FROM wallet_refreshes WHERE tenant_id = $1 AND pass_id = $2",
     )
     .bind(tenant_id)
     .bind(pass_id)
     .fetch_optional(core.db.reader())
     .await?;
-    let Some((version,)) = owed else {
+    let Some((version, significant, message)) = owed else {
         return Ok(Outcome::Done);
     };
     let pass = match passes::get(&core.db, tenant_id, pass_id).await {
@@ -117,8 +120,160 @@ async fn deliver(core: &Core, job: &Job) -> Result<Outcome> {
             return Ok(outcome);
         }
     }
+    let google = pass_type.as_ref().and_then(|t| t.google.as_ref());
+    if let (Some(design), Some(account)) = (google, credentials::google(core, tenant_id).await?) {
+        let notice = Notice {
+            version,
+            significant_version: significant,
+            message: message.as_deref(),
+        };
+        if let Some(outcome) = push_google(core, tenant_id, &pass, notice, design, &account).await?
+        {
+            return Ok(outcome);
+        }
+    }
     settle(core, tenant_id, pass_id, version).await?;
     Ok(Outcome::Done)
+}
+
+/// What the owed refresh says about the change.
+#[derive(Clone, Copy)]
+struct Notice<'a> {
+    version: i64,
+    /// The newest significant version owed, 0 when none.
+    significant_version: i64,
+    message: Option<&'a str>,
+}
+
+/// Updates the Google object (and adds a message when significant) unless Google
+/// already has this version; `Some(retry)` when it must be retried.
+async fn push_google(
+    core: &Core,
+    tenant_id: &str,
+    pass: &passes::Pass,
+    notice: Notice<'_>,
+    design: &pass_types::GoogleDesign,
+    account: &serde_json::Value,
+) -> Result<Option<Outcome>> {
+    let object_id = google::object_id(design, &pass.id);
+    let delivered: Option<(i64,)> = sqlx::query_as(
+        "SELECT delivered_version FROM google_objects WHERE tenant_id = $1 AND pass_id = $2",
+    )
+    .bind(tenant_id)
+    .bind(&pass.id)
+    .fetch_optional(core.db.reader())
+    .await?;
+    let delivered = delivered.map_or(0, |(v,)| v);
+    if delivered >= notice.version {
+        return Ok(None);
+    }
+    // Notify only of a significant version Google has not been told about yet.
+    let significant = notice.significant_version > delivered;
+    let delivery = open_delivery_to(
+        core,
+        tenant_id,
+        &pass.id,
+        GOOGLE_CHANNEL,
+        &format!("object {object_id}"),
+    )
+    .await?;
+    let started = std::time::Instant::now();
+    let mut result = core.google.upsert_object(account, design, pass).await;
+    let mut message_note = None;
+    if result.is_ok() && significant {
+        let notify =
+            notifications_today(core, tenant_id, &pass.id).await? < google::NOTIFICATIONS_PER_DAY;
+        let text = notice.message.unwrap_or("Your pass was updated.");
+        result = core
+            .google
+            .add_message(account, design, pass, text, notify)
+            .await;
+        if result.is_ok() {
+            record_message(core, tenant_id, &pass.id, notify, text).await?;
+            message_note = Some(if notify {
+                "message TEXT_AND_NOTIFY"
+            } else {
+                "message TEXT (3 notifications in 24 h reached)"
+            });
+        }
+    }
+    let latency_ms = started.elapsed().as_millis() as i64;
+    let (attempt, outcome, done) = match &result {
+        Ok(status) => (
+            Attempt {
+                status_code: Some(*status),
+                latency_ms,
+                error: message_note,
+                new_status: deliveries::DELIVERED,
+            },
+            None,
+            true,
+        ),
+        Err(e @ google::GoogleError::Retry { retry_after_ms, .. }) => (
+            Attempt {
+                status_code: e.status(),
+                latency_ms,
+                error: Some(e.message()),
+                new_status: deliveries::RETRYING,
+            },
+            Some(retry(format!("Google: {}", e.message()), *retry_after_ms)),
+            false,
+        ),
+        Err(e) => (
+            Attempt {
+                status_code: e.status(),
+                latency_ms,
+                error: Some(e.message()),
+                new_status: deliveries::FAILED,
+            },
+            None,
+            true,
+        ),
+    };
+    deliveries::record_attempt(&core.db, &delivery, attempt).await?;
+    if done {
+        sqlx::query(
+            "INSERT INTO google_objects (tenant_id, pass_id, object_id, delivered_version) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, pass_id) DO UPDATE SET delivered_version = excluded.delivered_version",
+        )
+        .bind(tenant_id)
+        .bind(&pass.id)
+        .bind(&object_id)
+        .bind(notice.version)
+        .execute(&mut *core.db.background().await?)
+        .await?;
+    }
+    Ok(outcome)
+}
+
+async fn notifications_today(core: &Core, tenant_id: &str, pass_id: &str) -> Result<i64> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM google_messages WHERE tenant_id = $1 AND pass_id = $2 AND notify = 1 AND sent_at > $3",
+    )
+    .bind(tenant_id)
+    .bind(pass_id)
+    .bind(crate::clock::now_ms() - 24 * 3600 * 1000)
+    .fetch_one(core.db.reader())
+    .await?;
+    Ok(n)
+}
+
+async fn record_message(
+    core: &Core,
+    tenant_id: &str,
+    pass_id: &str,
+    notify: bool,
+    body: &str,
+) -> Result<()> {
+    sqlx::query("INSERT INTO google_messages (tenant_id, pass_id, sent_at, notify, body) VALUES ($1, $2, $3, $4, $5)")
+        .bind(tenant_id)
+        .bind(pass_id)
+        .bind(crate::clock::now_ms())
+        .bind(i64::from(notify))
+        .bind(body)
+        .execute(&mut *core.db.background().await?)
+        .await?;
+    Ok(())
 }
 
 /// Pushes every device not yet at `version`; `Some(retry)` when one must be retried.
@@ -142,7 +297,14 @@ async fn push_apple(
         .into_iter()
         .filter(|(_, _, pushed)| *pushed < version)
     {
-        let delivery = open_delivery(core, tenant_id, pass_id, &device).await?;
+        let delivery = open_delivery_to(
+            core,
+            tenant_id,
+            pass_id,
+            APPLE_CHANNEL,
+            &format!("device {device}"),
+        )
+        .await?;
         let result = core.apns.push(creds, topic, &token).await;
         let (status, latency_ms, error, new_status) = match &result {
             PushResult::Delivered { latency_ms } => {
@@ -209,21 +371,21 @@ async fn push_apple(
     Ok(outcome)
 }
 
-/// The open delivery to this device (one being retried), or a new one.
-async fn open_delivery(
+/// The open delivery to this target (one being retried), or a new one.
+async fn open_delivery_to(
     core: &Core,
     tenant_id: &str,
     pass_id: &str,
-    device: &str,
+    channel: &str,
+    target: &str,
 ) -> Result<String> {
-    let target = format!("device {device}");
     let open: Option<(String,)> = sqlx::query_as(
         "SELECT id FROM deliveries WHERE tenant_id = $1 AND channel = $2 AND pass_id = $3 AND target = $4 AND status = $5",
     )
     .bind(tenant_id)
-    .bind(APPLE_CHANNEL)
+    .bind(channel)
     .bind(pass_id)
-    .bind(&target)
+    .bind(target)
     .bind(deliveries::RETRYING)
     .fetch_optional(core.db.reader())
     .await?;
@@ -231,15 +393,7 @@ async fn open_delivery(
         return Ok(id);
     }
     let mut conn = core.db.background().await?;
-    deliveries::create(
-        &mut conn,
-        tenant_id,
-        APPLE_CHANNEL,
-        Some(pass_id),
-        None,
-        &target,
-    )
-    .await
+    deliveries::create(&mut conn, tenant_id, channel, Some(pass_id), None, target).await
 }
 
 /// The refresh of `version` is delivered: forget it, unless a newer version is owed

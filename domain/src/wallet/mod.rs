@@ -5,6 +5,7 @@ pub mod apns;
 pub mod certs;
 pub mod credentials;
 pub mod delivery;
+pub mod google;
 pub mod pass_types;
 pub mod pkpass;
 pub mod registrations;

@@ -259,6 +259,22 @@ pub async fn get(db: &Db, tenant_id: &str, id: &str) -> Result<Option<PassType>>
     row.map(from_row).transpose()
 }
 
+/// [`get`] inside the caller's transaction.
+pub async fn get_in(
+    conn: &mut sqlx::AnyConnection,
+    tenant_id: &str,
+    id: &str,
+) -> Result<Option<PassType>> {
+    let row: Option<(String, String, i64)> = sqlx::query_as(
+        "SELECT id, definition, updated_at FROM pass_types WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(from_row).transpose()
+}
+
 pub async fn list(db: &Db, tenant_id: &str) -> Result<Vec<PassType>> {
     let rows: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT id, definition, updated_at FROM pass_types WHERE tenant_id = $1 ORDER BY id",

@@ -29,6 +29,7 @@ use crate::state::AppState;
         super::wallet::put_apple,
         super::wallet::put_google,
         super::wallet::download_pkpass,
+        super::wallet::google_save_url,
         crate::listeners::actito::update_pass,
         crate::listeners::actito::profile_event,
         crate::listeners::sfmc::execute,

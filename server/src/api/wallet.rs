@@ -33,6 +33,10 @@ pub fn router() -> Router<AppState> {
             "/api/{tenantId}/passes/{passId}/apple.pkpass",
             get(download_pkpass),
         )
+        .route(
+            "/api/{tenantId}/passes/{passId}/google-save-url",
+            get(google_save_url),
+        )
 }
 
 #[utoipa::path(
@@ -190,4 +194,49 @@ pub fn http_date(rfc3339: &str) -> String {
                 .to_string()
         })
         .unwrap_or_default()
+}
+
+#[utoipa::path(
+    get, path = "/api/{tenantId}/passes/{passId}/google-save-url", tag = "wallet",
+    params(("tenantId" = String, Path), ("passId" = String, Path)),
+    responses(
+        (status = 200, description = "{\"saveUrl\": \"https://pay.google.com/gp/v/save/<jwt>\"}"),
+        (status = 401), (status = 403), (status = 404),
+        (status = 409, description = "No Google design for the pass type, or no service account")
+    ),
+    security(("api_key" = ["Passes.Read"]))
+)]
+pub async fn google_save_url(
+    caller: ApiCaller<PassesRead>,
+    State(state): State<AppState>,
+    Path((_, pass_id)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let pass = domain::passes::get(&state.core.db, &caller.tenant_id, &pass_id).await?;
+    let design = pass_types::get(&state.core.db, &caller.tenant_id, &pass.pass_type)
+        .await?
+        .and_then(|t| t.google)
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::CONFLICT,
+                "NOT_CONFIGURED",
+                "The pass type has no Google design.",
+            )
+        })?;
+    let account = credentials::google(&state.core, &caller.tenant_id)
+        .await?
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::CONFLICT,
+                "NOT_CONFIGURED",
+                "Upload the Google service account first.",
+            )
+        })?;
+    let url = domain::wallet::google::save_url(&account, &design, &pass).map_err(|e| {
+        Problem::new(
+            StatusCode::CONFLICT,
+            "NOT_CONFIGURED",
+            e.message().to_string(),
+        )
+    })?;
+    Ok(Json(serde_json::json!({ "saveUrl": url })))
 }

@@ -223,3 +223,125 @@ async fn apns_push(
             .into_response(),
     }
 }
+
+#[derive(Default)]
+pub struct GoogleState {
+    pub token_calls: AtomicUsize,
+    pub objects: Mutex<HashMap<String, Value>>,
+    /// (object id, messageType, body)
+    pub messages: Mutex<Vec<(String, String, String)>>,
+    /// Statuses to answer PATCHes with, in order, before behaving normally.
+    pub patch_failures: Mutex<Vec<u16>>,
+    pub patches: AtomicUsize,
+}
+
+/// A fake Google: the OAuth token endpoint and Wallet objects.
+pub struct FakeGoogle {
+    pub url: String,
+    pub state: Arc<GoogleState>,
+}
+
+impl FakeGoogle {
+    pub async fn start() -> FakeGoogle {
+        let state = Arc::new(GoogleState::default());
+        let app = Router::new()
+            .route("/token", post(google_token))
+            .route("/walletobjects/v1/{kind}", post(google_insert))
+            .route(
+                "/walletobjects/v1/{kind}/{id}",
+                axum::routing::patch(google_patch),
+            )
+            .route(
+                "/walletobjects/v1/{kind}/{id}/addMessage",
+                post(google_message),
+            )
+            .with_state(state.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        FakeGoogle { url, state }
+    }
+
+    pub fn messages(&self) -> Vec<(String, String, String)> {
+        self.state.messages.lock().unwrap().clone()
+    }
+
+    pub fn object(&self, id: &str) -> Option<Value> {
+        self.state.objects.lock().unwrap().get(id).cloned()
+    }
+}
+
+async fn google_token(State(state): State<Arc<GoogleState>>, body: String) -> Response {
+    if !body.contains("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer")
+        || !body.contains("assertion=")
+    {
+        return StatusCode::BAD_REQUEST.into_response();
+    }
+    let n = state.token_calls.fetch_add(1, Ordering::SeqCst) + 1;
+    Json(json!({"access_token": format!("gtoken-{n}"), "expires_in": 3600, "token_type": "Bearer"}))
+        .into_response()
+}
+
+fn bearer_ok(headers: &HeaderMap) -> bool {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer gtoken-"))
+}
+
+async fn google_insert(
+    State(state): State<Arc<GoogleState>>,
+    headers: HeaderMap,
+    Json(object): Json<Value>,
+) -> StatusCode {
+    if !bearer_ok(&headers) {
+        return StatusCode::UNAUTHORIZED;
+    }
+    let id = object["id"].as_str().unwrap_or_default().to_string();
+    state.objects.lock().unwrap().insert(id, object);
+    StatusCode::OK
+}
+
+async fn google_patch(
+    State(state): State<Arc<GoogleState>>,
+    Path((_kind, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    Json(object): Json<Value>,
+) -> StatusCode {
+    if !bearer_ok(&headers) {
+        return StatusCode::UNAUTHORIZED;
+    }
+    state.patches.fetch_add(1, Ordering::SeqCst);
+    if let Some(status) = {
+        let mut f = state.patch_failures.lock().unwrap();
+        if f.is_empty() {
+            None
+        } else {
+            Some(f.remove(0))
+        }
+    } {
+        return StatusCode::from_u16(status).unwrap();
+    }
+    let mut objects = state.objects.lock().unwrap();
+    match objects.get_mut(&id) {
+        Some(stored) => {
+            *stored = object;
+            StatusCode::OK
+        }
+        None => StatusCode::NOT_FOUND,
+    }
+}
+
+async fn google_message(
+    State(state): State<Arc<GoogleState>>,
+    Path((_kind, id)): Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> StatusCode {
+    let message = &body["message"];
+    state.messages.lock().unwrap().push((
+        id,
+        message["messageType"].as_str().unwrap_or_default().into(),
+        message["body"].as_str().unwrap_or_default().into(),
+    ));
+    StatusCode::OK
+}

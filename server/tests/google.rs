@@ -1,0 +1,254 @@
+//! Google Wallet delivery against a loopback fake Google.
+
+mod support;
+
+use base64::Engine;
+use domain::api_keys::Scope;
+use domain::crypto::MasterKey;
+use domain::testing::TestDb;
+use domain::wallet::certs;
+use serde_json::{json, Value};
+use support::fakes::{eventually, FakeGoogle};
+use support::{problem, TestServer};
+
+const ISSUER: &str = "3388000000012345678";
+
+struct Setup {
+    s: TestServer,
+    google: FakeGoogle,
+    key: String,
+    pass_id: String,
+}
+
+async fn setup(db: TestDb) -> Setup {
+    let google = FakeGoogle::start().await;
+    let (api, token) = (
+        format!("{}/walletobjects/v1", google.url),
+        format!("{}/token", google.url),
+    );
+    let s = TestServer::start_with(db, MasterKey::generate(), move |c| {
+        c.google_api_url = api;
+        c.google_token_url = Some(token);
+    })
+    .await;
+    s.tenant("acme").await;
+    let key = s
+        .key(
+            "acme",
+            &[
+                Scope::IntegrationsWrite,
+                Scope::PassesRead,
+                Scope::PassesWrite,
+                Scope::AuditRead,
+            ],
+        )
+        .await;
+    let account = json!({"type": "service_account", "client_email": "wallet@acme.iam.gserviceaccount.test",
+        "private_key_id": "k1", "private_key": certs::generate_rsa_pem(), "token_uri": "https://oauth2.googleapis.com/token"});
+    let put = |path: &str, body: Value| {
+        s.http
+            .put(s.url(path))
+            .header("X-API-KEY", &key)
+            .json(&body)
+            .send()
+    };
+    assert_eq!(
+        put(
+            "/api/acme/wallet/credentials/google",
+            json!({"serviceAccount": account})
+        )
+        .await
+        .unwrap()
+        .status(),
+        200
+    );
+    let design = json!({"name": "Loyalty", "google": {"issuerId": ISSUER, "classId": format!("{ISSUER}.loyalty"), "objectKind": "loyalty",
+        "fields": [{"key": "points", "label": "Points", "valueFrom": "points", "notify": true}, {"key": "name", "label": "Name", "valueFrom": "name"}]}});
+    assert_eq!(
+        put("/api/acme/pass-types/loyalty", design)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let pass: Value = s.http.post(s.url("/api/acme/passes")).header("X-API-KEY", &key)
+        .json(&json!({"passType": "loyalty", "identifiers": {"email": "ann@example.com"}, "additionalData": {"points": 0, "name": "Ann"}}))
+        .send().await.unwrap().json().await.unwrap();
+    Setup {
+        s,
+        google,
+        key,
+        pass_id: pass["id"].as_str().unwrap().to_string(),
+    }
+}
+
+impl Setup {
+    async fn patch(&self, data: Value) {
+        let r = self
+            .s
+            .http
+            .patch(self.s.url(&format!("/api/acme/passes/{}", self.pass_id)))
+            .header("X-API-KEY", &self.key)
+            .json(&json!({"additionalData": data}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+
+    fn object_id(&self) -> String {
+        format!("{ISSUER}.{}", self.pass_id)
+    }
+
+    async fn deliveries(&self) -> Vec<Value> {
+        let page: Value = self
+            .s
+            .http
+            .get(self.s.url(&format!(
+                "/api/acme/deliveries?passId={}&channel=google",
+                self.pass_id
+            )))
+            .header("X-API-KEY", &self.key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        page["items"].as_array().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn objects_are_created_patched_and_notified_within_googles_limit() {
+    for db in TestDb::all().await {
+        let t = setup(db).await;
+        t.patch(json!({"points": 10})).await;
+        eventually("the object is inserted with the new points", || async {
+            t.google
+                .object(&t.object_id())
+                .is_some_and(|o| o["textModulesData"][0]["body"] == "10")
+        })
+        .await;
+        eventually("a notifying message", || async {
+            t.google.messages().len() == 1
+        })
+        .await;
+        assert_eq!(t.google.messages()[0].1, "TEXT_AND_NOTIFY");
+
+        // A change of a field without `notify` patches the object and adds no message.
+        t.patch(json!({"name": "Annie"})).await;
+        eventually("the name reaches Google", || async {
+            t.google
+                .object(&t.object_id())
+                .is_some_and(|o| o["textModulesData"][1]["body"] == "Annie")
+        })
+        .await;
+        assert_eq!(t.google.messages().len(), 1);
+
+        for (i, points) in [20, 30, 40].into_iter().enumerate() {
+            t.patch(json!({"points": points})).await;
+            eventually("the next message", || async {
+                t.google.messages().len() == 2 + i
+            })
+            .await;
+        }
+        let types: Vec<String> = t.google.messages().into_iter().map(|m| m.1).collect();
+        assert_eq!(
+            types,
+            [
+                "TEXT_AND_NOTIFY",
+                "TEXT_AND_NOTIFY",
+                "TEXT_AND_NOTIFY",
+                "TEXT"
+            ],
+            "the fourth in 24 h does not notify"
+        );
+        let notes: Vec<Value> = t
+            .deliveries()
+            .await
+            .iter()
+            .map(|d| d["attempts"][0]["error"].clone())
+            .collect();
+        assert!(
+            notes.iter().any(|n| n
+                .as_str()
+                .is_some_and(|n| n.contains("3 notifications in 24 h"))),
+            "{notes:?}"
+        );
+        assert_eq!(
+            t.google
+                .state
+                .token_calls
+                .load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "the token is cached"
+        );
+        t.s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn google_outages_are_retried_and_save_links_are_signed() {
+    for db in TestDb::all().await {
+        let t = setup(db).await;
+        t.google.state.patch_failures.lock().unwrap().push(503);
+        t.patch(json!({"name": "Retry"})).await;
+        eventually("the retry delivers", || async {
+            t.deliveries()
+                .await
+                .first()
+                .is_some_and(|d| d["status"] == "delivered")
+        })
+        .await;
+        let codes: Vec<Value> = t.deliveries().await[0]["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["statusCode"].clone())
+            .collect();
+        assert_eq!(codes, [json!(503), json!(200)]);
+
+        let link: Value =
+            t.s.http
+                .get(t.s.url(&format!("/api/acme/passes/{}/google-save-url", t.pass_id)))
+                .header("X-API-KEY", &t.key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        let url = link["saveUrl"].as_str().unwrap_or_else(|| panic!("{link}"));
+        let jwt = url
+            .strip_prefix("https://pay.google.com/gp/v/save/")
+            .expect("a save link");
+        let payload = jwt.split('.').nth(1).unwrap();
+        let claims: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(claims["typ"], "savetowallet");
+        assert_eq!(claims["payload"]["loyaltyObjects"][0]["id"], t.object_id());
+        let header = jwt.split('.').next().unwrap();
+        let header: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(header)
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(header["alg"], "RS256");
+
+        let no_design =
+            t.s.http
+                .get(t.s.url("/api/acme/passes/pass_missing/google-save-url"))
+                .header("X-API-KEY", &t.key)
+                .send()
+                .await
+                .unwrap();
+        problem(no_design, 404).await;
+        t.s.stop().await;
+    }
+}
