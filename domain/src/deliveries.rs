@@ -17,6 +17,8 @@ pub const DELIVERED: &str = "delivered";
 pub const RETRYING: &str = "retrying";
 /// Gave up: refused for good, or out of attempts.
 pub const FAILED: &str = "failed";
+/// Failed, then retried by hand as a new delivery.
+pub const RETRIED: &str = "retried";
 
 pub async fn create(
     conn: &mut AnyConnection,
@@ -235,4 +237,69 @@ pub async fn list(
         });
     }
     Ok(DeliveryPage { items, next })
+}
+
+/// Sends a failed delivery again: an Actito callback gets a fresh set of attempts; a
+/// wallet delivery makes the pass owe its wallets a refresh of its current version.
+pub async fn retry(core: &crate::core::Core, tenant_id: &str, delivery_id: &str) -> Result<()> {
+    let row: Option<(String, Option<String>, String, String)> = sqlx::query_as(
+        "SELECT channel, pass_id, target, status FROM deliveries WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant_id)
+    .bind(delivery_id)
+    .fetch_optional(core.db.reader())
+    .await?;
+    let (channel, pass_id, target, status) = row.ok_or(DomainError::NotFound("delivery"))?;
+    if status != FAILED {
+        return Err(DomainError::Conflict(format!(
+            "only failed deliveries are retried; this one is {status}"
+        )));
+    }
+    let mut tx = core.db.writer().begin().await?;
+    let new_status = if channel == ACTITO_CALLBACK {
+        PENDING
+    } else {
+        RETRIED
+    };
+    sqlx::query("UPDATE deliveries SET status = $1, updated_at = $2 WHERE id = $3")
+        .bind(new_status)
+        .bind(now_ms())
+        .bind(delivery_id)
+        .execute(&mut *tx)
+        .await?;
+    match (channel.as_str(), pass_id) {
+        (ACTITO_CALLBACK, _) => {
+            let job = crate::jobs::NewJob::new(
+                tenant_id,
+                crate::processing::ACTITO_CALLBACK,
+                serde_json::json!({"deliveryId": delivery_id, "url": target}),
+            )
+            .attempts(10);
+            crate::jobs::enqueue(&mut tx, &[job]).await?;
+        }
+        (_, Some(pass_id)) => {
+            let pass = crate::passes::get_in(&mut tx, tenant_id, &pass_id).await?;
+            // Forget what the channels were given, so they all get the version again.
+            sqlx::query("UPDATE apple_registrations SET pushed_version = 0 WHERE tenant_id = $1 AND pass_id = $2")
+                .bind(tenant_id)
+                .bind(&pass_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE google_objects SET delivered_version = 0 WHERE tenant_id = $1 AND pass_id = $2")
+                .bind(tenant_id)
+                .bind(&pass_id)
+                .execute(&mut *tx)
+                .await?;
+            crate::wallet::delivery::owe(&mut tx, tenant_id, &pass_id, pass.version, false, None)
+                .await?;
+        }
+        _ => {
+            return Err(DomainError::Conflict(
+                "this delivery cannot be retried".into(),
+            ))
+        }
+    }
+    tx.commit().await?;
+    core.jobs_ready.notify_one();
+    Ok(())
 }

@@ -15,6 +15,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/{tenantId}/events", get(list_events))
         .route("/api/{tenantId}/deliveries", get(list_deliveries))
+        .route(
+            "/api/{tenantId}/deliveries/{deliveryId}/retry",
+            axum::routing::post(retry_delivery),
+        )
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -97,4 +101,23 @@ pub async fn list_deliveries(
     )
     .await?;
     Ok(Json(page))
+}
+
+#[utoipa::path(
+    post, path = "/api/{tenantId}/deliveries/{deliveryId}/retry", tag = "audit",
+    params(("tenantId" = String, Path), ("deliveryId" = String, Path)),
+    responses(
+        (status = 202, description = "Queued again"),
+        (status = 401), (status = 403), (status = 404),
+        (status = 409, description = "The delivery has not failed")
+    ),
+    security(("api_key" = ["Integrations.Write"]))
+)]
+pub async fn retry_delivery(
+    caller: ApiCaller<super::auth::IntegrationsWrite>,
+    State(state): State<AppState>,
+    axum::extract::Path((_, delivery_id)): axum::extract::Path<(String, String)>,
+) -> Result<axum::http::StatusCode, Problem> {
+    deliveries::retry(&state.core, &caller.tenant_id, &delivery_id).await?;
+    Ok(axum::http::StatusCode::ACCEPTED)
 }

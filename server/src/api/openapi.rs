@@ -21,6 +21,7 @@ use crate::state::AppState;
         super::integrations::get_sfmc,
         super::audit::list_events,
         super::audit::list_deliveries,
+        super::audit::retry_delivery,
         super::wallet::list_pass_types,
         super::wallet::get_pass_type,
         super::wallet::put_pass_type,
