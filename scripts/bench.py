@@ -12,6 +12,7 @@ TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 PASSHOOK = os.path.join(TARGET, "release", "passhook")
 BARE = os.path.join(TARGET, "release", "examples", "bare")
 TOKENS = os.path.join(TARGET, "release", "examples", "bench_tokens")
+WALLET = os.path.join(TARGET, "release", "examples", "bench_wallet")
 APP, SINK = "127.0.0.1:3900", "127.0.0.1:3901"
 DURATION = os.environ.get("BENCH_DURATION", "10s")
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
@@ -117,6 +118,7 @@ def main():
         applied = time.time() - started
         results["bulk"] = {"bytes": len(body), "ack_ms": acked * 1000, "applied_s": applied, "status": event["status"]}
         results["rss_mb"] = rss_mb(procs[1].pid)
+        results["wallet"] = json.loads(subprocess.run([WALLET], capture_output=True, text=True, check=True).stdout)
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
@@ -139,6 +141,8 @@ def report(r):
         ("SFMC execute, full load", f"{r['sfmc']['rps']:,.0f} req/s", f"p50 {r['sfmc']['p50']:.2f} ms, p99 {r['sfmc']['p99']:.2f} ms", "-"),
         (f"BULK 10 000 items ({r['bulk']['bytes'] / 1e6:.1f} MB)", f"acknowledged in {r['bulk']['ack_ms']:.0f} ms",
          f"fully applied in {r['bulk']['applied_s']:.2f} s ({r['bulk']['status']})", "targets < 500 ms and < 3 s"),
+        ("APNs pushes over one HTTP/2 connection", f"{r['wallet']['apns_pushes_per_s']:,.0f} pushes/s", "64 in flight, loopback APNs", "target ≥ 2 000/s"),
+        (".pkpass bundles signed", f"{r['wallet']['pkpass_per_s']:,.0f} per s", "one core, 2048-bit RSA", "-"),
         ("Server peak RSS", f"{r['rss_mb']:.0f} MB", "", "target < 150 MB"),
     ]
     errors = sum(r[k]["non2xx"] for k in ("actito", "actito_half", "sfmc"))
