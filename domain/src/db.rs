@@ -9,8 +9,11 @@ use std::time::Duration;
 
 use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::migrate::Migrator;
+use std::sync::Arc;
+
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyPool, Executor};
+use sqlx::{Any, AnyConnection, AnyPool, Executor};
+use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
@@ -35,6 +38,47 @@ pub struct Db {
     write: AnyPool,
     read: AnyPool,
     backend: Backend,
+    /// SQLite has one writer: background work takes this shared, inbound events take
+    /// it exclusively, so an acknowledgement never queues behind a backlog of jobs.
+    gate: Arc<RwLock<()>>,
+}
+
+/// A writer connection for background work, holding its place at the gate.
+pub struct Background {
+    conn: PoolConnection<Any>,
+    _gate: Option<OwnedRwLockReadGuard<()>>,
+}
+
+impl std::ops::Deref for Background {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Background {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
+}
+
+/// The writer connection for inbound events, ahead of background work.
+pub struct Priority {
+    conn: PoolConnection<Any>,
+    _gate: Option<OwnedRwLockWriteGuard<()>>,
+}
+
+impl std::ops::Deref for Priority {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Priority {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
 }
 
 impl Db {
@@ -53,6 +97,7 @@ impl Db {
                     write: pool.clone(),
                     read: pool,
                     backend: Backend::Postgres,
+                    gate: Arc::default(),
                 })
             }
             None => Err(ConnectError::UnsupportedUrl(url.to_string())),
@@ -91,6 +136,7 @@ impl Db {
             write,
             read,
             backend: Backend::Sqlite,
+            gate: Arc::default(),
         })
     }
 
@@ -108,12 +154,32 @@ impl Db {
     /// a process crash; a power cut can only undo recent background work, which the
     /// job queue then redoes, and pass merges are idempotent). Inbound events, API and
     /// console writes keep full durability.
-    pub async fn background(&self) -> Result<PoolConnection<Any>, sqlx::Error> {
-        let mut conn = self.write.acquire().await?;
-        if self.backend == Backend::Sqlite {
-            conn.execute("PRAGMA synchronous = NORMAL").await?;
+    pub async fn background(&self) -> Result<Background, sqlx::Error> {
+        if self.backend == Backend::Postgres {
+            return Ok(Background {
+                conn: self.write.acquire().await?,
+                _gate: None,
+            });
         }
-        Ok(conn)
+        let gate = self.gate.clone().read_owned().await;
+        let mut conn = self.write.acquire().await?;
+        conn.execute("PRAGMA synchronous = NORMAL").await?;
+        Ok(Background {
+            conn,
+            _gate: Some(gate),
+        })
+    }
+
+    /// The writer for inbound events: fully durable, and ahead of background work.
+    pub async fn priority(&self) -> Result<Priority, sqlx::Error> {
+        let gate = match self.backend {
+            Backend::Sqlite => Some(self.gate.clone().write_owned().await),
+            Backend::Postgres => None,
+        };
+        Ok(Priority {
+            conn: self.write.acquire().await?,
+            _gate: gate,
+        })
     }
 
     /// The pool for read-only statements.

@@ -4,6 +4,7 @@
 //! waits for a timer, since a batch is simply what arrived during the last commit.
 
 use serde_json::Value;
+use sqlx::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::Db;
@@ -86,7 +87,8 @@ async fn write_batches(db: Db, mut receiver: mpsc::Receiver<Request>) {
 }
 
 async fn write(db: &Db, batch: &[Request]) -> Result<Vec<Ingested>> {
-    let mut tx = db.writer().begin().await?;
+    let mut conn = db.priority().await?;
+    let mut tx = conn.begin().await?;
     let mut results = Vec::with_capacity(batch.len());
     for request in batch {
         let ingested = events::ingest_in(

@@ -36,7 +36,9 @@ async fn main() {
             async { "" }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
 
@@ -50,7 +52,10 @@ async fn main() {
             let (client, credentials, sent) = (client.clone(), credentials.clone(), sent.clone());
             tokio::spawn(async move {
                 while Instant::now() < deadline {
-                    if let PushResult::Delivered { .. } = client.push(&credentials, "pass.bench.passhook", "token").await {
+                    if let PushResult::Delivered { .. } = client
+                        .push(&credentials, "pass.bench.passhook", "token")
+                        .await
+                    {
                         sent.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -61,7 +66,10 @@ async fn main() {
         task.await.expect("push task");
     }
     let pushes_per_s = sent.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
-    println!("{}", json!({ "pkpass_per_s": pkpass_per_s, "apns_pushes_per_s": pushes_per_s, "apns_received": received.load(Ordering::Relaxed) }));
+    println!(
+        "{}",
+        json!({ "pkpass_per_s": pkpass_per_s, "apns_pushes_per_s": pushes_per_s, "apns_received": received.load(Ordering::Relaxed) })
+    );
 }
 
 fn bundles_per_second(credentials: &AppleCredentials) -> f64 {
@@ -69,7 +77,10 @@ fn bundles_per_second(credentials: &AppleCredentials) -> f64 {
         id: "pass_bench".into(),
         pass_type: "loyalty".into(),
         identifiers: Default::default(),
-        additional_data: json!({"points": 1200, "tier": "gold"}).as_object().cloned().unwrap_or_default(),
+        additional_data: json!({"points": 1200, "tier": "gold"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
         metadata: Default::default(),
         version: 1,
         created_at: String::new(),
@@ -86,14 +97,23 @@ fn bundles_per_second(credentials: &AppleCredentials) -> f64 {
         label_color: None,
         logo_text: None,
         fields: AppleFields {
-            primary: vec![FieldDef { key: "points".into(), value_from: Some("points".into()), ..Default::default() }],
+            primary: vec![FieldDef {
+                key: "points".into(),
+                value_from: Some("points".into()),
+                ..Default::default()
+            }],
             ..Default::default()
         },
     };
     let started = Instant::now();
     let mut made = 0u32;
     while started.elapsed() < Duration::from_secs(3) {
-        let json = pkpass::pass_json(&pass, &design, "token-0123456789abcdef", "https://x/api/t/wallet/apple");
+        let json = pkpass::pass_json(
+            &pass,
+            &design,
+            "token-0123456789abcdef",
+            "https://x/api/t/wallet/apple",
+        );
         pkpass::bundle(&json, credentials).expect("bundle");
         made += 1;
     }
