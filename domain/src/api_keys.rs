@@ -6,6 +6,7 @@ use crate::clock::{now_ms, rfc3339};
 use crate::crypto::{random_token, sha256_hex};
 use crate::db::Db;
 use crate::error::{DomainError, Result};
+use crate::history::{self, Area, Change};
 use crate::ids::{new_id, API_KEY};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -63,8 +64,22 @@ impl Scope {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyIdentity {
     pub key_id: String,
+    pub name: String,
     pub tenant_id: String,
     pub scopes: Vec<Scope>,
+    /// When the key was last noted as used (ms), to note it again at most once a minute.
+    pub last_used_at: Option<i64>,
+}
+
+/// How often a key's "last used" is written: often enough to be useful, rare enough
+/// to cost nothing on a listener taking thousands of requests a second.
+pub const USE_NOTE_INTERVAL_MS: i64 = 60_000;
+
+impl KeyIdentity {
+    pub fn use_note_due(&self, now: i64) -> bool {
+        self.last_used_at
+            .is_none_or(|at| now - at >= USE_NOTE_INTERVAL_MS)
+    }
 }
 
 /// Why a key may not act on a tenant's resource.
@@ -102,7 +117,22 @@ pub struct ApiKeyInfo {
     pub created_by: Option<String>,
     pub created_at: String,
     pub last_used_at: Option<String>,
+    pub last_used_ip: Option<String>,
     pub revoked_at: Option<String>,
+    /// Set on a rotated key: it keeps working until then.
+    pub expires_at: Option<String>,
+}
+
+impl ApiKeyInfo {
+    /// Usable now: not revoked and not past the end of a rotation's grace period.
+    pub fn is_active(&self, now: i64) -> bool {
+        self.revoked_at.is_none()
+            && self
+                .expires_at
+                .as_deref()
+                .and_then(crate::clock::parse_rfc3339)
+                .is_none_or(|end| end > now)
+    }
 }
 
 const KEY_PREFIX: &str = "phk_";
@@ -119,14 +149,7 @@ fn scopes_from_text(text: &str) -> Vec<Scope> {
     text.split_whitespace().filter_map(Scope::parse).collect()
 }
 
-/// Creates a key and returns it in clear, the only time it is ever available.
-pub async fn create(
-    db: &Db,
-    tenant_id: &str,
-    name: &str,
-    scopes: &[Scope],
-    created_by: Option<&str>,
-) -> Result<(ApiKeyInfo, String)> {
+fn validate(name: &str, scopes: &[Scope]) -> Result<(String, Vec<Scope>)> {
     let name = name.trim();
     if name.is_empty() || name.len() > 100 {
         return Err(DomainError::invalid(
@@ -137,12 +160,19 @@ pub async fn create(
     if scopes.is_empty() {
         return Err(DomainError::invalid("scopes", "choose at least one scope"));
     }
-    if !crate::tenants::exists(db, tenant_id).await? {
-        return Err(DomainError::NotFound("tenant"));
-    }
     let mut scopes = scopes.to_vec();
     scopes.sort_by_key(|s| s.as_str());
     scopes.dedup();
+    Ok((name.to_string(), scopes))
+}
+
+async fn insert(
+    conn: &mut sqlx::AnyConnection,
+    tenant_id: &str,
+    name: &str,
+    scopes: Vec<Scope>,
+    created_by: Option<&str>,
+) -> Result<(ApiKeyInfo, String)> {
     let key = format!("{KEY_PREFIX}{}", random_token(32));
     let prefix: String = key.chars().take(KEY_PREFIX.len() + 6).collect();
     let id = new_id(API_KEY);
@@ -159,7 +189,7 @@ pub async fn create(
     .bind(scopes_to_text(&scopes))
     .bind(created_by)
     .bind(now)
-    .execute(db.writer())
+    .execute(&mut *conn)
     .await?;
     let info = ApiKeyInfo {
         id,
@@ -169,27 +199,145 @@ pub async fn create(
         created_by: created_by.map(str::to_string),
         created_at: rfc3339(now),
         last_used_at: None,
+        last_used_ip: None,
         revoked_at: None,
+        expires_at: None,
     };
     Ok((info, key))
 }
+
+/// Creates a key and returns it in clear, the only time it is ever available.
+pub async fn create(
+    db: &Db,
+    tenant_id: &str,
+    name: &str,
+    scopes: &[Scope],
+    created_by: Option<&str>,
+) -> Result<(ApiKeyInfo, String)> {
+    let (name, scopes) = validate(name, scopes)?;
+    if !crate::tenants::exists(db, tenant_id).await? {
+        return Err(DomainError::NotFound("tenant"));
+    }
+    let mut conn = db.writer().acquire().await?;
+    let created = insert(&mut conn, tenant_id, &name, scopes, created_by).await?;
+    drop(conn);
+    record(db, tenant_id, created_by, &created.0, "Created API key").await?;
+    Ok(created)
+}
+
+async fn record(
+    db: &Db,
+    tenant_id: &str,
+    actor: Option<&str>,
+    key: &ApiKeyInfo,
+    what: &str,
+) -> Result<()> {
+    let summary = format!("{what} “{}” ({}…)", key.name, key.prefix);
+    let scopes = key
+        .scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let change = Change::new(format!("{}…", key.prefix), None, Some(scopes));
+    history::record(
+        db,
+        tenant_id,
+        Area::ApiKeys,
+        actor.unwrap_or("unknown"),
+        &summary,
+        &[change],
+    )
+    .await
+}
+
+/// Replaces a key by a new one with the same name and scopes. The old key keeps
+/// working for `grace_ms` (0: it stops at once), so callers can switch without a gap.
+pub async fn rotate(
+    db: &Db,
+    tenant_id: &str,
+    key_id: &str,
+    grace_ms: i64,
+    actor: Option<&str>,
+) -> Result<(ApiKeyInfo, String)> {
+    if !(0..=MAX_GRACE_MS).contains(&grace_ms) {
+        return Err(DomainError::invalid(
+            "grace",
+            "must be between none and 30 days",
+        ));
+    }
+    let now = now_ms();
+    let Some(old) = list(db, tenant_id)
+        .await?
+        .into_iter()
+        .find(|k| k.id == key_id && k.is_active(now))
+    else {
+        return Err(DomainError::NotFound("api key"));
+    };
+    let mut tx = db.writer().begin().await?;
+    let created = insert(&mut tx, tenant_id, &old.name, old.scopes.clone(), actor).await?;
+    let ends = now + grace_ms;
+    sqlx::query(
+        "UPDATE api_keys SET expires_at = $1, replaced_by = $2, \
+         revoked_at = CASE WHEN $3 = 0 THEN $4 ELSE revoked_at END \
+         WHERE id = $5 AND tenant_id = $6",
+    )
+    .bind(ends)
+    .bind(&created.0.id)
+    .bind(grace_ms)
+    .bind(now)
+    .bind(key_id)
+    .bind(tenant_id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let what = format!(
+        "Rotated API key, the old one valid until {},",
+        rfc3339(ends)
+            .get(..16)
+            .unwrap_or_default()
+            .replace('T', " ")
+    );
+    record(db, tenant_id, actor, &created.0, &what).await?;
+    Ok(created)
+}
+
+pub const MAX_GRACE_MS: i64 = 30 * 24 * 3600 * 1000;
 
 /// The identity behind a presented key, if it is known and not revoked.
 pub async fn identify(db: &Db, presented: &str) -> Result<Option<KeyIdentity>> {
     if !presented.starts_with(KEY_PREFIX) || presented.len() > 200 {
         return Ok(None);
     }
-    let row: Option<(String, String, String)> = sqlx::query_as(
-        "SELECT id, tenant_id, scopes FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+    let row: Option<(String, String, String, String, Option<i64>)> = sqlx::query_as(
+        "SELECT id, name, tenant_id, scopes, last_used_at FROM api_keys WHERE key_hash = $1 \
+         AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
     )
     .bind(sha256_hex(presented))
+    .bind(now_ms())
     .fetch_optional(db.reader())
     .await?;
-    Ok(row.map(|(key_id, tenant_id, scopes)| KeyIdentity {
-        key_id,
-        tenant_id,
-        scopes: scopes_from_text(&scopes),
-    }))
+    Ok(row.map(
+        |(key_id, name, tenant_id, scopes, last_used_at)| KeyIdentity {
+            key_id,
+            name,
+            tenant_id,
+            scopes: scopes_from_text(&scopes),
+            last_used_at,
+        },
+    ))
+}
+
+/// Notes when and from where a key was used (see [`KeyIdentity::use_note_due`]).
+pub async fn note_use(db: &Db, key_id: &str, ip: Option<&str>) -> Result<()> {
+    let mut conn = db.background().await?;
+    sqlx::query("UPDATE api_keys SET last_used_at = $1, last_used_ip = $2 WHERE id = $3")
+        .bind(now_ms())
+        .bind(ip)
+        .bind(key_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 pub async fn list(db: &Db, tenant_id: &str) -> Result<Vec<ApiKeyInfo>> {
@@ -201,11 +349,13 @@ pub async fn list(db: &Db, tenant_id: &str) -> Result<Vec<ApiKeyInfo>> {
         Option<String>,
         i64,
         Option<i64>,
+        Option<String>,
+        Option<i64>,
         Option<i64>,
     );
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, name, prefix, scopes, created_by, created_at, last_used_at, revoked_at \
-         FROM api_keys WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC",
+        "SELECT id, name, prefix, scopes, created_by, created_at, last_used_at, last_used_ip, \
+         revoked_at, expires_at FROM api_keys WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC",
     )
     .bind(tenant_id)
     .fetch_all(db.reader())
@@ -213,22 +363,26 @@ pub async fn list(db: &Db, tenant_id: &str) -> Result<Vec<ApiKeyInfo>> {
     Ok(rows
         .into_iter()
         .map(
-            |(id, name, prefix, scopes, created_by, created, used, revoked)| ApiKeyInfo {
-                id,
-                name,
-                prefix,
-                scopes: scopes_from_text(&scopes),
-                created_by,
-                created_at: rfc3339(created),
-                last_used_at: used.map(rfc3339),
-                revoked_at: revoked.map(rfc3339),
+            |(id, name, prefix, scopes, created_by, created, used, ip, revoked, expires)| {
+                ApiKeyInfo {
+                    id,
+                    name,
+                    prefix,
+                    scopes: scopes_from_text(&scopes),
+                    created_by,
+                    created_at: rfc3339(created),
+                    last_used_at: used.map(rfc3339),
+                    last_used_ip: ip,
+                    revoked_at: revoked.map(rfc3339),
+                    expires_at: expires.map(rfc3339),
+                }
             },
         )
         .collect())
 }
 
 /// Revokes a key of this tenant; a key of another tenant is "not found".
-pub async fn revoke(db: &Db, tenant_id: &str, key_id: &str) -> Result<()> {
+pub async fn revoke(db: &Db, tenant_id: &str, key_id: &str, actor: Option<&str>) -> Result<()> {
     let done = sqlx::query(
         "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND tenant_id = $3 AND revoked_at IS NULL",
     )
@@ -237,10 +391,17 @@ pub async fn revoke(db: &Db, tenant_id: &str, key_id: &str) -> Result<()> {
     .bind(tenant_id)
     .execute(db.writer())
     .await?;
-    match done.rows_affected() {
-        0 => Err(DomainError::NotFound("api key")),
-        _ => Ok(()),
+    if done.rows_affected() == 0 {
+        return Err(DomainError::NotFound("api key"));
     }
+    if let Some(key) = list(db, tenant_id)
+        .await?
+        .into_iter()
+        .find(|k| k.id == key_id)
+    {
+        record(db, tenant_id, actor, &key, "Revoked API key").await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -250,8 +411,10 @@ mod tests {
     fn identity(tenant: &str, scopes: &[Scope]) -> KeyIdentity {
         KeyIdentity {
             key_id: "key_1".into(),
+            name: "test".into(),
             tenant_id: tenant.into(),
             scopes: scopes.to_vec(),
+            last_used_at: None,
         }
     }
 

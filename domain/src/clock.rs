@@ -13,6 +13,13 @@ pub fn rfc3339(ms: i64) -> String {
         .to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// The inverse of [`rfc3339`]; `None` for text that is not an RFC 3339 time.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -20,6 +27,10 @@ mod tests {
         assert_eq!(
             super::rfc3339(1_700_000_000_123),
             "2023-11-14T22:13:20.123Z"
+        );
+        assert_eq!(
+            super::parse_rfc3339("2023-11-14T22:13:20.123Z"),
+            Some(1_700_000_000_123)
         );
     }
 }

@@ -14,6 +14,7 @@ pub mod deliveries;
 pub mod demo;
 pub mod error;
 pub mod events;
+pub mod history;
 pub mod ids;
 pub mod ingest;
 pub mod jobs;
@@ -24,6 +25,7 @@ pub mod sfmc;
 pub mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod throttle;
 pub mod users;
 pub mod wallet;
 pub mod worker;

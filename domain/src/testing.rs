@@ -65,6 +65,11 @@ impl TestDb {
     pub fn backend(&self) -> Backend {
         self.db.backend()
     }
+
+    /// A domain handle on this database with a fresh master key (needs a runtime).
+    pub fn core(&self) -> crate::Core {
+        crate::Core::new(self.db.clone(), crate::crypto::MasterKey::generate())
+    }
 }
 
 fn with_database(url: &str, name: &str) -> String {

@@ -42,6 +42,19 @@ impl Role {
 pub struct User {
     pub id: String,
     pub email: String,
+    /// Sessions signed in before this time (ms) are void: "sign out everywhere".
+    pub sessions_valid_from: i64,
+}
+
+/// A person as a tenant admin sees them on the users page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub user_id: String,
+    pub email: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub has_password: bool,
+    pub created_at: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,21 +134,30 @@ pub async fn upsert(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(User { id, email })
+    Ok(User {
+        id,
+        email,
+        sessions_valid_from: 0,
+    })
 }
 
 /// The account for these credentials, or `None`. Unknown emails cost the same time
 /// as wrong passwords, so the answer does not reveal which accounts exist.
 pub async fn verify_login(db: &Db, email: &str, password: &str) -> Result<Option<User>> {
-    let row: Option<(String, String, Option<String>, i64)> =
-        sqlx::query_as("SELECT id, email, password_hash, disabled FROM users WHERE email = $1")
-            .bind(normalize_email(email))
-            .fetch_optional(db.reader())
-            .await?;
+    let row: Option<(String, String, Option<String>, i64, i64)> = sqlx::query_as(
+        "SELECT id, email, password_hash, disabled, sessions_valid_from FROM users WHERE email = $1",
+    )
+    .bind(normalize_email(email))
+    .fetch_optional(db.reader())
+    .await?;
     let password = password.to_string();
     let row = tokio::task::spawn_blocking(move || match row {
-        Some((id, email, Some(hash), 0)) if password_matches(&password, &hash) => {
-            Some(User { id, email })
+        Some((id, email, Some(hash), 0, valid_from)) if password_matches(&password, &hash) => {
+            Some(User {
+                id,
+                email,
+                sessions_valid_from: valid_from,
+            })
         }
         Some(_) => None,
         None => {
@@ -155,19 +177,37 @@ fn dummy_hash() -> &'static str {
 }
 
 pub async fn get(db: &Db, user_id: &str) -> Result<Option<User>> {
-    let row: Option<(String, String)> =
-        sqlx::query_as("SELECT id, email FROM users WHERE id = $1 AND disabled = 0")
-            .bind(user_id)
-            .fetch_optional(db.reader())
-            .await?;
-    Ok(row.map(|(id, email)| User { id, email }))
+    let row: Option<(String, String, i64)> = sqlx::query_as(
+        "SELECT id, email, sessions_valid_from FROM users WHERE id = $1 AND disabled = 0",
+    )
+    .bind(user_id)
+    .fetch_optional(db.reader())
+    .await?;
+    Ok(row.map(|(id, email, valid_from)| User {
+        id,
+        email,
+        sessions_valid_from: valid_from,
+    }))
+}
+
+/// The account with this email, if any and not disabled (for single sign-on).
+pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<User>> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT id FROM users WHERE email = $1")
+        .bind(normalize_email(email))
+        .fetch_optional(db.reader())
+        .await?;
+    match row {
+        Some((id,)) => get(db, &id).await,
+        None => Ok(None),
+    }
 }
 
 /// The tenants this user belongs to, by tenant name.
 pub async fn memberships(db: &Db, user_id: &str) -> Result<Vec<Membership>> {
     let rows: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT m.tenant_id, t.name, m.role FROM memberships m \
-         JOIN tenants t ON t.id = m.tenant_id WHERE m.user_id = $1 ORDER BY t.name, t.id",
+         JOIN tenants t ON t.id = m.tenant_id WHERE m.user_id = $1 AND m.disabled = 0 \
+         ORDER BY t.name, t.id",
     )
     .bind(user_id)
     .fetch_all(db.reader())
@@ -182,6 +222,169 @@ pub async fn memberships(db: &Db, user_id: &str) -> Result<Vec<Membership>> {
             })
         })
         .collect())
+}
+
+/// The tenant's people, admins first.
+pub async fn members(db: &Db, tenant_id: &str) -> Result<Vec<Member>> {
+    let rows: Vec<(String, String, String, i64, Option<String>, i64)> = sqlx::query_as(
+        "SELECT u.id, u.email, m.role, m.disabled, u.password_hash, u.created_at \
+         FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.tenant_id = $1 \
+         ORDER BY m.role, u.email",
+    )
+    .bind(tenant_id)
+    .fetch_all(db.reader())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(user_id, email, role, disabled, hash, created_at)| {
+            Some(Member {
+                user_id,
+                email,
+                role: Role::parse(&role)?,
+                disabled: disabled != 0,
+                has_password: hash.is_some(),
+                created_at,
+            })
+        })
+        .collect())
+}
+
+/// Adds a person to the tenant. Without a password they sign in with SSO only
+/// (an existing account keeps its password and joins the tenant).
+pub async fn add_member(
+    db: &Db,
+    tenant_id: &str,
+    email: &str,
+    role: Role,
+    password: Option<&str>,
+) -> Result<Member> {
+    if let Some(password) = password.filter(|p| !p.is_empty()) {
+        upsert(db, tenant_id, email, role, password).await?;
+    } else {
+        let email = normalize_email(email);
+        if !email.contains('@') || email.len() > 254 {
+            return Err(DomainError::invalid("email", "must be an email address"));
+        }
+        let mut tx = db.writer().begin().await?;
+        sqlx::query(
+            "INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, NULL, $3) \
+             ON CONFLICT (email) DO NOTHING",
+        )
+        .bind(new_id(USER))
+        .bind(&email)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO memberships (user_id, tenant_id, role) \
+             SELECT id, $1, $2 FROM users WHERE email = $3 \
+             ON CONFLICT (user_id, tenant_id) DO UPDATE SET role = excluded.role, disabled = 0",
+        )
+        .bind(tenant_id)
+        .bind(role.as_str())
+        .bind(&email)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+    }
+    members(db, tenant_id)
+        .await?
+        .into_iter()
+        .find(|m| m.email == normalize_email(email))
+        .ok_or(DomainError::NotFound("user"))
+}
+
+/// Refuses a change that would leave the tenant without an active admin.
+async fn keep_an_admin(db: &Db, tenant_id: &str, user_id: &str) -> Result<()> {
+    let others = members(db, tenant_id)
+        .await?
+        .into_iter()
+        .filter(|m| m.role == Role::Admin && !m.disabled && m.user_id != user_id)
+        .count();
+    match others {
+        0 => Err(DomainError::Conflict(
+            "A tenant needs at least one active admin.".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+pub async fn set_role(db: &Db, tenant_id: &str, user_id: &str, role: Role) -> Result<()> {
+    if role != Role::Admin {
+        keep_an_admin(db, tenant_id, user_id).await?;
+    }
+    let done =
+        sqlx::query("UPDATE memberships SET role = $1 WHERE tenant_id = $2 AND user_id = $3")
+            .bind(role.as_str())
+            .bind(tenant_id)
+            .bind(user_id)
+            .execute(db.writer())
+            .await?;
+    match done.rows_affected() {
+        0 => Err(DomainError::NotFound("user")),
+        _ => Ok(()),
+    }
+}
+
+/// Takes the member's access to this tenant away (or gives it back); their open
+/// sessions lose it at their next request.
+pub async fn set_disabled(db: &Db, tenant_id: &str, user_id: &str, disabled: bool) -> Result<()> {
+    if disabled {
+        keep_an_admin(db, tenant_id, user_id).await?;
+    }
+    let done =
+        sqlx::query("UPDATE memberships SET disabled = $1 WHERE tenant_id = $2 AND user_id = $3")
+            .bind(i64::from(disabled))
+            .bind(tenant_id)
+            .bind(user_id)
+            .execute(db.writer())
+            .await?;
+    match done.rows_affected() {
+        0 => Err(DomainError::NotFound("user")),
+        _ => Ok(()),
+    }
+}
+
+/// Changes a local account's password after checking the current one; every other
+/// session of the account ends.
+pub async fn change_password(db: &Db, user_id: &str, current: &str, new: &str) -> Result<()> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT email FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(db.reader())
+        .await?;
+    let Some((email,)) = row else {
+        return Err(DomainError::NotFound("user"));
+    };
+    if verify_login(db, &email, current).await?.is_none() {
+        return Err(DomainError::invalid(
+            "current",
+            "is not your current password",
+        ));
+    }
+    if new.chars().count() < MIN_PASSWORD_LEN {
+        return Err(DomainError::invalid(
+            "new",
+            &format!("must have at least {MIN_PASSWORD_LEN} characters"),
+        ));
+    }
+    let hash = hash_password(new)?;
+    sqlx::query("UPDATE users SET password_hash = $1, sessions_valid_from = $2 WHERE id = $3")
+        .bind(hash)
+        .bind(now_ms())
+        .bind(user_id)
+        .execute(db.writer())
+        .await?;
+    Ok(())
+}
+
+/// Ends every session of the account, on every device.
+pub async fn sign_out_everywhere(db: &Db, user_id: &str) -> Result<()> {
+    sqlx::query("UPDATE users SET sessions_valid_from = $1 WHERE id = $2")
+        .bind(now_ms())
+        .bind(user_id)
+        .execute(db.writer())
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -300,8 +300,8 @@ async fn api_keys_are_hashed_scoped_and_revocable() {
             .unwrap()
             .is_none());
 
-        assert!(api_keys::revoke(db, "other", &info.id).await.is_err());
-        api_keys::revoke(db, "acme", &info.id).await.unwrap();
+        assert!(api_keys::revoke(db, "other", &info.id, None).await.is_err());
+        api_keys::revoke(db, "acme", &info.id, None).await.unwrap();
         assert!(api_keys::identify(db, &key).await.unwrap().is_none());
         assert!(api_keys::list(db, "acme").await.unwrap()[0]
             .revoked_at

@@ -43,9 +43,12 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = router(state.clone());
     let http = async {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .await;
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await;
         // Requests are answered; the workers stop after their current jobs.
         shutdown.cancel();
         served

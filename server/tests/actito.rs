@@ -50,7 +50,9 @@ async fn configure(
         data_mapping: data_mapping.as_object().cloned(),
         callback_hosts: Some(callback_hosts),
     };
-    settings::put(&s.core(), "acme", input).await.unwrap();
+    settings::put(&s.core(), "acme", input, "test")
+        .await
+        .unwrap();
 }
 
 async fn pass(s: &TestServer, email: &str, custom_id: &str) -> String {

@@ -25,12 +25,17 @@ async fn setup(s: &TestServer) -> (String, String, String) {
         }],
         customer_key: Some("passhook-activity".into()),
     };
-    settings::put(&s.core(), "acme", keys("current", SALT_HEX))
+    settings::put(&s.core(), "acme", keys("current", SALT_HEX), "test")
         .await
         .unwrap();
-    settings::put(&s.core(), "other", keys("theirs", "other-tenant-secret"))
-        .await
-        .unwrap();
+    settings::put(
+        &s.core(),
+        "other",
+        keys("theirs", "other-tenant-secret"),
+        "test",
+    )
+    .await
+    .unwrap();
     let pass = |email: &str, custom_id: &str, kind: &str| {
         let mut identifiers = Identifiers::new();
         identifiers.insert("email".into(), email.into());
@@ -297,7 +302,9 @@ async fn rotated_keys_verify_side_by_side() {
             ],
             customer_key: None,
         };
-        settings::put(&s.core(), "acme", input).await.unwrap();
+        settings::put(&s.core(), "acme", input, "test")
+            .await
+            .unwrap();
         for secret in [SALT, b"next-secret".as_slice()] {
             let response = execute(&s, &sign(&claims(json!([{"passId": a}])), secret)).await;
             assert_eq!(response.status(), 200);

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use crate::clock::{now_ms, rfc3339};
 use crate::core::Core;
 use crate::error::{DomainError, FieldError, Result};
+use crate::history::{self, Area};
 
 pub const DEFAULT_API_BASE_URL: &str = "https://api.actito.com";
 
@@ -124,6 +125,61 @@ fn seal_context(tenant_id: &str) -> String {
 
 /// Validates and stores the settings.
 pub async fn put(
+    core: &Core,
+    tenant_id: &str,
+    input: ActitoSettingsInput,
+    actor: &str,
+) -> Result<ActitoSettingsView> {
+    let before = get(core, tenant_id).await?;
+    let before_view = view(core, tenant_id).await?;
+    let saved = store(core, tenant_id, input).await?;
+    let key_changed = before.as_ref().map(|b| b.api_key.as_str())
+        != get(core, tenant_id)
+            .await?
+            .as_ref()
+            .map(|a| a.api_key.as_str());
+    record_change(
+        core,
+        tenant_id,
+        actor,
+        before_view.as_ref(),
+        &saved,
+        key_changed,
+    )
+    .await?;
+    Ok(saved)
+}
+
+/// Notes what changed in the settings history, the API key only as changed or not.
+async fn record_change(
+    core: &Core,
+    tenant_id: &str,
+    actor: &str,
+    before: Option<&ActitoSettingsView>,
+    after: &ActitoSettingsView,
+    key_changed: bool,
+) -> Result<()> {
+    let as_map = |view: Option<&ActitoSettingsView>, key: &str| {
+        let mut map = match view.map(serde_json::to_value) {
+            Some(Ok(Value::Object(map))) => map,
+            _ => Map::new(),
+        };
+        if view.is_some() {
+            map.insert("apiKey".into(), Value::String(key.into()));
+        }
+        map
+    };
+    let old = as_map(before, "old");
+    let new = as_map(Some(after), if key_changed { "new" } else { "old" });
+    let changes = history::diff(&old, &new, &["apiKey"], &["updatedAt"]);
+    let summary = match before {
+        None => "Connected Actito",
+        Some(_) => "Changed Actito settings",
+    };
+    history::record(&core.db, tenant_id, Area::Actito, actor, summary, &changes).await
+}
+
+async fn store(
     core: &Core,
     tenant_id: &str,
     input: ActitoSettingsInput,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::{now_ms, rfc3339};
 use crate::core::Core;
 use crate::error::{DomainError, FieldError, Result};
+use crate::history::{self, Area, Change, MASK};
 use crate::sfmc::jwt::{secret_bytes, SigningKey};
 
 #[derive(Clone, Debug, Deserialize)]
@@ -53,7 +54,57 @@ pub async fn put(
     core: &Core,
     tenant_id: &str,
     input: SfmcSettingsInput,
+    actor: &str,
 ) -> Result<SfmcSettingsView> {
+    let before = view(core, tenant_id).await?;
+    let before_keys = sealed_keys(core, tenant_id).await?;
+    let after = store(core, tenant_id, input).await?;
+    let after_keys = sealed_keys(core, tenant_id).await?;
+    let mut changes = Vec::new();
+    for (id, sealed, _) in &before_keys {
+        match after_keys.iter().find(|(k, _, _)| k == id) {
+            None => changes.push(Change::new(
+                format!("signing key {id}"),
+                Some(MASK.into()),
+                None,
+            )),
+            Some((_, now, _)) if now != sealed => changes.push(Change::new(
+                format!("signing key {id}"),
+                Some(MASK.into()),
+                Some(MASK.into()),
+            )),
+            Some(_) => {}
+        }
+    }
+    for (id, _, _) in &after_keys {
+        if !before_keys.iter().any(|(k, _, _)| k == id) {
+            changes.push(Change::new(
+                format!("signing key {id}"),
+                None,
+                Some(MASK.into()),
+            ));
+        }
+    }
+    if before.customer_key != after.customer_key {
+        changes.push(Change::new(
+            "customerKey",
+            before.customer_key.clone(),
+            after.customer_key.clone(),
+        ));
+    }
+    history::record(
+        &core.db,
+        tenant_id,
+        Area::Sfmc,
+        actor,
+        "Changed SFMC settings",
+        &changes,
+    )
+    .await?;
+    Ok(after)
+}
+
+async fn store(core: &Core, tenant_id: &str, input: SfmcSettingsInput) -> Result<SfmcSettingsView> {
     let existing = sealed_keys(core, tenant_id).await?;
     let mut errors = Vec::new();
     let mut keys = Vec::new();

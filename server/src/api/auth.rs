@@ -2,8 +2,9 @@
 //! tenant with this scope" before a handler runs (CONTRACT §3).
 
 use std::marker::PhantomData;
+use std::net::SocketAddr;
 
-use axum::extract::{FromRequestParts, RawPathParams};
+use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use domain::api_keys::{self, Denied, KeyIdentity, Scope};
@@ -37,6 +38,35 @@ pub struct ApiCaller<S> {
     pub key: KeyIdentity,
     pub tenant_id: String,
     _scope: PhantomData<S>,
+}
+
+impl<S> ApiCaller<S> {
+    /// How this caller appears in the settings history.
+    pub fn actor(&self) -> String {
+        domain::history::by_api_key(&self.key.name, &self.key.key_id)
+    }
+}
+
+/// The client's address as the server saw it (the peer of the TCP connection).
+pub fn client_ip(parts: &Parts) -> Option<String> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string())
+}
+
+/// Notes the key's use in the background, at most once a minute per key.
+fn note_use(state: &AppState, key: &KeyIdentity, parts: &Parts) {
+    if !key.use_note_due(domain::clock::now_ms()) {
+        return;
+    }
+    let db = state.core.db.clone();
+    let (key_id, ip) = (key.key_id.clone(), client_ip(parts));
+    tokio::spawn(async move {
+        if let Err(e) = api_keys::note_use(&db, &key_id, ip.as_deref()).await {
+            tracing::warn!(error = %e, "could not note an API key's use");
+        }
+    });
 }
 
 /// The key sent as `X-API-KEY`, or as `Authorization: Bearer`.
@@ -75,7 +105,10 @@ impl<S: RequiredScope> FromRequestParts<AppState> for ApiCaller<S> {
             .ok_or_else(Problem::unauthenticated)?;
         match key.authorize(&tenant_id, S::SCOPE) {
             Ok(()) => Ok(ApiCaller {
-                key,
+                key: {
+                    note_use(state, &key, parts);
+                    key
+                },
                 tenant_id,
                 _scope: PhantomData,
             }),

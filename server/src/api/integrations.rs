@@ -35,7 +35,7 @@ pub async fn put_actito(
     ApiJson(input): ApiJson<ActitoSettingsInput>,
 ) -> Result<Json<ActitoSettingsView>, Problem> {
     Ok(Json(
-        actito::put(&state.core, &caller.tenant_id, input).await?,
+        actito::put(&state.core, &caller.tenant_id, input, &caller.actor()).await?,
     ))
 }
 
@@ -67,7 +67,7 @@ pub async fn put_sfmc(
     ApiJson(input): ApiJson<SfmcSettingsInput>,
 ) -> Result<Json<SfmcSettingsView>, Problem> {
     Ok(Json(
-        sfmc::put(&state.core, &caller.tenant_id, input).await?,
+        sfmc::put(&state.core, &caller.tenant_id, input, &caller.actor()).await?,
     ))
 }
 
