@@ -1,6 +1,7 @@
 import { defineConfig } from '@playwright/test';
 
 const port = Number(process.env.E2E_PORT ?? 3100);
+export const actitoPort = port + 1;
 
 export default defineConfig({
   testDir: './tests',
@@ -26,12 +27,20 @@ export default defineConfig({
       ],
     },
   },
-  webServer: {
-    command: `bash ./start-server.sh ${port}`,
-    url: `http://127.0.0.1:${port}/readyz`,
-    timeout: 60_000,
-    reuseExistingServer: false,
-    stdout: 'pipe',
-    stderr: 'pipe',
-  },
+  webServer: [
+    {
+      command: `node ./fakes/actito.mjs ${actitoPort}`,
+      url: `http://127.0.0.1:${actitoPort}/__health`,
+      timeout: 20_000,
+      reuseExistingServer: false,
+    },
+    {
+      command: `bash ./start-server.sh ${port}`,
+      url: `http://127.0.0.1:${port}/readyz`,
+      timeout: 60_000,
+      reuseExistingServer: false,
+      stdout: 'pipe',
+      stderr: 'pipe',
+    },
+  ],
 });

@@ -3,6 +3,8 @@
 //! Rendered on the server (`ssr`) and hydrated in the browser (`hydrate`). Server
 //! functions check the session, the tenant and the role before calling `domain`.
 
+#![recursion_limit = "256"]
+
 pub mod components;
 pub mod model;
 pub mod pages;
@@ -17,8 +19,16 @@ use leptos_router::path;
 
 use crate::components::layout::Layout;
 use crate::pages::{
-    api_keys::ApiKeysPage, dashboard::DashboardPage, login::LoginPage, not_found::NotFound,
-    passes::PassesPage, placeholder::PlaceholderPage,
+    actito::ActitoPage,
+    api_keys::ApiKeysPage,
+    dashboard::DashboardPage,
+    integrations::IntegrationsPage,
+    login::LoginPage,
+    not_found::NotFound,
+    passes::PassesPage,
+    people::{AccountPage, PeoplePage},
+    placeholder::PlaceholderPage,
+    sfmc::SfmcPage,
 };
 
 /// The HTML document around the app, rendered on the server only.
@@ -60,8 +70,12 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=Layout>
                     <Route path=path!("") view=DashboardPage/>
                     <Route path=path!("passes") view=PassesPage/>
-                    <Route path=path!("integrations") view=|| view! { <PlaceholderPage kind="integrations"/> }/>
+                    <Route path=path!("integrations") view=IntegrationsPage/>
+                    <Route path=path!("integrations/actito") view=ActitoPage/>
+                    <Route path=path!("integrations/sfmc") view=SfmcPage/>
                     <Route path=path!("api-keys") view=ApiKeysPage/>
+                    <Route path=path!("people") view=PeoplePage/>
+                    <Route path=path!("account") view=AccountPage/>
                     <Route path=path!("audit") view=|| view! { <PlaceholderPage kind="audit"/> }/>
                     <Route path=path!("push-history") view=|| view! { <PlaceholderPage kind="push-history"/> }/>
                 </ParentRoute>

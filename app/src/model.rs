@@ -66,14 +66,181 @@ pub struct Dashboard {
     pub recent: Vec<PassRow>,
 }
 
+/// The answer of a form's server function: saved, or the fields to fix.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Saved<T> {
+    Done(T),
+    Invalid(Vec<FieldProblem>),
+}
+
+impl<T> Saved<T> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Saved<U> {
+        match self {
+            Saved::Done(value) => Saved::Done(f(value)),
+            Saved::Invalid(problems) => Saved::Invalid(problems),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldProblem {
+    /// The field's name as the server knows it (`apiBaseUrl`, `signingKeys[0].secret`…);
+    /// empty for a problem with the whole form.
+    pub field: String,
+    pub message: String,
+}
+
+/// The message for `field`, if the server had one.
+pub fn problem_for(problems: &[FieldProblem], field: &str) -> Option<String> {
+    problems
+        .iter()
+        .find(|p| p.field == field || p.field.starts_with(&format!("{field}.")))
+        .map(|p| p.message.clone())
+}
+
+/// One change to an integration: who, when, what (secrets already masked).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryRow {
+    pub at: String,
+    pub actor: String,
+    pub summary: String,
+    pub changes: Vec<(String, Option<String>, Option<String>)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyStatus {
+    Active,
+    /// Rotated: works until this time.
+    Expiring(String),
+    Expired,
+    Revoked,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiKeyRow {
+    pub id: String,
     pub name: String,
     pub prefix: String,
     pub scopes: Vec<String>,
+    pub created_by: Option<String>,
     pub created_at: String,
     pub last_used_at: Option<String>,
-    pub revoked: bool,
+    pub last_used_ip: Option<String>,
+    pub status: KeyStatus,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeChoice {
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeysPage {
+    pub keys: Vec<ApiKeyRow>,
+    pub scopes: Vec<ScopeChoice>,
+    pub history: Vec<HistoryRow>,
+}
+
+/// A key just created or rotated: shown once, never again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewKey {
+    pub name: String,
+    pub key: String,
+}
+
+/// The Actito settings as the form shows them (the API key only as a hint).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActitoForm {
+    pub configured: bool,
+    pub api_base_url: String,
+    pub entity: String,
+    pub api_key_hint: Option<String>,
+    pub profile_table_id: String,
+    pub identifier_mapping: Vec<(String, String)>,
+    pub data_mapping: Vec<(String, String)>,
+    pub callback_hosts: Vec<String>,
+}
+
+/// What an admin sends: an empty `api_key` keeps the stored one.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActitoInput {
+    pub api_base_url: String,
+    pub entity: String,
+    pub api_key: String,
+    pub profile_table_id: String,
+    pub identifier_mapping: Vec<(String, String)>,
+    pub data_mapping: Vec<(String, String)>,
+    pub callback_hosts: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActitoView {
+    pub form: ActitoForm,
+    pub listener_urls: Vec<(String, String)>,
+    pub history: Vec<HistoryRow>,
+}
+
+/// The answer of a connection test, in words for the admin.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionTest {
+    pub ok: bool,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningKeyRow {
+    pub id: String,
+    pub created_at: String,
+    pub last_verified_at: Option<String>,
+    /// This key verified the most recent request.
+    pub verified_last: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SfmcView {
+    pub keys: Vec<SigningKeyRow>,
+    pub customer_key: Option<String>,
+    pub config_url: String,
+    pub activity_url: String,
+    pub execute_url: String,
+    pub history: Vec<HistoryRow>,
+}
+
+/// A test call of the execute listener, signed with one of the tenant's keys.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestCall {
+    pub key_id: String,
+    pub pass_id: String,
+    pub email: String,
+    pub additional_data: Vec<(String, String)>,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TestCallResult {
+    pub status: u16,
+    pub body: String,
+    /// The targeted passes after the update was applied (or as they are when it was not).
+    pub passes: Vec<PassRow>,
+    pub applied: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberRow {
+    pub user_id: String,
+    pub email: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub sign_in: String,
+    pub is_you: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeopleView {
+    pub members: Vec<MemberRow>,
+    pub sso_configured: bool,
+    pub history: Vec<HistoryRow>,
 }
 
 #[cfg(test)]

@@ -8,6 +8,23 @@ use tower_sessions::Session;
 
 pub const USER_KEY: &str = "user_id";
 pub const TENANT_KEY: &str = "tenant_id";
+/// When this session signed in (ms): older than the account's `sessions_valid_from`
+/// means it was signed out everywhere.
+pub const SIGNED_IN_AT_KEY: &str = "signed_in_at";
+
+/// Facts about this deployment the console shows (listener URLs and the like).
+#[derive(Clone, Debug)]
+pub struct Site {
+    pub public_url: String,
+    /// How this process reaches its own listeners (the console's test tools use it).
+    pub local_url: String,
+    /// Set when single sign-on is configured.
+    pub sso_label: Option<String>,
+}
+
+pub fn site() -> Result<Site, ServerFnError> {
+    use_context::<Site>().ok_or_else(|| ServerFnError::new("server state is missing"))
+}
 
 /// The signed-in user and the tenant they are acting for.
 pub struct Caller {
@@ -38,14 +55,53 @@ fn status(code: http::StatusCode) {
     }
 }
 
+/// The session's user, if it is signed in, the account is enabled, and the session
+/// was not ended by "sign out everywhere" or a password change.
+pub async fn signed_in_user(
+    db: &domain::db::Db,
+    session: &Session,
+) -> Result<Option<User>, String> {
+    let Some(user_id) = session
+        .get::<String>(USER_KEY)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    let since = session
+        .get::<i64>(SIGNED_IN_AT_KEY)
+        .await
+        .map_err(|e| e.to_string())?
+        .unwrap_or(0);
+    Ok(users::get(db, &user_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .filter(|user| since >= user.sessions_valid_from))
+}
+
+/// Starts a signed-in session (a new session id, against fixation).
+pub async fn sign_in(
+    session: &Session,
+    user_id: &str,
+    tenant_id: &str,
+) -> Result<(), ServerFnError> {
+    session.cycle_id().await.map_err(internal)?;
+    session.insert(USER_KEY, user_id).await.map_err(internal)?;
+    session
+        .insert(TENANT_KEY, tenant_id)
+        .await
+        .map_err(internal)?;
+    session
+        .insert(SIGNED_IN_AT_KEY, domain::clock::now_ms())
+        .await
+        .map_err(internal)
+}
+
 /// The caller, if signed in with an account that still has at least one tenant.
 pub async fn caller() -> Result<Option<Caller>, ServerFnError> {
     let core = core()?;
     let session = session().await?;
-    let Some(user_id) = session.get::<String>(USER_KEY).await.map_err(internal)? else {
-        return Ok(None);
-    };
-    let Some(user) = users::get(&core.db, &user_id).await.map_err(internal)? else {
+    let Some(user) = signed_in_user(&core.db, &session).await.map_err(internal)? else {
         return Ok(None);
     };
     let memberships = users::memberships(&core.db, &user.id)
@@ -78,6 +134,57 @@ pub async fn require(role: Role) -> Result<Caller, ServerFnError> {
         ));
     }
     Ok(caller)
+}
+
+/// A domain result as a form's answer: invalid fields and conflicts go back to the
+/// form; anything else is an error.
+pub fn saved<T>(result: domain::error::Result<T>) -> Result<crate::model::Saved<T>, ServerFnError> {
+    use crate::model::{FieldProblem, Saved};
+    use domain::DomainError;
+    match result {
+        Ok(value) => Ok(Saved::Done(value)),
+        Err(DomainError::Invalid(errors)) => Ok(Saved::Invalid(
+            errors
+                .into_iter()
+                .map(|e| FieldProblem {
+                    field: e.field,
+                    message: e.message,
+                })
+                .collect(),
+        )),
+        Err(DomainError::Conflict(message)) => Ok(Saved::Invalid(vec![FieldProblem {
+            field: String::new(),
+            message,
+        }])),
+        Err(DomainError::NotFound(what)) => Err(ServerFnError::new(format!(
+            "That {what} no longer exists. Reload the page."
+        ))),
+        Err(other) => Err(internal(other)),
+    }
+}
+
+/// The browser's address as the server saw it.
+pub async fn client_ip() -> Option<String> {
+    leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .await
+        .ok()
+        .map(|axum::extract::ConnectInfo(addr)| addr.ip().to_string())
+}
+
+pub fn history_rows(entries: Vec<domain::history::Entry>) -> Vec<crate::model::HistoryRow> {
+    entries
+        .into_iter()
+        .map(|e| crate::model::HistoryRow {
+            at: e.at,
+            actor: e.actor,
+            summary: e.summary,
+            changes: e
+                .changes
+                .into_iter()
+                .map(|c| (c.field, c.before, c.after))
+                .collect(),
+        })
+        .collect()
 }
 
 /// A path inside the console, safe to redirect to after sign-in.

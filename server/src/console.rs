@@ -3,7 +3,11 @@
 use app::{shell, App};
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};
-use axum::middleware::{from_fn, Next};
+use std::net::{IpAddr, SocketAddr};
+
+use app::ssr::Site;
+use axum::extract::State;
+use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Router;
 use leptos::prelude::provide_context;
@@ -16,15 +20,33 @@ pub fn router(state: &AppState) -> Router<AppState> {
     let routes = generate_route_list(App);
     let core = state.core.clone();
     let options = state.leptos_options.clone();
+    let site = Site {
+        public_url: state.config.public_url.clone(),
+        local_url: local_url(state.config.addr),
+        sso_label: None,
+    };
     Router::new()
         .leptos_routes_with_context(
             state,
             routes,
-            move || provide_context(core.clone()),
+            move || {
+                provide_context(core.clone());
+                provide_context(site.clone());
+            },
             move || shell(options.clone()),
         )
         .fallback(file_and_error_handler::<AppState, _>(shell))
-        .layer(from_fn(require_login))
+        .layer(from_fn_with_state(state.clone(), require_login))
+}
+
+/// This process's own address, for calls the console makes to its listeners.
+fn local_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => IpAddr::from([127, 0, 0, 1]),
+        ip if ip.is_unspecified() => IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
 }
 
 /// Paths anyone may load: the sign-in page, assets, server functions (which check
@@ -39,13 +61,21 @@ fn is_public(path: &str) -> bool {
 
 /// Sends signed-out visitors of console pages to the sign-in page, and signed-in
 /// visitors of the sign-in page to the dashboard.
-async fn require_login(session: Session, req: Request, next: Next) -> Response {
-    if req.method() != Method::GET {
+async fn require_login(
+    State(state): State<AppState>,
+    session: Session,
+    req: Request,
+    next: Next,
+) -> Response {
+    if req.method() != Method::GET || req.uri().path().starts_with("/api/") {
         return next.run(req).await;
     }
-    let signed_in = match session.get::<String>(app::ssr::USER_KEY).await {
+    let signed_in = match app::ssr::signed_in_user(&state.core.db, &session).await {
         Ok(user) => user.is_some(),
-        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the session");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
     };
     let path = req.uri().path();
     if path == "/login" && signed_in {

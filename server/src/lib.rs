@@ -3,6 +3,8 @@
 //! [`start`] runs the whole server on a listener until a cancellation token fires;
 //! `main` and the integration tests both go through it.
 
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod cli;
 pub mod config;

@@ -4,21 +4,25 @@ use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_router::components::{Outlet, A};
 
-use crate::model::SessionInfo;
+use crate::components::forms::{provide_toasts, ToastRegion};
+use crate::model::{Role, SessionInfo};
 use crate::server::{get_session_info, Logout, SwitchTenant};
 
-const NAV: [(&str, &str); 6] = [
-    ("/", "Dashboard"),
-    ("/passes", "Passes"),
-    ("/integrations", "Integrations"),
-    ("/api-keys", "API keys"),
-    ("/audit", "Audit"),
-    ("/push-history", "Push history"),
+/// The pages, and whether only admins may open them.
+const NAV: [(&str, &str, bool); 7] = [
+    ("/", "Dashboard", false),
+    ("/passes", "Passes", false),
+    ("/integrations", "Integrations", true),
+    ("/api-keys", "API keys", true),
+    ("/people", "People", true),
+    ("/audit", "Audit", false),
+    ("/push-history", "Push history", false),
 ];
 
 #[component]
 pub fn Layout() -> impl IntoView {
     let info = Resource::new(|| (), |_| get_session_info());
+    let toasts = provide_toasts();
     view! {
         <a class="skip-link" href="#content">"Skip to content"</a>
         <div class="shell">
@@ -28,20 +32,12 @@ pub fn Layout() -> impl IntoView {
                     <span>"Passhook"</span>
                 </a>
                 <nav aria-label="Main">
-                    <ul>
-                        {NAV
-                            .iter()
-                            .map(|(href, label)| {
-                                view! {
-                                    <li>
-                                        <A href=*href exact=true>
-                                            {*label}
-                                        </A>
-                                    </li>
-                                }
-                            })
-                            .collect_view()}
-                    </ul>
+                    <Suspense fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            let admin = matches!(info.await, Ok(Some(i)) if i.role == Role::Admin);
+                            view! { <NavList admin/> }
+                        })}
+                    </Suspense>
                 </nav>
             </aside>
             <div class="main">
@@ -60,8 +56,31 @@ pub fn Layout() -> impl IntoView {
                 <main id="content" class="content" tabindex="-1">
                     <Outlet/>
                 </main>
+                <ToastRegion toasts/>
             </div>
         </div>
+    }
+}
+
+#[component]
+fn NavList(admin: bool) -> impl IntoView {
+    view! {
+        <ul>
+            {NAV
+                .iter()
+                .filter(|(_, _, admin_only)| admin || !admin_only)
+                .map(|(href, label, _)| {
+                    let exact = *href == "/";
+                    view! {
+                        <li>
+                            <A href=*href exact=exact>
+                                {*label}
+                            </A>
+                        </li>
+                    }
+                })
+                .collect_view()}
+        </ul>
     }
 }
 
@@ -102,7 +121,7 @@ fn AccountBar(info: SessionInfo) -> impl IntoView {
         </div>
         <div class="account">
             <span class="role-badge">{info.role.label()}</span>
-            <span class="email" data-testid="user-email">{info.email.clone()}</span>
+            <a class="email" href="/account" data-testid="user-email">{info.email.clone()}</a>
             <ActionForm action=logout>
                 <button type="submit" class="button small secondary">"Sign out"</button>
             </ActionForm>

@@ -1,2 +1,3 @@
 pub mod feedback;
+pub mod forms;
 pub mod layout;

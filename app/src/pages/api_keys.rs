@@ -1,27 +1,42 @@
+//! API keys: create one with chosen scopes (shown once), rotate, revoke.
+
 use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::components::feedback::{EmptyState, ErrorNote, PageHeader, TableSkeleton};
-use crate::model::ApiKeyRow;
-use crate::server::list_api_keys;
+use crate::components::forms::{
+    server_message, take_outcome, toast, CopyField, FieldNote, FormNote, HistoryList,
+};
+use crate::model::{ApiKeyRow, FieldProblem, KeyStatus, KeysPage, NewKey, ScopeChoice};
+use crate::pages::passes::short_time;
+use crate::server::{key_page, CreateKey, RevokeKey, RotateKey};
 
 #[component]
 pub fn ApiKeysPage() -> impl IntoView {
-    let keys = Resource::new(|| (), |_| list_api_keys());
+    let create = ServerAction::<CreateKey>::new();
+    let rotate = ServerAction::<RotateKey>::new();
+    let revoke = ServerAction::<RevokeKey>::new();
+    let data = Resource::new(
+        move || {
+            (
+                create.version().get(),
+                rotate.version().get(),
+                revoke.version().get(),
+            )
+        },
+        |_| key_page(),
+    );
+    // The newest key in clear, until the admin dismisses it.
+    let revealed = RwSignal::new(None::<NewKey>);
     view! {
         <Title text="API keys"/>
-        <PageHeader title="API keys" subtitle="Keys that let Actito and your systems call Passhook. Keys are stored hashed; only their first characters are shown."/>
+        <PageHeader title="API keys" subtitle="Keys that let Actito and your systems call Passhook. Keys are stored hashed: a new key is shown once."/>
+        {move || revealed.get().map(|key| view! { <RevealedKey key revealed/> })}
         <Transition fallback=|| view! { <TableSkeleton/> }>
             {move || Suspend::new(async move {
-                match keys.await {
-                    Ok(keys) if keys.is_empty() => Either::Left(Either::Left(view! {
-                        <EmptyState
-                            title="No API keys yet".to_string()
-                            hint="Create one with `passhook api-key create --tenant <t> --name <n> --scope <s>`.".to_string()
-                        />
-                    })),
-                    Ok(keys) => Either::Left(Either::Right(view! { <KeyTable keys/> })),
+                match data.await {
+                    Ok(page) => Either::Left(view! { <KeysBody page create rotate revoke revealed/> }),
                     Err(error) => Either::Right(view! { <ErrorNote error/> }),
                 }
             })}
@@ -30,38 +45,254 @@ pub fn ApiKeysPage() -> impl IntoView {
 }
 
 #[component]
-fn KeyTable(keys: Vec<ApiKeyRow>) -> impl IntoView {
+fn RevealedKey(key: NewKey, revealed: RwSignal<Option<NewKey>>) -> impl IntoView {
     view! {
+        <section class="card reveal" aria-labelledby="reveal-title">
+            <h2 id="reveal-title">{format!("Your new key “{}”", key.name)}</h2>
+            <p>"Copy it now and keep it somewhere safe: Passhook stores only a hash and cannot show it again."</p>
+            <CopyField label="API key".to_string() value=key.key testid="new-key"/>
+            <button type="button" class="button secondary" on:click=move |_| revealed.set(None)>"I have copied it"</button>
+        </section>
+    }
+}
+
+#[component]
+fn KeysBody(
+    page: KeysPage,
+    create: ServerAction<CreateKey>,
+    rotate: ServerAction<RotateKey>,
+    revoke: ServerAction<RevokeKey>,
+    revealed: RwSignal<Option<NewKey>>,
+) -> impl IntoView {
+    let KeysPage {
+        keys,
+        scopes,
+        history,
+    } = page;
+    view! {
+        <div class="grid-2 wide-left">
+            <section class="card" aria-labelledby="keys-title">
+                <h2 id="keys-title">"Keys"</h2>
+                {if keys.is_empty() {
+                    Either::Left(view! {
+                        <EmptyState
+                            title="No API keys yet".to_string()
+                            hint="Create a key with the form: give Actito one with ActitoListener.Write for its webhooks.".to_string()
+                        />
+                    })
+                } else {
+                    Either::Right(view! { <KeyTable keys rotate revoke revealed/> })
+                }}
+            </section>
+            <CreateKeyForm scopes create revealed/>
+        </div>
+        <HistoryList rows=history/>
+    }
+}
+
+#[component]
+fn CreateKeyForm(
+    scopes: Vec<ScopeChoice>,
+    create: ServerAction<CreateKey>,
+    revealed: RwSignal<Option<NewKey>>,
+) -> impl IntoView {
+    let problems = RwSignal::new(Vec::<FieldProblem>::new());
+    let name = RwSignal::new(String::new());
+    let chosen = RwSignal::new(Vec::<String>::new());
+    let pending = create.pending();
+    Effect::new(move |_| {
+        if let Some(result) = create.value().get() {
+            if let Some(key) = take_outcome(result, problems) {
+                toast(format!("Created API key “{}”", key.name));
+                revealed.set(Some(key));
+                name.set(String::new());
+                chosen.set(Vec::new());
+            }
+        }
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        create.dispatch(CreateKey {
+            name: name.get_untracked(),
+            scopes: chosen.get_untracked(),
+        });
+    };
+    view! {
+        <section class="card" aria-labelledby="create-key-title">
+            <h2 id="create-key-title">"Create a key"</h2>
+            <form class="form" on:submit=submit>
+                <FormNote problems/>
+                <fieldset prop:disabled=move || pending.get()>
+                    <div class="field">
+                        <label for="key-name">"Name"</label>
+                        <input id="key-name" bind:value=name placeholder="Actito production" required/>
+                        <FieldNote problems field="name"/>
+                    </div>
+                    <fieldset class="scopes">
+                        <legend>"Scopes"</legend>
+                        {scopes.into_iter().map(|scope| {
+                            let id = format!("scope-{}", scope.name.replace('.', "-"));
+                            let value = scope.name.clone();
+                            let toggle = move |ev: leptos::ev::Event| {
+                                let on = event_target_checked(&ev);
+                                let value = value.clone();
+                                chosen.update(|c| {
+                                    c.retain(|s| *s != value);
+                                    if on { c.push(value) }
+                                });
+                            };
+                            let checked_name = scope.name.clone();
+                            view! {
+                                <div class="check">
+                                    <input type="checkbox" id=id.clone() on:change=toggle
+                                        prop:checked=move || chosen.with(|c| c.contains(&checked_name))/>
+                                    <label for=id>
+                                        <span class="scope-name">{scope.name}</span>
+                                        <span class="muted">{scope.description}</span>
+                                    </label>
+                                </div>
+                            }
+                        }).collect_view()}
+                        <FieldNote problems field="scopes"/>
+                    </fieldset>
+                    <button type="submit" class="button primary">
+                        {move || if pending.get() { "Creating…" } else { "Create key" }}
+                    </button>
+                </fieldset>
+            </form>
+        </section>
+    }
+}
+
+fn status_cell(status: &KeyStatus) -> impl IntoView {
+    match status {
+        KeyStatus::Active => Either::Left(view! { <span class="status good">"Active"</span> }),
+        KeyStatus::Expiring(end) => Either::Right(Either::Left(view! {
+            <span class="status warn">{format!("Until {}", short_time(end))}</span>
+        })),
+        KeyStatus::Expired => Either::Right(Either::Right(Either::Left(view! {
+            <span class="status bad">"Expired"</span>
+        }))),
+        KeyStatus::Revoked => Either::Right(Either::Right(Either::Right(view! {
+            <span class="status bad">"Revoked"</span>
+        }))),
+    }
+}
+
+#[component]
+fn KeyTable(
+    keys: Vec<ApiKeyRow>,
+    rotate: ServerAction<RotateKey>,
+    revoke: ServerAction<RevokeKey>,
+    revealed: RwSignal<Option<NewKey>>,
+) -> impl IntoView {
+    let error = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        if let Some(result) = rotate.value().get() {
+            let problems = RwSignal::new(Vec::new());
+            match take_outcome(result, problems) {
+                Some(key) => {
+                    toast(format!("Rotated “{}”: here is the new key", key.name));
+                    revealed.set(Some(key));
+                }
+                None => error.set(problems.get_untracked().first().map(|p| p.message.clone())),
+            }
+        }
+    });
+    Effect::new(move |_| match revoke.value().get() {
+        Some(Ok(())) => toast("Key revoked: it no longer works"),
+        Some(Err(e)) => error.set(Some(server_message(&e))),
+        None => {}
+    });
+    view! {
+        {move || error.get().map(|e| view! { <div class="alert error" role="alert">{e}</div> })}
         <div class="table-wrap">
-            <table class="table">
+            <table class="table" data-testid="key-table">
                 <thead>
                     <tr>
                         <th scope="col">"Name"</th>
-                        <th scope="col">"Key"</th>
                         <th scope="col">"Scopes"</th>
-                        <th scope="col">"Created"</th>
+                        <th scope="col">"Last used"</th>
                         <th scope="col">"Status"</th>
+                        <th scope="col"><span class="sr-only">"Actions"</span></th>
                     </tr>
                 </thead>
                 <tbody>
-                    {keys
-                        .into_iter()
-                        .map(|k| view! {
-                            <tr>
-                                <td>{k.name}</td>
-                                <td><code>{format!("{}…", k.prefix)}</code></td>
+                    {keys.into_iter().map(|k| {
+                        let active = matches!(k.status, KeyStatus::Active);
+                        view! {
+                            <tr data-key=k.prefix.clone()>
+                                <td>
+                                    <div>{k.name.clone()}</div>
+                                    <code class="muted">{format!("{}…", k.prefix)}</code>
+                                    <div class="muted small">{format!(
+                                        "Created {}{}",
+                                        short_time(&k.created_at),
+                                        k.created_by.as_deref().map(|b| format!(" by {b}")).unwrap_or_default()
+                                    )}</div>
+                                </td>
                                 <td>{k.scopes.into_iter().map(|s| view! { <span class="tag">{s}</span> }).collect_view()}</td>
-                                <td class="muted nowrap">{k.created_at.get(..10).unwrap_or_default().to_string()}</td>
-                                <td>{if k.revoked {
-                                    Either::Left(view! { <span class="status bad">"Revoked"</span> })
-                                } else {
-                                    Either::Right(view! { <span class="status good">"Active"</span> })
+                                <td class="muted nowrap">{match (k.last_used_at, k.last_used_ip) {
+                                    (Some(at), Some(ip)) => format!("{} from {ip}", short_time(&at)),
+                                    (Some(at), None) => short_time(&at),
+                                    _ => "Never".to_string(),
                                 }}</td>
+                                <td>{status_cell(&k.status)}</td>
+                                <td class="actions">
+                                    {active.then(|| view! { <KeyActions id=k.id name=k.name rotate revoke/> })}
+                                </td>
                             </tr>
-                        })
-                        .collect_view()}
+                        }
+                    }).collect_view()}
                 </tbody>
             </table>
+        </div>
+    }
+}
+
+#[component]
+fn KeyActions(
+    id: String,
+    name: String,
+    rotate: ServerAction<RotateKey>,
+    revoke: ServerAction<RevokeKey>,
+) -> impl IntoView {
+    let grace = RwSignal::new("24".to_string());
+    let confirming = RwSignal::new(false);
+    let (rotate_id, revoke_id) = (id.clone(), id);
+    let select_id = format!("grace-{rotate_id}");
+    view! {
+        <div class="row-actions">
+            <label class="sr-only" for=select_id.clone()>{format!("Old key of {name} stays valid for")}</label>
+            <select id=select_id bind:value=grace>
+                <option value="0">"Old key stops now"</option>
+                <option value="1">"Old key: 1 hour"</option>
+                <option value="24">"Old key: 24 hours"</option>
+                <option value="168">"Old key: 7 days"</option>
+            </select>
+            <button type="button" class="button small secondary" aria-label=format!("Rotate {name}")
+                on:click=move |_| {
+                    rotate.dispatch(RotateKey {
+                        id: rotate_id.clone(),
+                        grace_hours: grace.get_untracked().parse().unwrap_or(24),
+                    });
+                }>"Rotate"</button>
+            {move || if confirming.get() {
+                let id = revoke_id.clone();
+                Either::Left(view! {
+                    <button type="button" class="button small danger"
+                        on:click=move |_| { revoke.dispatch(RevokeKey { id: id.clone() }); confirming.set(false); }>
+                        "Confirm revoke"
+                    </button>
+                    <button type="button" class="button small secondary" on:click=move |_| confirming.set(false)>"Cancel"</button>
+                })
+            } else {
+                let label = format!("Revoke {name}");
+                Either::Right(view! {
+                    <button type="button" class="button small secondary" aria-label=label
+                        on:click=move |_| confirming.set(true)>"Revoke"</button>
+                })
+            }}
         </div>
     }
 }

@@ -8,7 +8,14 @@ use crate::server::Login;
 pub fn LoginPage() -> impl IntoView {
     let login = ServerAction::<Login>::new();
     let query = use_query_map();
-    let failed = move || query.read().get("error").is_some();
+    let error = move || match query.read().get("error").as_deref() {
+        Some("locked") => Some(format!(
+            "Too many failed sign-ins. Try again in {} minutes.",
+            query.read().get("wait").unwrap_or_else(|| "15".into())
+        )),
+        Some(_) => Some("Wrong email or password.".to_string()),
+        None => None,
+    };
     let next = move || query.read().get("next").unwrap_or_default();
     let pending = login.pending();
     view! {
@@ -21,9 +28,7 @@ pub fn LoginPage() -> impl IntoView {
                 </div>
                 <h1>"Sign in to the console"</h1>
                 <p class="muted">"Wallet passes kept in step with Actito and Salesforce Marketing Cloud."</p>
-                <Show when=failed>
-                    <div class="alert error" role="alert">"Wrong email or password."</div>
-                </Show>
+                {move || error().map(|e| view! { <div class="alert error" role="alert">{e}</div> })}
                 <ActionForm action=login attr:class="form">
                     <input type="hidden" name="next" value=next/>
                     <div class="field">

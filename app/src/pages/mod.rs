@@ -1,6 +1,10 @@
+pub mod actito;
 pub mod api_keys;
 pub mod dashboard;
+pub mod integrations;
 pub mod login;
 pub mod not_found;
 pub mod passes;
+pub mod people;
 pub mod placeholder;
+pub mod sfmc;

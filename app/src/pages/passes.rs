@@ -145,7 +145,7 @@ fn KeyValues(pairs: Vec<(String, String)>) -> impl IntoView {
 }
 
 /// `2026-11-23T10:15:30.123Z` → `2026-11-23 10:15 UTC`.
-fn short_time(rfc3339: &str) -> String {
+pub fn short_time(rfc3339: &str) -> String {
     match (rfc3339.get(..10), rfc3339.get(11..16)) {
         (Some(day), Some(time)) => format!("{day} {time} UTC"),
         _ => rfc3339.to_string(),

@@ -8,12 +8,6 @@ use crate::components::feedback::{EmptyState, PageHeader};
 #[component]
 pub fn PlaceholderPage(kind: &'static str) -> impl IntoView {
     let (title, subtitle, empty, hint) = match kind {
-        "integrations" => (
-            "Integrations",
-            "Actito and Salesforce Marketing Cloud connections.",
-            "No integration configured yet",
-            "Actito credentials and SFMC signing keys are configured here once the listener release is installed.",
-        ),
         "audit" => (
             "Audit",
             "Every request the listeners received, accepted or rejected.",

@@ -1,17 +1,34 @@
 //! The console's server functions. Each checks the caller before touching data.
 
+mod integrations;
+mod keys;
+mod people;
+
+pub use integrations::*;
+pub use keys::*;
+pub use people::*;
+
 use leptos::prelude::*;
 
 use crate::model::*;
 
-#[server(prefix = "/console/fn")]
+#[server(prefix = "/console/fn", endpoint = "login")]
 pub async fn login(
     email: String,
     password: String,
     next: Option<String>,
 ) -> Result<(), ServerFnError> {
     use crate::ssr::{self, internal};
+    use domain::throttle::{self, Subjects};
     let core = ssr::core()?;
+    let subjects = Subjects::new(&email, ssr::client_ip().await.as_deref());
+    if let Some(wait) = throttle::locked_for(&core.db, &subjects)
+        .await
+        .map_err(internal)?
+    {
+        leptos_axum::redirect(&format!("/login?error=locked&wait={}", (wait + 59) / 60));
+        return Ok(());
+    }
     let user = domain::users::verify_login(&core.db, &email, &password)
         .await
         .map_err(internal)?;
@@ -22,20 +39,18 @@ pub async fn login(
         None => Vec::new(),
     };
     let (Some(user), Some(first)) = (user, memberships.first()) else {
+        throttle::failed(&core.db, &subjects)
+            .await
+            .map_err(internal)?;
         // One answer for every failure, shown by the login page with or without JS.
         leptos_axum::redirect("/login?error=invalid");
         return Ok(());
     };
+    throttle::succeeded(&core.db, &subjects)
+        .await
+        .map_err(internal)?;
     let session = ssr::session().await?;
-    session.cycle_id().await.map_err(internal)?;
-    session
-        .insert(ssr::USER_KEY, &user.id)
-        .await
-        .map_err(internal)?;
-    session
-        .insert(ssr::TENANT_KEY, &first.tenant_id)
-        .await
-        .map_err(internal)?;
+    ssr::sign_in(&session, &user.id, &first.tenant_id).await?;
     leptos_axum::redirect(ssr::local_path(next.as_deref()));
     Ok(())
 }
@@ -131,7 +146,7 @@ pub async fn get_dashboard() -> Result<Dashboard, ServerFnError> {
         .await
         .map_err(internal)?
         .iter()
-        .filter(|k| k.revoked_at.is_none())
+        .filter(|k| k.is_active(domain::clock::now_ms()))
         .count() as i64;
     Ok(Dashboard {
         passes: total,
@@ -139,25 +154,4 @@ pub async fn get_dashboard() -> Result<Dashboard, ServerFnError> {
         active_keys,
         recent: recent.into_iter().map(ssr::pass_row).collect(),
     })
-}
-
-#[server(prefix = "/console/fn")]
-pub async fn list_api_keys() -> Result<Vec<ApiKeyRow>, ServerFnError> {
-    use crate::ssr::{self, internal};
-    let caller = ssr::require(domain::users::Role::Admin).await?;
-    let core = ssr::core()?;
-    let keys = domain::api_keys::list(&core.db, &caller.tenant.tenant_id)
-        .await
-        .map_err(internal)?;
-    Ok(keys
-        .into_iter()
-        .map(|k| ApiKeyRow {
-            name: k.name,
-            prefix: k.prefix,
-            scopes: k.scopes.iter().map(|s| s.as_str().to_string()).collect(),
-            created_at: k.created_at,
-            last_used_at: k.last_used_at,
-            revoked: k.revoked_at.is_some(),
-        })
-        .collect())
 }

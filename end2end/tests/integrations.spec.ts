@@ -1,0 +1,152 @@
+import { expect, test } from '@playwright/test';
+import { actitoPort } from '../playwright.config';
+import { hydrated, MARKETER, navigate, sample, signIn, watchForErrors } from './helpers';
+
+const ACTITO = `http://127.0.0.1:${actitoPort}`;
+const ACTITO_KEY = 'e2e-actito-api-key';
+
+test('an admin connects Actito: field errors, a failed and a working connection test, history without the key', async ({ page }) => {
+  const errors = watchForErrors(page);
+  await signIn(page);
+  await navigate(page, 'Integrations');
+  await page.getByRole('link', { name: /Actito/ }).click();
+  await expect(page.getByRole('heading', { name: 'Actito', level: 1 })).toBeVisible();
+  await hydrated(page);
+
+  await page.getByLabel('API host').fill(ACTITO);
+  await page.getByLabel('Entity').fill('demo-entity');
+  await page.getByLabel('Profile table id').fill('12');
+  await page.getByLabel('API key').fill('not-the-key');
+  await page.getByRole('button', { name: 'Test connection' }).click();
+  await expect(page.getByTestId('connection-result')).toContainText('refused');
+
+  await page.getByLabel('API key').fill(ACTITO_KEY);
+  await page.getByRole('button', { name: 'Test connection' }).click();
+  await expect(page.getByTestId('connection-result')).toContainText('Connected');
+
+  // The server validates: a bad callback host is shown next to its field, nothing is saved.
+  await page.getByLabel('Callback hosts').fill('127.0.0.1\nhttps://not a host');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await expect(page.locator('#callbackHosts-error')).toContainText('is not a host');
+  await expect(page.getByTestId('history')).toHaveCount(0);
+
+  await page.getByLabel('Callback hosts').fill('127.0.0.1');
+  const mapping = page.getByTestId('data-mapping');
+  await page.getByRole('button', { name: 'Add actito attribute' }).last().click();
+  await mapping.getByLabel('Actito attribute').last().fill('loyaltyTier');
+  await mapping.getByLabel('Pass data key').last().fill('tier');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Actito settings saved' })).toBeVisible();
+
+  const history = page.getByTestId('history');
+  await expect(history).toContainText('Connected Actito');
+  await expect(history).toContainText('admin@demo.passhook.test');
+  await expect(history).toContainText('apiKey: — → ••••');
+  await expect(history).not.toContainText(ACTITO_KEY);
+  await expect(page.getByLabel('API key')).toHaveValue('');
+  await expect(page.getByLabel('API key')).toHaveAttribute('placeholder', /Stored key ••••/);
+
+  // The stored key is used when the field is left empty.
+  await page.getByRole('button', { name: 'Test connection' }).click();
+  await expect(page.getByTestId('connection-result')).toContainText('Connected');
+  await page.reload();
+  await expect(page.getByTestId('data-mapping').getByLabel('Pass data key').last()).toHaveValue('tier');
+  expect(errors).toEqual([]);
+});
+
+test('an admin adds an SFMC key, sends a test execute and sees the pass updated, then retires the key', async ({ page }) => {
+  const errors = watchForErrors(page);
+  await signIn(page);
+  await page.goto('/integrations/sfmc');
+  await hydrated(page);
+  await expect(page.getByTestId('config-url')).toHaveText(/\/api\/demo\/webhooks\/listeners\/sfmc\/actions\/pushupdate\/config\.json$/);
+
+  await page.getByLabel('Key id').fill('e2e-key');
+  await page.getByLabel('Signing secret (salt)').fill('0x6532652d7369676e696e672d73656372657421');
+  await page.getByRole('button', { name: 'Add key' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Signing key added' })).toBeVisible();
+  await expect(page.getByTestId('signing-keys')).toContainText('e2e-key');
+
+  await page.getByLabel('Signing key').selectOption('e2e-key');
+  await page.getByLabel('or email').fill('lucas.peeters@example.com');
+  const data = page.getByTestId('test-data');
+  await data.getByLabel('Key').fill('tier');
+  await data.getByLabel('Value').fill('Platinum');
+  await page.getByRole('button', { name: 'Send test execute' }).click();
+  const result = page.getByTestId('test-result');
+  await expect(page.getByTestId('test-status')).toHaveText('HTTP 200');
+  await expect(result).toContainText('The update was applied.');
+  await expect(result.getByTestId('pass-table')).toContainText('Platinum');
+  await expect(result.getByTestId('pass-table')).toContainText('lucas.peeters@example.com');
+
+  await page.reload();
+  const row = page.getByTestId('signing-keys').locator('tr', { hasText: 'e2e-key' });
+  await expect(row).toContainText('Verified the latest call');
+  await hydrated(page);
+  await page.getByRole('button', { name: 'Retire e2e-key' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Signing key retired' })).toBeVisible();
+  await expect(page.getByTestId('signing-keys')).not.toContainText('e2e-key');
+  await expect(page.getByTestId('history')).toContainText('signing key e2e-key: •••• → —');
+  expect(errors).toEqual([]);
+});
+
+test('an admin creates a key with one scope, it works only where that scope is needed, and stops when revoked', async ({ page, request }) => {
+  const errors = watchForErrors(page);
+  await signIn(page);
+  await navigate(page, 'API keys');
+  await hydrated(page);
+  await page.getByLabel('Name').fill('e2e listener');
+  await page.getByRole('button', { name: 'Create key' }).click();
+  await expect(page.locator('#scopes-error')).toContainText('choose at least one scope');
+
+  await page.getByLabel(/ActitoListener\.Write/).check();
+  await page.getByRole('button', { name: 'Create key' }).click();
+  const key = (await page.getByTestId('new-key').textContent())!.trim();
+  expect(key).toMatch(/^phk_/);
+  await page.getByRole('button', { name: 'I have copied it' }).click();
+  await expect(page.getByTestId('new-key')).toHaveCount(0);
+  const row = page.getByTestId('key-table').locator('tr', { hasText: 'e2e listener' });
+  await expect(row).toContainText('ActitoListener.Write');
+  await expect(row).toContainText('Never');
+
+  const listener = '/api/demo/webhooks/listeners/actito/custom-actions/updatePass';
+  const accepted = await request.post(listener, { headers: { 'X-API-KEY': key }, data: sample('custom-action-trigger-one-by-one.json') });
+  expect(accepted.status()).toBe(200);
+  const otherScope = await request.get('/api/demo/passes', { headers: { 'X-API-KEY': key } });
+  expect(otherScope.status()).toBe(403);
+  expect((await otherScope.json()).title).toBeTruthy();
+
+  await page.reload();
+  await expect(row).toContainText('from 127.0.0.1');
+  await hydrated(page);
+  await page.getByRole('button', { name: 'Revoke e2e listener' }).click();
+  await page.getByRole('button', { name: 'Confirm revoke' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Key revoked' })).toBeVisible();
+  await expect(row).toContainText('Revoked');
+  const revoked = await request.post(listener, { headers: { 'X-API-KEY': key }, data: sample('custom-action-trigger-one-by-one.json') });
+  expect(revoked.status()).toBe(401);
+  await expect(page.getByTestId('history')).toContainText('Revoked API key “e2e listener”');
+  expect(errors).toEqual([]);
+});
+
+test('a marketer sees no integration pages, and their server functions refuse', async ({ page }) => {
+  await signIn(page, MARKETER);
+  await expect(page.getByRole('heading', { name: 'Dashboard' })).toBeVisible();
+  const nav = page.getByRole('navigation', { name: 'Main' });
+  await expect(nav.getByRole('link', { name: 'Passes' })).toBeVisible();
+  for (const hidden of ['Integrations', 'API keys', 'People']) {
+    await expect(nav.getByRole('link', { name: hidden })).toHaveCount(0);
+  }
+  for (const path of ['/integrations/actito', '/integrations/sfmc', '/api-keys', '/people']) {
+    await page.goto(path);
+    await expect(page.getByRole('alert')).toContainText('Your role does not allow this');
+    await expect(page.locator('input[type="password"]')).toHaveCount(0);
+  }
+  for (const fn of ['actito_page', 'sfmc_page', 'key_page', 'people_page']) {
+    const answer = await page.request.post(`/console/fn/${fn}`, { form: {} });
+    expect(answer.status(), fn).toBe(403);
+    expect(await answer.text()).not.toContain('••••');
+  }
+  const create = await page.request.post('/console/fn/create_key', { form: { name: 'sneaky', 'scopes[0]': 'Passes.Write' } });
+  expect(create.status()).toBe(403);
+});
