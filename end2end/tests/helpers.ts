@@ -24,6 +24,8 @@ export async function signIn(page: Page, email = ADMIN, password = PASSWORD) {
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
+  // Signed in (the session cookie is set) or refused with a message.
+  await page.waitForURL((url) => !url.pathname.startsWith('/login') || url.searchParams.has('error'));
 }
 
 /** The Actito sample payloads shipped with the product documentation. */

@@ -191,7 +191,7 @@ pub fn PairEditor(
                 </For>
             </tbody>
         </table>
-        <button type="button" class="button small secondary" on:click=add>{format!("Add {}", left.to_lowercase())}</button>
+        <button type="button" class="button small secondary" on:click=add aria-label=format!("Add row: {caption}")>"Add row"</button>
     }
 }
 

@@ -16,14 +16,23 @@ use crate::server::{actito_page, SaveActito, TestActito};
 #[component]
 pub fn ActitoPage() -> impl IntoView {
     let save = ServerAction::<SaveActito>::new();
-    let data = Resource::new(move || save.version().get(), |_| actito_page());
+    let data = Resource::new(|| (), |_| actito_page());
+    let problems = RwSignal::new(Vec::<FieldProblem>::new());
+    Effect::new(move |_| {
+        if let Some(result) = save.value().get() {
+            if take_outcome(result, problems).is_some() {
+                toast("Actito settings saved");
+                data.refetch();
+            }
+        }
+    });
     view! {
         <Title text="Actito"/>
         <PageHeader title="Actito" subtitle="How Passhook reaches your Actito entity, and how profile attributes map onto passes."/>
         <Transition fallback=|| view! { <TableSkeleton/> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(page) => Either::Left(view! { <ActitoBody page save/> }),
+                    Ok(page) => Either::Left(view! { <ActitoBody page save problems/> }),
                     Err(error) => Either::Right(view! { <ErrorNote error/> }),
                 }
             })}
@@ -32,10 +41,14 @@ pub fn ActitoPage() -> impl IntoView {
 }
 
 #[component]
-fn ActitoBody(page: ActitoView, save: ServerAction<SaveActito>) -> impl IntoView {
+fn ActitoBody(
+    page: ActitoView,
+    save: ServerAction<SaveActito>,
+    problems: RwSignal<Vec<FieldProblem>>,
+) -> impl IntoView {
     view! {
         <div class="grid-2 wide-left">
-            <ActitoSettingsForm form=page.form save/>
+            <ActitoSettingsForm form=page.form save problems/>
             <section class="card" aria-labelledby="urls-title">
                 <h2 id="urls-title">"Listener URLs"</h2>
                 <p class="muted">"Give these to Actito (custom action and profile webhooks), with an API key that has the ActitoListener.Write scope."</p>
@@ -47,9 +60,12 @@ fn ActitoBody(page: ActitoView, save: ServerAction<SaveActito>) -> impl IntoView
 }
 
 #[component]
-fn ActitoSettingsForm(form: ActitoForm, save: ServerAction<SaveActito>) -> impl IntoView {
+fn ActitoSettingsForm(
+    form: ActitoForm,
+    save: ServerAction<SaveActito>,
+    problems: RwSignal<Vec<FieldProblem>>,
+) -> impl IntoView {
     let test = ServerAction::<TestActito>::new();
-    let problems = RwSignal::new(Vec::<FieldProblem>::new());
     let base = RwSignal::new(form.api_base_url.clone());
     let entity = RwSignal::new(form.entity.clone());
     let api_key = RwSignal::new(String::new());
@@ -66,14 +82,6 @@ fn ActitoSettingsForm(form: ActitoForm, save: ServerAction<SaveActito>) -> impl 
         data_mapping: pairs_of(data),
         callback_hosts: hosts.get_untracked().lines().map(str::to_string).collect(),
     };
-    Effect::new(move |_| {
-        if let Some(result) = save.value().get() {
-            if take_outcome(result, problems).is_some() {
-                api_key.set(String::new());
-                toast("Actito settings saved");
-            }
-        }
-    });
     let pending = save.pending();
     let testing = test.pending();
     let key_hint = form
@@ -115,9 +123,11 @@ fn ActitoSettingsForm(form: ActitoForm, save: ServerAction<SaveActito>) -> impl 
                         <p class="hint">{key_hint}</p>
                         <FieldNote problems field="apiKey"/>
                     </div>
-                    <PairEditor rows=ids caption="Identifier mapping: the first attribute with a value that matches a pass wins" left="Actito attribute" right="Pass identifier" testid="identifier-mapping"/>
+                    <PairEditor rows=ids caption="Identifier mapping" left="Actito attribute" right="Pass identifier" testid="identifier-mapping"/>
+                    <p class="hint">"The first attribute with a value that matches a pass wins."</p>
                     <FieldNote problems field="identifierMapping"/>
-                    <PairEditor rows=data caption="Data mapping: profile attributes written into the pass's additional data" left="Actito attribute" right="Pass data key" testid="data-mapping"/>
+                    <PairEditor rows=data caption="Data mapping" left="Actito attribute" right="Pass data key" testid="data-mapping"/>
+                    <p class="hint">"Profile attributes written into the pass's additional data."</p>
                     <FieldNote problems field="dataMapping"/>
                     <div class="field">
                         <label for="actito-hosts">"Callback hosts"</label>

@@ -17,26 +17,56 @@ pub fn ApiKeysPage() -> impl IntoView {
     let create = ServerAction::<CreateKey>::new();
     let rotate = ServerAction::<RotateKey>::new();
     let revoke = ServerAction::<RevokeKey>::new();
-    let data = Resource::new(
-        move || {
-            (
-                create.version().get(),
-                rotate.version().get(),
-                revoke.version().get(),
-            )
-        },
-        |_| key_page(),
-    );
+    let data = Resource::new(|| (), |_| key_page());
     // The newest key in clear, until the admin dismisses it.
     let revealed = RwSignal::new(None::<NewKey>);
+    // Outcomes are handled here, above the parts a reload re-renders.
+    let problems = RwSignal::new(Vec::<FieldProblem>::new());
+    let error = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        if let Some(result) = create.value().get() {
+            if let Some(key) = take_outcome(result, problems) {
+                toast(format!("Created API key “{}”", key.name));
+                revealed.set(Some(key));
+                data.refetch();
+            }
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(result) = rotate.value().get() {
+            let rotate_problems = RwSignal::new(Vec::new());
+            match take_outcome(result, rotate_problems) {
+                Some(key) => {
+                    toast(format!("Rotated “{}”: here is the new key", key.name));
+                    revealed.set(Some(key));
+                    data.refetch();
+                }
+                None => error.set(
+                    rotate_problems
+                        .get_untracked()
+                        .first()
+                        .map(|p| p.message.clone()),
+                ),
+            }
+        }
+    });
+    Effect::new(move |_| match revoke.value().get() {
+        Some(Ok(())) => {
+            toast("Key revoked: it no longer works");
+            data.refetch();
+        }
+        Some(Err(e)) => error.set(Some(server_message(&e))),
+        None => {}
+    });
     view! {
         <Title text="API keys"/>
         <PageHeader title="API keys" subtitle="Keys that let Actito and your systems call Passhook. Keys are stored hashed: a new key is shown once."/>
         {move || revealed.get().map(|key| view! { <RevealedKey key revealed/> })}
+        {move || error.get().map(|e| view! { <div class="alert error" role="alert">{e}</div> })}
         <Transition fallback=|| view! { <TableSkeleton/> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(page) => Either::Left(view! { <KeysBody page create rotate revoke revealed/> }),
+                    Ok(page) => Either::Left(view! { <KeysBody page create rotate revoke problems/> }),
                     Err(error) => Either::Right(view! { <ErrorNote error/> }),
                 }
             })}
@@ -62,7 +92,7 @@ fn KeysBody(
     create: ServerAction<CreateKey>,
     rotate: ServerAction<RotateKey>,
     revoke: ServerAction<RevokeKey>,
-    revealed: RwSignal<Option<NewKey>>,
+    problems: RwSignal<Vec<FieldProblem>>,
 ) -> impl IntoView {
     let KeysPage {
         keys,
@@ -81,10 +111,10 @@ fn KeysBody(
                         />
                     })
                 } else {
-                    Either::Right(view! { <KeyTable keys rotate revoke revealed/> })
+                    Either::Right(view! { <KeyTable keys rotate revoke/> })
                 }}
             </section>
-            <CreateKeyForm scopes create revealed/>
+            <CreateKeyForm scopes create problems/>
         </div>
         <HistoryList rows=history/>
     }
@@ -94,22 +124,11 @@ fn KeysBody(
 fn CreateKeyForm(
     scopes: Vec<ScopeChoice>,
     create: ServerAction<CreateKey>,
-    revealed: RwSignal<Option<NewKey>>,
+    problems: RwSignal<Vec<FieldProblem>>,
 ) -> impl IntoView {
-    let problems = RwSignal::new(Vec::<FieldProblem>::new());
     let name = RwSignal::new(String::new());
     let chosen = RwSignal::new(Vec::<String>::new());
     let pending = create.pending();
-    Effect::new(move |_| {
-        if let Some(result) = create.value().get() {
-            if let Some(key) = take_outcome(result, problems) {
-                toast(format!("Created API key “{}”", key.name));
-                revealed.set(Some(key));
-                name.set(String::new());
-                chosen.set(Vec::new());
-            }
-        }
-    });
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         create.dispatch(CreateKey {
@@ -184,28 +203,8 @@ fn KeyTable(
     keys: Vec<ApiKeyRow>,
     rotate: ServerAction<RotateKey>,
     revoke: ServerAction<RevokeKey>,
-    revealed: RwSignal<Option<NewKey>>,
 ) -> impl IntoView {
-    let error = RwSignal::new(None::<String>);
-    Effect::new(move |_| {
-        if let Some(result) = rotate.value().get() {
-            let problems = RwSignal::new(Vec::new());
-            match take_outcome(result, problems) {
-                Some(key) => {
-                    toast(format!("Rotated “{}”: here is the new key", key.name));
-                    revealed.set(Some(key));
-                }
-                None => error.set(problems.get_untracked().first().map(|p| p.message.clone())),
-            }
-        }
-    });
-    Effect::new(move |_| match revoke.value().get() {
-        Some(Ok(())) => toast("Key revoked: it no longer works"),
-        Some(Err(e)) => error.set(Some(server_message(&e))),
-        None => {}
-    });
     view! {
-        {move || error.get().map(|e| view! { <div class="alert error" role="alert">{e}</div> })}
         <div class="table-wrap">
             <table class="table" data-testid="key-table">
                 <thead>

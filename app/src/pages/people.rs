@@ -17,27 +17,31 @@ pub fn PeoplePage() -> impl IntoView {
     let add = ServerAction::<AddPerson>::new();
     let role = ServerAction::<SetPersonRole>::new();
     let access = ServerAction::<SetPersonDisabled>::new();
-    let data = Resource::new(
-        move || {
-            (
-                add.version().get(),
-                role.version().get(),
-                access.version().get(),
-            )
-        },
-        |_| people_page(),
-    );
+    let data = Resource::new(|| (), |_| people_page());
     let problems = RwSignal::new(Vec::<FieldProblem>::new());
+    let add_problems = RwSignal::new(Vec::<FieldProblem>::new());
     Effect::new(move |_| {
-        for value in [role.value().get(), access.value().get()]
-            .into_iter()
-            .flatten()
-        {
-            if take_outcome(value, problems).is_some() {
-                toast("Saved");
+        if let Some(result) = add.value().get() {
+            if take_outcome(result, add_problems).is_some() {
+                toast("Person added");
+                data.refetch();
             }
         }
     });
+    for (value, message) in [
+        (role.value(), "Role changed"),
+        (access.value(), "Access changed"),
+    ] {
+        Effect::new(move |_| {
+            if let Some(result) = value.get() {
+                // A refused change (the last admin) is shown; the table reloads either way.
+                if take_outcome(result, problems).is_some() {
+                    toast(message);
+                }
+                data.refetch();
+            }
+        });
+    }
     view! {
         <Title text="People"/>
         <PageHeader title="People" subtitle="Who can use this tenant's console. Admins configure integrations; marketers see passes, events and pushes, never secrets."/>
@@ -45,7 +49,7 @@ pub fn PeoplePage() -> impl IntoView {
         <Transition fallback=|| view! { <TableSkeleton/> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(page) => Either::Left(view! { <PeopleBody page add role access/> }),
+                    Ok(page) => Either::Left(view! { <PeopleBody page add role access add_problems/> }),
                     Err(error) => Either::Right(view! { <ErrorNote error/> }),
                 }
             })}
@@ -59,6 +63,7 @@ fn PeopleBody(
     add: ServerAction<AddPerson>,
     role: ServerAction<SetPersonRole>,
     access: ServerAction<SetPersonDisabled>,
+    add_problems: RwSignal<Vec<FieldProblem>>,
 ) -> impl IntoView {
     view! {
         <div class="grid-2 wide-left">
@@ -76,7 +81,7 @@ fn PeopleBody(
                     </table>
                 </div>
             </section>
-            <AddPersonForm add sso=page.sso_configured/>
+            <AddPersonForm add sso=page.sso_configured problems=add_problems/>
         </div>
         <HistoryList rows=page.history/>
     }
@@ -122,21 +127,15 @@ fn MemberLine(
 }
 
 #[component]
-fn AddPersonForm(add: ServerAction<AddPerson>, sso: bool) -> impl IntoView {
-    let problems = RwSignal::new(Vec::<FieldProblem>::new());
+fn AddPersonForm(
+    add: ServerAction<AddPerson>,
+    sso: bool,
+    problems: RwSignal<Vec<FieldProblem>>,
+) -> impl IntoView {
     let email = RwSignal::new(String::new());
     let role = RwSignal::new("marketer".to_string());
     let password = RwSignal::new(String::new());
     let pending = add.pending();
-    Effect::new(move |_| {
-        if let Some(result) = add.value().get() {
-            if take_outcome(result, problems).is_some() {
-                toast(format!("Added {}", email.get_untracked()));
-                email.set(String::new());
-                password.set(String::new());
-            }
-        }
-    });
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         add.dispatch(AddPerson {

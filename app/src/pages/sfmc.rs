@@ -19,23 +19,41 @@ pub fn SfmcPage() -> impl IntoView {
     let add = ServerAction::<AddSigningKey>::new();
     let retire = ServerAction::<RetireSigningKey>::new();
     let customer = ServerAction::<SaveCustomerKey>::new();
-    let data = Resource::new(
-        move || {
-            (
-                add.version().get(),
-                retire.version().get(),
-                customer.version().get(),
-            )
-        },
-        |_| sfmc_page(),
-    );
+    let data = Resource::new(|| (), |_| sfmc_page());
+    let add_problems = RwSignal::new(Vec::<FieldProblem>::new());
+    let problems = RwSignal::new(Vec::<FieldProblem>::new());
+    Effect::new(move |_| {
+        if let Some(result) = add.value().get() {
+            if take_outcome(result, add_problems).is_some() {
+                toast("Signing key added");
+                data.refetch();
+            }
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(result) = retire.value().get() {
+            if take_outcome(result, problems).is_some() {
+                toast("Signing key retired");
+                data.refetch();
+            }
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(result) = customer.value().get() {
+            if take_outcome(result, problems).is_some() {
+                toast("Customer key saved");
+                data.refetch();
+            }
+        }
+    });
     view! {
         <Title text="Salesforce Marketing Cloud"/>
         <PageHeader title="Salesforce Marketing Cloud" subtitle="The Journey Builder activity “Push update”: its signing keys, its URLs, and a test call."/>
+        <FormNote problems/>
         <Transition fallback=|| view! { <TableSkeleton/> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(page) => Either::Left(view! { <SfmcBody page add retire customer/> }),
+                    Ok(page) => Either::Left(view! { <SfmcBody page add retire customer add_problems/> }),
                     Err(error) => Either::Right(view! { <ErrorNote error/> }),
                 }
             })}
@@ -49,6 +67,7 @@ fn SfmcBody(
     add: ServerAction<AddSigningKey>,
     retire: ServerAction<RetireSigningKey>,
     customer: ServerAction<SaveCustomerKey>,
+    add_problems: RwSignal<Vec<FieldProblem>>,
 ) -> impl IntoView {
     let key_ids: Vec<String> = page.keys.iter().map(|k| k.id.clone()).collect();
     view! {
@@ -61,7 +80,7 @@ fn SfmcBody(
                 } else {
                     Either::Right(view! { <SigningKeys keys=page.keys retire/> })
                 }}
-                <AddKeyForm add/>
+                <AddKeyForm add problems=add_problems/>
             </section>
             <section class="card" aria-labelledby="package-title">
                 <h2 id="package-title">"Installed package"</h2>
@@ -80,11 +99,6 @@ fn SfmcBody(
 #[component]
 fn SigningKeys(keys: Vec<SigningKeyRow>, retire: ServerAction<RetireSigningKey>) -> impl IntoView {
     let only_one = keys.len() == 1;
-    Effect::new(move |_| {
-        if let Some(Ok(crate::model::Saved::Done(()))) = retire.value().get() {
-            toast("Signing key retired");
-        }
-    });
     view! {
         <div class="table-wrap">
             <table class="table" data-testid="signing-keys">
@@ -119,20 +133,13 @@ fn SigningKeys(keys: Vec<SigningKeyRow>, retire: ServerAction<RetireSigningKey>)
 }
 
 #[component]
-fn AddKeyForm(add: ServerAction<AddSigningKey>) -> impl IntoView {
-    let problems = RwSignal::new(Vec::<FieldProblem>::new());
+fn AddKeyForm(
+    add: ServerAction<AddSigningKey>,
+    problems: RwSignal<Vec<FieldProblem>>,
+) -> impl IntoView {
     let id = RwSignal::new(String::new());
     let secret = RwSignal::new(String::new());
     let pending = add.pending();
-    Effect::new(move |_| {
-        if let Some(result) = add.value().get() {
-            if take_outcome(result, problems).is_some() {
-                toast("Signing key added");
-                id.set(String::new());
-                secret.set(String::new());
-            }
-        }
-    });
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         add.dispatch(AddSigningKey {
@@ -170,11 +177,6 @@ fn CustomerKeyForm(
 ) -> impl IntoView {
     let value = RwSignal::new(current.unwrap_or_default());
     let pending = customer.pending();
-    Effect::new(move |_| {
-        if let Some(Ok(crate::model::Saved::Done(()))) = customer.value().get() {
-            toast("Customer key saved");
-        }
-    });
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         customer.dispatch(SaveCustomerKey {

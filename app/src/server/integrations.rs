@@ -2,6 +2,7 @@
 //! package URLs and a test call of the execute listener).
 
 use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
 
 use crate::model::*;
 
@@ -108,7 +109,7 @@ pub async fn actito_page() -> Result<ActitoView, ServerFnError> {
     })
 }
 
-#[server(prefix = "/console/fn", endpoint = "save_actito")]
+#[server(prefix = "/console/fn", endpoint = "save_actito", input = Json)]
 pub async fn save_actito(form: ActitoInput) -> Result<Saved<ActitoForm>, ServerFnError> {
     use crate::ssr;
     let caller = ssr::require(domain::users::Role::Admin).await?;
@@ -125,7 +126,7 @@ pub async fn save_actito(form: ActitoInput) -> Result<Saved<ActitoForm>, ServerF
 }
 
 /// Exchanges the form's API key (or the stored one) for a token at the form's host.
-#[server(prefix = "/console/fn", endpoint = "test_actito")]
+#[server(prefix = "/console/fn", endpoint = "test_actito", input = Json)]
 pub async fn test_actito(form: ActitoInput) -> Result<ConnectionTest, ServerFnError> {
     use crate::ssr::{self, internal};
     use domain::actito::settings::{self as actito, ActitoSettings};
@@ -280,7 +281,7 @@ pub async fn save_customer_key(customer_key: String) -> Result<Saved<()>, Server
 
 /// Signs an `execute` call with one of the tenant's keys, sends it to this server's
 /// own listener over HTTP, and waits (a few seconds at most) for the update.
-#[server(prefix = "/console/fn", endpoint = "test_execute")]
+#[server(prefix = "/console/fn", endpoint = "test_execute", input = Json)]
 pub async fn test_execute(call: TestCall) -> Result<Saved<TestCallResult>, ServerFnError> {
     use crate::ssr::{self, internal};
     use serde_json::{json, Map, Value};

@@ -1,6 +1,7 @@
 //! API keys: list, create (shown once), rotate with a grace period, revoke.
 
 use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
 
 use crate::model::*;
 
@@ -51,7 +52,7 @@ pub async fn key_page() -> Result<KeysPage, ServerFnError> {
     })
 }
 
-#[server(prefix = "/console/fn", endpoint = "create_key")]
+#[server(prefix = "/console/fn", endpoint = "create_key", input = Json)]
 pub async fn create_key(name: String, scopes: Vec<String>) -> Result<Saved<NewKey>, ServerFnError> {
     use crate::ssr;
     use domain::api_keys::{self, Scope};
