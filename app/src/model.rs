@@ -189,6 +189,27 @@ pub struct ConnectionTest {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionRow {
+    pub id: String,
+    /// What Actito pushes, in words: "Profile UPDATE on table 12".
+    pub event: String,
+    pub fields: Vec<String>,
+    pub target_url: String,
+    pub active: bool,
+    /// Points at this Passhook tenant's listeners.
+    pub ours: bool,
+}
+
+/// The entity's subscriptions, or why they could not be read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionList {
+    pub items: Vec<SubscriptionRow>,
+    pub problem: Option<String>,
+    /// Attribute names suggested for a profile subscription (the mapped ones).
+    pub suggested_fields: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SigningKeyRow {
     pub id: String,
     pub created_at: String,

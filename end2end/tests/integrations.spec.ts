@@ -54,6 +54,49 @@ test('an admin connects Actito: field errors, a failed and a working connection 
   expect(errors).toEqual([]);
 });
 
+test('an admin subscribes Passhook to Actito profile updates, Actito gets a working key, then the subscription is switched off and deleted', async ({ page, request }) => {
+  const errors = watchForErrors(page);
+  await signIn(page);
+  await page.goto('/integrations/actito');
+  await hydrated(page);
+  const table = page.getByTestId('subscriptions');
+  const foreign = table.locator('tr', { hasText: 'crm.example.com' });
+  await expect(foreign).toContainText('PROFILE_TABLE CREATE on table 12');
+  await expect(foreign).not.toContainText('This Passhook');
+
+  await expect(page.getByLabel('Fields to watch')).toHaveValue('emailAddress, businessId, loyaltyTier');
+  await page.getByLabel('Fields to watch').fill('emailAddress, loyaltyTier');
+  await page.getByRole('button', { name: 'Create subscription' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Subscription created in Actito' })).toBeVisible();
+  const ours = table.locator('tr', { hasText: 'This Passhook' });
+  await expect(ours).toContainText('PROFILE_TABLE UPDATE on table 12');
+  await expect(ours).toContainText('Fields: emailAddress, loyaltyTier');
+
+  const seen = await (await request.get(`${ACTITO}/__requests`)).json();
+  const created = seen.find((r: any) => r.method === 'POST' && r.path === '/webhooks/v4/entity/demo-entity/table/12/webhookSubscription');
+  expect(created.headers.authorization).toBe('Bearer e2e-token');
+  const body = JSON.parse(created.body);
+  expect(body).toMatchObject({ on: 'PROFILE_TABLE', eventType: 'UPDATE', fields: ['emailAddress', 'loyaltyTier'], isActive: true });
+  expect(body.targetUrl).toMatch(/\/api\/demo\/webhooks\/listeners\/actito\/profile\/UPDATE$/);
+  expect(body.headers[0].key).toBe('X-API-KEY');
+  // The key Actito will send works on exactly that listener.
+  const listener = new URL(body.targetUrl).pathname;
+  const update = { ...(sample('profile-create-one-by-one.json') as object), id: 'e2e-subscription-check', operation: 'UPDATE' };
+  const pushed = await request.post(listener, { headers: { 'X-API-KEY': body.headers[0].value }, data: update });
+  expect(pushed.status()).toBe(200);
+
+  const id = await ours.getAttribute('data-subscription');
+  await page.getByRole('button', { name: `Deactivate subscription ${id}` }).click();
+  await expect(ours).toContainText('Inactive');
+  await page.getByRole('button', { name: `Delete subscription ${id}` }).click();
+  await expect(table.locator('tr', { hasText: 'This Passhook' })).toHaveCount(0);
+  const after = await (await request.get(`${ACTITO}/__requests`)).json();
+  expect(after.some((r: any) => r.method === 'DELETE' && r.path.endsWith(`/webhookSubscription/${id}`))).toBe(true);
+  await expect(page.getByTestId('history')).toContainText('Subscribed Actito');
+  await expect(page.getByTestId('history')).not.toContainText('phk_');
+  expect(errors).toEqual([]);
+});
+
 test('an admin adds an SFMC key, sends a test execute and sees the pass updated, then retires the key', async ({ page }) => {
   const errors = watchForErrors(page);
   await signIn(page);

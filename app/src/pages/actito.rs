@@ -11,6 +11,7 @@ use crate::components::forms::{
     HistoryList, PairEditor,
 };
 use crate::model::{ActitoForm, ActitoInput, ActitoView, FieldProblem};
+use crate::pages::subscriptions::Subscriptions;
 use crate::server::{actito_page, SaveActito, TestActito};
 
 #[component]
@@ -32,7 +33,7 @@ pub fn ActitoPage() -> impl IntoView {
         <Transition fallback=|| view! { <TableSkeleton/> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(page) => Either::Left(view! { <ActitoBody page save problems/> }),
+                    Ok(page) => Either::Left(view! { <ActitoBody page save problems changed=Callback::new(move |()| data.refetch())/> }),
                     Err(error) => Either::Right(view! { <ErrorNote error/> }),
                 }
             })}
@@ -45,7 +46,9 @@ fn ActitoBody(
     page: ActitoView,
     save: ServerAction<SaveActito>,
     problems: RwSignal<Vec<FieldProblem>>,
+    changed: Callback<()>,
 ) -> impl IntoView {
+    let configured = page.form.configured;
     view! {
         <div class="grid-2 wide-left">
             <ActitoSettingsForm form=page.form save problems/>
@@ -55,6 +58,7 @@ fn ActitoBody(
                 {page.listener_urls.into_iter().map(|(label, url)| view! { <CopyField label value=url/> }).collect_view()}
             </section>
         </div>
+        {configured.then(|| view! { <Subscriptions changed/> })}
         <HistoryList rows=page.history/>
     }
 }
@@ -119,7 +123,7 @@ fn ActitoSettingsForm(
                     </div>
                     <div class="field">
                         <label for="actito-key">"API key"</label>
-                        <input id="actito-key" type="password" autocomplete="off" bind:value=api_key placeholder=key_hint.clone()/>
+                        <input id="actito-key" type="password" autocomplete="off" bind:value=api_key placeholder=if form.configured { "Stored key ••••: leave empty to keep it" } else { "Paste the API key" }/>
                         <p class="hint">{key_hint}</p>
                         <FieldNote problems field="apiKey"/>
                     </div>

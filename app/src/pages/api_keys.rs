@@ -100,7 +100,7 @@ fn KeysBody(
         history,
     } = page;
     view! {
-        <div class="grid-2 wide-left">
+        <div class="stack">
             <section class="card" aria-labelledby="keys-title">
                 <h2 id="keys-title">"Keys"</h2>
                 {if keys.is_empty() {

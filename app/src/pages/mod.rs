@@ -8,3 +8,4 @@ pub mod passes;
 pub mod people;
 pub mod placeholder;
 pub mod sfmc;
+pub mod subscriptions;

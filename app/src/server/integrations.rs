@@ -381,3 +381,224 @@ async fn wait_until_processed(core: &domain::Core, tenant: &str, jti: &str) -> b
     }
     false
 }
+
+/// The tenant's Actito settings in clear, or a message for the page.
+#[cfg(feature = "ssr")]
+async fn actito_settings(
+    core: &domain::Core,
+    tenant: &str,
+) -> Result<Result<domain::actito::settings::ActitoSettings, String>, ServerFnError> {
+    Ok(domain::actito::settings::get(core, tenant)
+        .await
+        .map_err(crate::ssr::internal)?
+        .ok_or_else(|| {
+            "Connect Actito first: subscriptions are read with its API key.".to_string()
+        }))
+}
+
+#[server(prefix = "/console/fn", endpoint = "actito_subscriptions")]
+pub async fn actito_subscriptions() -> Result<SubscriptionList, ServerFnError> {
+    use crate::ssr;
+    let caller = ssr::require(domain::users::Role::Admin).await?;
+    let core = ssr::core()?;
+    let tenant = &caller.tenant.tenant_id;
+    let ours = format!("{}/api/{tenant}/", ssr::site()?.public_url);
+    let settings = match actito_settings(&core, tenant).await? {
+        Ok(s) => s,
+        Err(problem) => {
+            return Ok(SubscriptionList {
+                items: Vec::new(),
+                problem: Some(problem),
+                suggested_fields: Vec::new(),
+            })
+        }
+    };
+    let suggested_fields = settings
+        .identifier_mapping
+        .iter()
+        .chain(&settings.data_mapping)
+        .map(|(attribute, _)| attribute.clone())
+        .collect();
+    Ok(match core.actito.subscriptions(&settings).await {
+        Ok(list) => SubscriptionList {
+            items: list
+                .into_iter()
+                .map(|s| SubscriptionRow {
+                    event: match &s.table_id {
+                        Some(t) => format!("{} {} on table {t}", s.on, s.event_type),
+                        None => format!("{} {}", s.on, s.event_type),
+                    },
+                    ours: s.target_url.starts_with(&ours),
+                    id: s.id,
+                    fields: s.fields,
+                    target_url: s.target_url,
+                    active: s.active,
+                })
+                .collect(),
+            problem: None,
+            suggested_fields,
+        },
+        Err(e) => SubscriptionList {
+            items: Vec::new(),
+            problem: Some(e.to_string()),
+            suggested_fields,
+        },
+    })
+}
+
+/// Creates a subscription that pushes to this tenant's listener, with a new API key
+/// (scope ActitoListener.Write) in its headers.
+#[server(prefix = "/console/fn", endpoint = "create_subscription")]
+pub async fn create_subscription(kind: String, fields: String) -> Result<Saved<()>, ServerFnError> {
+    use crate::ssr::{self, internal};
+    use domain::actito::subscriptions::NewSubscription;
+    use domain::api_keys::{self, Scope};
+    use domain::history::{self, Area, Change};
+    let caller = ssr::require(domain::users::Role::Admin).await?;
+    let core = ssr::core()?;
+    let tenant = caller.tenant.tenant_id.clone();
+    let invalid = |field: &str, message: String| {
+        Ok(Saved::Invalid(vec![FieldProblem {
+            field: field.into(),
+            message,
+        }]))
+    };
+    let settings = match actito_settings(&core, &tenant).await? {
+        Ok(s) => s,
+        Err(problem) => return invalid("", problem),
+    };
+    let base = format!(
+        "{}/api/{tenant}/webhooks/listeners/actito",
+        ssr::site()?.public_url
+    );
+    let fields: Vec<String> = fields
+        .split([',', '\n'])
+        .map(|f| f.trim().to_string())
+        .filter(|f| !f.is_empty())
+        .collect();
+    let (new, target, label) = match kind.as_str() {
+        "profile-UPDATE" | "profile-CREATE" => {
+            let event_type = kind.trim_start_matches("profile-").to_string();
+            if event_type == "UPDATE" && fields.is_empty() {
+                return invalid(
+                    "fields",
+                    "name the profile attributes whose changes matter".into(),
+                );
+            }
+            let target = format!("{base}/profile/{event_type}");
+            let label = format!("profile {event_type}");
+            (
+                NewSubscription::Profile { event_type, fields },
+                target,
+                label,
+            )
+        }
+        "custom-action" => (
+            NewSubscription::CustomAction,
+            format!("{base}/custom-actions/updatePass"),
+            "custom action".to_string(),
+        ),
+        _ => return invalid("kind", "choose what Actito should push".into()),
+    };
+    let key_name = format!("Actito webhook: {label}");
+    let (key, secret) = api_keys::create(
+        &core.db,
+        &tenant,
+        &key_name,
+        &[Scope::ActitoListenerWrite],
+        Some(&caller.user.email),
+    )
+    .await
+    .map_err(internal)?;
+    let headers = [("X-API-KEY".to_string(), secret)];
+    match core
+        .actito
+        .create_subscription(&settings, &new, &target, &headers)
+        .await
+    {
+        Ok(created) => {
+            let id = created.map(|s| s.id).unwrap_or_else(|| "?".into());
+            history::record(
+                &core.db,
+                &tenant,
+                Area::Actito,
+                &caller.user.email,
+                &format!("Subscribed Actito's {label} webhook"),
+                &[Change::new(
+                    format!("subscription {id}"),
+                    None,
+                    Some(target),
+                )],
+            )
+            .await
+            .map_err(internal)?;
+            Ok(Saved::Done(()))
+        }
+        Err(e) => {
+            // Nothing points at the key: take it back.
+            api_keys::revoke(&core.db, &tenant, &key.id, Some(&caller.user.email))
+                .await
+                .map_err(internal)?;
+            invalid("", e.to_string())
+        }
+    }
+}
+
+#[server(prefix = "/console/fn", endpoint = "change_subscription")]
+pub async fn change_subscription(id: String, action: String) -> Result<Saved<()>, ServerFnError> {
+    use crate::ssr::{self, internal};
+    use domain::history::{self, Area, Change};
+    let caller = ssr::require(domain::users::Role::Admin).await?;
+    let core = ssr::core()?;
+    let tenant = &caller.tenant.tenant_id;
+    let settings = match actito_settings(&core, tenant).await? {
+        Ok(s) => s,
+        Err(problem) => {
+            return Ok(Saved::Invalid(vec![FieldProblem {
+                field: String::new(),
+                message: problem,
+            }]))
+        }
+    };
+    let (result, summary, after) = match action.as_str() {
+        "activate" => (
+            core.actito
+                .set_subscription_active(&settings, &id, true)
+                .await,
+            "Activated an Actito webhook subscription",
+            Some("active".to_string()),
+        ),
+        "deactivate" => (
+            core.actito
+                .set_subscription_active(&settings, &id, false)
+                .await,
+            "Deactivated an Actito webhook subscription",
+            Some("inactive".to_string()),
+        ),
+        "delete" => (
+            core.actito.delete_subscription(&settings, &id).await,
+            "Deleted an Actito webhook subscription",
+            None,
+        ),
+        _ => return Err(ServerFnError::new("Unknown action.")),
+    };
+    match result {
+        Ok(()) => {
+            history::record(
+                &core.db,
+                tenant,
+                Area::Actito,
+                &caller.user.email,
+                summary,
+                &[Change::new(format!("subscription {id}"), None, after)],
+            )
+            .await
+            .map_err(internal)?;
+            Ok(Saved::Done(()))
+        }
+        Err(e) => Ok(Saved::Invalid(vec![FieldProblem {
+            field: String::new(),
+            message: e.to_string(),
+        }])),
+    }
+}

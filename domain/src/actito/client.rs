@@ -153,6 +153,40 @@ impl ActitoClient {
         }
     }
 
+    /// An authorised JSON call (one token refresh on 401); an empty answer is `null`.
+    pub(crate) async fn call(
+        &self,
+        settings: &ActitoSettings,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, ActitoError> {
+        let mut refreshed = false;
+        loop {
+            let token = self.token(settings).await?;
+            let mut request = self
+                .http
+                .request(method.clone(), url)
+                .bearer_auth(&token)
+                .header("Accept", "application/json");
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request.send().await.map_err(transport)?;
+            if response.status() == StatusCode::UNAUTHORIZED && !refreshed {
+                self.forget_token(settings).await;
+                refreshed = true;
+                continue;
+            }
+            let text = check(response).await?.text().await.map_err(transport)?;
+            if text.trim().is_empty() {
+                return Ok(Value::Null);
+            }
+            return serde_json::from_str(&text)
+                .map_err(|e| ActitoError::Refused(format!("unreadable answer: {e}")));
+        }
+    }
+
     /// Checks the API key by exchanging it for a token (for the console's test button).
     pub async fn test_connection(&self, settings: &ActitoSettings) -> Result<(), ActitoError> {
         self.forget_token(settings).await;

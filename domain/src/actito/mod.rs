@@ -4,3 +4,4 @@ pub mod callbacks;
 pub mod client;
 pub mod envelope;
 pub mod settings;
+pub mod subscriptions;
