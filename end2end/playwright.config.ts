@@ -2,6 +2,7 @@ import { defineConfig } from '@playwright/test';
 
 const port = Number(process.env.E2E_PORT ?? 3100);
 export const actitoPort = port + 1;
+export const oidcPort = port + 2;
 
 export default defineConfig({
   testDir: './tests',
@@ -35,7 +36,13 @@ export default defineConfig({
       reuseExistingServer: false,
     },
     {
-      command: `bash ./start-server.sh ${port}`,
+      command: `node ./fakes/oidc.mjs ${oidcPort}`,
+      url: `http://127.0.0.1:${oidcPort}/jwks`,
+      timeout: 20_000,
+      reuseExistingServer: false,
+    },
+    {
+      command: `bash ./start-server.sh ${port} ${oidcPort}`,
       url: `http://127.0.0.1:${port}/readyz`,
       timeout: 60_000,
       reuseExistingServer: false,

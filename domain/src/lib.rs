@@ -22,6 +22,7 @@ pub mod passes;
 pub mod processing;
 pub mod sessions;
 pub mod sfmc;
+pub mod sso;
 pub mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;

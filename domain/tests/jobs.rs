@@ -133,3 +133,50 @@ async fn an_expired_lease_hands_the_job_to_another_worker() {
         );
     }
 }
+
+async fn live_refresh_jobs(t: &TestDb) -> i64 {
+    let (n,): (i64,) = domain::sqlx::query_as(
+        "SELECT COUNT(*) FROM jobs WHERE kind = 'wallet.refresh' AND status IN ('queued', 'running')",
+    )
+    .fetch_one(t.db.reader())
+    .await
+    .unwrap();
+    n
+}
+
+#[tokio::test]
+async fn owed_refreshes_coalesce_and_a_dead_job_is_replaced() {
+    use domain::wallet::delivery;
+    for t in TestDb::all().await {
+        tenants::create(&t.db, "acme", "Acme").await.unwrap();
+        let mut conn = t.db.writer().acquire().await.unwrap();
+        delivery::owe(&mut conn, "acme", "p1", 2, false, None)
+            .await
+            .unwrap();
+        delivery::owe(&mut conn, "acme", "p1", 3, true, Some("Hi"))
+            .await
+            .unwrap();
+        assert_eq!(live_refresh_jobs(&t).await, 1, "one job for both versions");
+
+        // The job gave up (dead-lettered): the next update must not wait on it.
+        domain::sqlx::query("UPDATE jobs SET status = 'dead'")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        delivery::owe(&mut conn, "acme", "p1", 4, false, None)
+            .await
+            .unwrap();
+        assert_eq!(live_refresh_jobs(&t).await, 1);
+        let (version, significant): (i64, i64) = domain::sqlx::query_as(
+            "SELECT version, significant FROM wallet_refreshes WHERE pass_id = 'p1'",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        assert_eq!(
+            (version, significant),
+            (4, 3),
+            "the newest version, and the last significant one"
+        );
+    }
+}

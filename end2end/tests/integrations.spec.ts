@@ -188,8 +188,11 @@ test('a marketer sees no integration pages, and their server functions refuse', 
   for (const fn of ['actito_page', 'sfmc_page', 'key_page', 'people_page']) {
     const answer = await page.request.post(`/console/fn/${fn}`, { form: {} });
     expect(answer.status(), fn).toBe(403);
-    expect(await answer.text()).not.toContain('••••');
+    const text = await answer.text();
+    expect(text, fn).toContain('Your role does not allow this');
+    expect(text).not.toContain('••••');
   }
   const create = await page.request.post('/console/fn/create_key', { data: { name: 'sneaky', scopes: ['Passes.Write'] } });
   expect(create.status()).toBe(403);
+  expect(await create.text()).toContain('Your role does not allow this');
 });

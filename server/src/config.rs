@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use domain::crypto::MasterKey;
 use domain::db::{backend_of, sqlite_path, Backend};
+pub use domain::sso::SsoConfig;
 pub use domain::worker::WorkerConfig;
 
 #[derive(Clone, Debug)]
@@ -21,6 +22,24 @@ pub struct Config {
     pub google_api_url: String,
     /// Replaces the service accounts' token URL (`PASSHOOK_GOOGLE_TOKEN_URL`).
     pub google_token_url: Option<String>,
+    /// Single sign-on, when `PASSHOOK_OIDC_ISSUER` and `PASSHOOK_OIDC_CLIENT_ID` are set.
+    pub sso: Option<SsoConfig>,
+}
+
+/// `PASSHOOK_OIDC_ISSUER`, `PASSHOOK_OIDC_CLIENT_ID` and (for confidential clients)
+/// `PASSHOOK_OIDC_CLIENT_SECRET`; the redirect URL follows from the public URL.
+fn sso_from_env(public_url: &str) -> Option<SsoConfig> {
+    let var = |name| {
+        std::env::var(name)
+            .ok()
+            .filter(|v: &String| !v.trim().is_empty())
+    };
+    Some(SsoConfig {
+        issuer: var("PASSHOOK_OIDC_ISSUER")?,
+        client_id: var("PASSHOOK_OIDC_CLIENT_ID")?,
+        client_secret: var("PASSHOOK_OIDC_CLIENT_SECRET"),
+        redirect_url: format!("{public_url}/auth/sso/callback"),
+    })
 }
 
 impl Config {
@@ -32,7 +51,7 @@ impl Config {
         Config {
             database_url,
             addr,
-            public_url,
+            public_url: public_url.clone(),
             site_root: default_site_root(),
             worker: WorkerConfig::default(),
             apns_url: std::env::var("PASSHOOK_APNS_URL")
@@ -40,6 +59,7 @@ impl Config {
             google_api_url: std::env::var("PASSHOOK_GOOGLE_API_URL")
                 .unwrap_or_else(|_| domain::wallet::google::API_URL.to_string()),
             google_token_url: std::env::var("PASSHOOK_GOOGLE_TOKEN_URL").ok(),
+            sso: sso_from_env(&public_url),
         }
     }
 

@@ -23,7 +23,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
     let site = Site {
         public_url: state.config.public_url.clone(),
         local_url: local_url(state.config.addr),
-        sso_label: None,
+        sso_label: state.config.sso.as_ref().map(|_| "SSO".to_string()),
     };
     Router::new()
         .leptos_routes_with_context(
@@ -54,7 +54,7 @@ fn local_url(addr: SocketAddr) -> String {
 fn is_public(path: &str) -> bool {
     path == "/login"
         || path == "/favicon.svg"
-        || ["/pkg/", "/console/fn/", "/api/"]
+        || ["/pkg/", "/console/fn/", "/api/", "/auth/"]
             .iter()
             .any(|prefix| path.starts_with(prefix))
 }

@@ -15,6 +15,7 @@ pub mod ops;
 pub mod passkit;
 pub mod problem;
 pub mod session_store;
+pub mod sso;
 pub mod state;
 
 use axum::Router;
@@ -31,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .merge(listeners::router())
         .merge(passkit::router())
         .merge(ops::router())
+        .merge(sso::router())
         .merge(console::router(&state));
     middleware::wrap(routes, &state).with_state(state)
 }

@@ -21,6 +21,8 @@ pub struct AppState {
     /// When each SFMC signing key was last noted as verified (written at most every
     /// 30 s, not on every request).
     pub sfmc_marks: Arc<Mutex<HashMap<String, Instant>>>,
+    /// The identity provider, discovered on first use (when SSO is configured).
+    pub sso: Arc<tokio::sync::OnceCell<Arc<domain::sso::Provider>>>,
 }
 
 impl AppState {
@@ -43,6 +45,7 @@ impl AppState {
             leptos_options,
             metrics: Arc::new(Metrics::default()),
             sfmc_marks: Arc::default(),
+            sso: Arc::default(),
         }
     }
 

@@ -84,7 +84,7 @@ fn PassListView(list: PassList, q: String) -> impl IntoView {
 }
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters pass through).
-fn urlencode(text: &str) -> String {
+pub fn urlencode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

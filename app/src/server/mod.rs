@@ -55,6 +55,12 @@ pub async fn login(
     Ok(())
 }
 
+/// Whether the sign-in page offers single sign-on.
+#[server(prefix = "/console/fn", endpoint = "sso_available")]
+pub async fn sso_available() -> Result<bool, ServerFnError> {
+    Ok(crate::ssr::site()?.sso_label.is_some())
+}
+
 #[server(prefix = "/console/fn")]
 pub async fn logout() -> Result<(), ServerFnError> {
     let session = crate::ssr::session().await?;

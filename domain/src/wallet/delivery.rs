@@ -19,15 +19,23 @@ pub const GOOGLE_CHANNEL: &str = "google";
 /// Changes to a pass within this window go out as one refresh.
 pub const COALESCE_MS: i64 = 1_000;
 
+fn refresh_order(tenant_id: &str, pass_id: &str) -> String {
+    format!("pass:{tenant_id}:{pass_id}")
+}
+
 pub fn refresh_job(tenant_id: &str, pass_id: &str) -> NewJob {
     NewJob::new(tenant_id, WALLET_REFRESH, json!({ "passId": pass_id }))
-        .ordered_by(format!("pass:{tenant_id}:{pass_id}"))
+        .ordered_by(refresh_order(tenant_id, pass_id))
         .delayed(COALESCE_MS)
         .attempts(10)
 }
 
 /// Records, in the caller's transaction, that the pass's wallets owe a refresh of
-/// `version`, and queues the job that delivers it unless one is queued already.
+/// `version`, and queues the job that delivers it unless a live one exists.
+///
+/// The row is updated before anything is decided: on PostgreSQL that locks it, so a
+/// finishing job's [`settle`] either sees the new version (and queues the next job)
+/// or has already deleted the row (and this inserts a new one with its own job).
 pub async fn owe(
     conn: &mut sqlx::AnyConnection,
     tenant_id: &str,
@@ -36,35 +44,63 @@ pub async fn owe(
     significant: bool,
     message: Option<&str>,
 ) -> Result<()> {
-    let pending: Option<(i64,)> = sqlx::query_as(
-        "SELECT job_pending FROM wallet_refreshes WHERE tenant_id = $1 AND pass_id = $2",
-    )
-    .bind(tenant_id)
-    .bind(pass_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO wallet_refreshes (tenant_id, pass_id, version, significant, message, requested_at, job_pending) \
-         VALUES ($1, $2, $3, $4, $5, $6, 1) ON CONFLICT (tenant_id, pass_id) DO UPDATE SET \
-         version = excluded.version, \
-         significant = CASE WHEN excluded.significant > 0 THEN excluded.significant ELSE wallet_refreshes.significant END, \
-         message = COALESCE(excluded.message, wallet_refreshes.message), requested_at = excluded.requested_at, \
-         job_pending = 1",
-    )
-    .bind(tenant_id)
-    .bind(pass_id)
-    .bind(version)
     // The newest significant version owed (0: none), so each channel can tell
     // whether it already notified of it.
-    .bind(if significant { version } else { 0 })
+    let significant = if significant { version } else { 0 };
+    let now = crate::clock::now_ms();
+    let updated = sqlx::query(
+        "UPDATE wallet_refreshes SET version = $1, \
+         significant = CASE WHEN $2 > 0 THEN $2 ELSE significant END, \
+         message = COALESCE($3, message), requested_at = $4, job_pending = 1 \
+         WHERE tenant_id = $5 AND pass_id = $6",
+    )
+    .bind(version)
+    .bind(significant)
     .bind(message)
-    .bind(crate::clock::now_ms())
+    .bind(now)
+    .bind(tenant_id)
+    .bind(pass_id)
     .execute(&mut *conn)
     .await?;
-    if pending != Some((1,)) {
+    let needs_job = if updated.rows_affected() == 0 {
+        let inserted = sqlx::query(
+            "INSERT INTO wallet_refreshes (tenant_id, pass_id, version, significant, message, requested_at, job_pending) \
+             VALUES ($1, $2, $3, $4, $5, $6, 1) ON CONFLICT (tenant_id, pass_id) DO NOTHING",
+        )
+        .bind(tenant_id)
+        .bind(pass_id)
+        .bind(version)
+        .bind(significant)
+        .bind(message)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        // Zero rows: another update inserted it just now, with its job.
+        inserted.rows_affected() == 1
+    } else {
+        // A refresh was owed already; its job may have died since (dead-lettered).
+        !has_live_job(conn, tenant_id, pass_id).await?
+    };
+    if needs_job {
         jobs::enqueue(conn, &[refresh_job(tenant_id, pass_id)]).await?;
     }
     Ok(())
+}
+
+async fn has_live_job(
+    conn: &mut sqlx::AnyConnection,
+    tenant_id: &str,
+    pass_id: &str,
+) -> Result<bool> {
+    let (live,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM jobs WHERE ordering_key = $1 AND kind = $2 \
+         AND status IN ('queued', 'running')",
+    )
+    .bind(refresh_order(tenant_id, pass_id))
+    .bind(WALLET_REFRESH)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(live > 0)
 }
 
 fn retry(error: String, retry_after_ms: Option<i64>) -> Outcome {
