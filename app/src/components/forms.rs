@@ -178,8 +178,8 @@ pub fn PairEditor(
             <tbody>
                 <For each=move || rows.get() key=|r| r.id let:row>
                     <tr>
-                        <td><input aria-label=left bind:value=row.left/></td>
-                        <td><input aria-label=right bind:value=row.right/></td>
+                        <td><input aria-label=left value=row.left.get_untracked() bind:value=row.left/></td>
+                        <td><input aria-label=right value=row.right.get_untracked() bind:value=row.right/></td>
                         <td class="num">
                             <button type="button" class="button small secondary"
                                 aria-label=move || format!("Remove {}", row.left.get())

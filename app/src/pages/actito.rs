@@ -105,19 +105,19 @@ fn ActitoSettingsForm(
                 <fieldset prop:disabled=move || pending.get()>
                     <div class="field">
                         <label for="actito-base">"API host"</label>
-                        <input id="actito-base" type="url" bind:value=base/>
+                        <input id="actito-base" type="url" value=form.api_base_url.clone() bind:value=base/>
                         <p class="hint">"https://api.actito.com, or your Actito environment's API address."</p>
                         <FieldNote problems field="apiBaseUrl"/>
                     </div>
                     <div class="field-row">
                         <div class="field">
                             <label for="actito-entity">"Entity"</label>
-                            <input id="actito-entity" bind:value=entity/>
+                            <input id="actito-entity" value=form.entity.clone() bind:value=entity/>
                             <FieldNote problems field="entity"/>
                         </div>
                         <div class="field">
                             <label for="actito-table">"Profile table id"</label>
-                            <input id="actito-table" bind:value=table/>
+                            <input id="actito-table" value=form.profile_table_id.clone() bind:value=table/>
                             <FieldNote problems field="profileTableId"/>
                         </div>
                     </div>
@@ -135,7 +135,7 @@ fn ActitoSettingsForm(
                     <FieldNote problems field="dataMapping"/>
                     <div class="field">
                         <label for="actito-hosts">"Callback hosts"</label>
-                        <textarea id="actito-hosts" rows="3" bind:value=hosts></textarea>
+                        <textarea id="actito-hosts" rows="3" bind:value=hosts>{form.callback_hosts.join("\n")}</textarea>
                         <p class="hint">"One per line; *.domain allows its subdomains. Custom-action callbacks go only to these hosts."</p>
                         <FieldNote problems field="callbackHosts"/>
                     </div>

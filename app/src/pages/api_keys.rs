@@ -266,7 +266,7 @@ fn KeyActions(
             <select id=select_id bind:value=grace>
                 <option value="0">"Old key stops now"</option>
                 <option value="1">"Old key: 1 hour"</option>
-                <option value="24">"Old key: 24 hours"</option>
+                <option value="24" selected=true>"Old key: 24 hours"</option>
                 <option value="168">"Old key: 7 days"</option>
             </select>
             <button type="button" class="button small secondary" aria-label=format!("Rotate {name}")

@@ -187,7 +187,7 @@ fn CustomerKeyForm(
         <form class="form inline-form" on:submit=submit>
             <div class="field">
                 <label for="customer-key">"Package customer key (optional)"</label>
-                <input id="customer-key" bind:value=value/>
+                <input id="customer-key" value=value.get_untracked() bind:value=value/>
                 <p class="hint">"Written into config.json as the activity's customerKey."</p>
             </div>
             <button type="submit" class="button secondary" prop:disabled=move || pending.get()>"Save customer key"</button>

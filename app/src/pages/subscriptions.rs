@@ -158,7 +158,7 @@ fn CreateSubscriptionForm(
                     </div>
                     <div class="field grow">
                         <label for="subscription-fields">"Fields to watch"</label>
-                        <input id="subscription-fields" bind:value=fields placeholder="emailAddress, loyaltyTier"/>
+                        <input id="subscription-fields" value=suggested.join(", ") bind:value=fields placeholder="emailAddress, loyaltyTier"/>
                         <FieldNote problems field="fields"/>
                     </div>
                 </div>

@@ -1,0 +1,71 @@
+import { expect, test } from '@playwright/test';
+import { hydrated, navigate, signIn, watchForErrors } from './helpers';
+
+test('an admin adds a marketer, who signs in, changes their password and signs out everywhere; the admin then disables them', async ({ page, browser }) => {
+  const errors = watchForErrors(page);
+  await signIn(page);
+  await navigate(page, 'People');
+  await hydrated(page);
+  await page.getByLabel('Email').fill('mia@demo.passhook.test');
+  await page.getByLabel('Initial password').fill('short');
+  await page.getByRole('button', { name: 'Add person' }).click();
+  await expect(page.locator('#password-error')).toContainText('at least 10 characters');
+  await page.getByLabel('Initial password').fill('first mia password');
+  await page.getByRole('button', { name: 'Add person' }).click();
+  const row = page.getByTestId('people-table').locator('tr', { hasText: 'mia@demo.passhook.test' });
+  await expect(row).toContainText('Active');
+  await expect(page.getByLabel('Role of mia@demo.passhook.test')).toHaveValue('marketer');
+
+  // Mia, in her own browser: a marketer's console, then a new password.
+  const mia = await (await browser.newContext()).newPage();
+  await signIn(mia, 'mia@demo.passhook.test', 'first mia password');
+  await expect(mia.getByTestId('user-email')).toHaveText('mia@demo.passhook.test');
+  await expect(mia.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'People' })).toHaveCount(0);
+  const other = await (await browser.newContext()).newPage();
+  await signIn(other, 'mia@demo.passhook.test', 'first mia password');
+  await mia.getByTestId('user-email').click();
+  await hydrated(mia);
+  await mia.getByLabel('Current password').fill('first mia password');
+  await mia.getByLabel('New password').fill('second mia password');
+  await mia.getByRole('button', { name: 'Change password' }).click();
+  await expect(mia.getByRole('status').filter({ hasText: 'Password changed' })).toBeVisible();
+  // Her other session ended with the change; this one goes on.
+  await other.goto('/passes');
+  await expect(other).toHaveURL(/\/login/);
+  await mia.goto('/passes');
+  await expect(mia).toHaveURL(/\/passes$/);
+  await mia.goto('/account');
+  await hydrated(mia);
+  await mia.getByRole('button', { name: 'Sign out everywhere' }).click();
+  await expect(mia).toHaveURL(/\/login/);
+
+  // The admin promotes her, then takes her access away.
+  await page.getByLabel('Role of mia@demo.passhook.test').selectOption('admin');
+  await expect(page.getByRole('status').filter({ hasText: 'Role changed' })).toBeVisible();
+  await page.getByRole('button', { name: 'Disable mia@demo.passhook.test' }).click();
+  await expect(row).toContainText('Disabled');
+  await expect(page.getByTestId('history')).toContainText('Changed the role of mia@demo.passhook.test');
+  await signIn(mia, 'mia@demo.passhook.test', 'second mia password');
+  await expect(mia.getByRole('alert')).toHaveText('Wrong email or password.');
+  expect(errors).toEqual([]);
+});
+
+test('the last admin cannot demote themselves', async ({ page }) => {
+  await signIn(page);
+  await page.goto('/people');
+  await hydrated(page);
+  await page.getByLabel('Role of admin@demo.passhook.test').selectOption('marketer');
+  await expect(page.getByRole('alert')).toContainText('at least one active admin');
+  await expect(page.getByLabel('Role of admin@demo.passhook.test')).toHaveValue('admin');
+});
+
+test('repeated wrong passwords lock the account for a while, even with the right one', async ({ page }) => {
+  for (let i = 0; i < 5; i++) {
+    await signIn(page, 'marketer@demo.passhook.test', `wrong password ${i}`);
+    await expect(page.getByRole('alert')).toHaveText('Wrong email or password.');
+  }
+  await signIn(page, 'marketer@demo.passhook.test', 'e2e-demo-password');
+  await expect(page.getByRole('alert')).toContainText('Too many failed sign-ins');
+  await page.goto('/');
+  await expect(page).toHaveURL(/\/login/);
+});
