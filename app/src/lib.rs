@@ -29,6 +29,7 @@ use crate::pages::{
     people::{AccountPage, PeoplePage},
     placeholder::PlaceholderPage,
     sfmc::SfmcPage,
+    wallet::WalletPage,
 };
 
 /// The HTML document around the app, rendered on the server only.
@@ -73,6 +74,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("integrations") view=IntegrationsPage/>
                     <Route path=path!("integrations/actito") view=ActitoPage/>
                     <Route path=path!("integrations/sfmc") view=SfmcPage/>
+                    <Route path=path!("integrations/wallet") view=WalletPage/>
                     <Route path=path!("api-keys") view=ApiKeysPage/>
                     <Route path=path!("people") view=PeoplePage/>
                     <Route path=path!("account") view=AccountPage/>

@@ -247,6 +247,60 @@ pub struct TestCallResult {
     pub applied: bool,
 }
 
+/// One field of a pass type's design: where it shows, what it shows, and whether a
+/// change notifies (Apple: a change message; Google: the notify flag).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldRow {
+    /// `header`, `primary`, `secondary`, `auxiliary`, `back` (Apple) or `google`.
+    pub section: String,
+    pub key: String,
+    pub label: String,
+    pub value_from: String,
+    pub value: String,
+    pub change_message: String,
+    pub notify: bool,
+}
+
+pub const FIELD_SECTIONS: [(&str, &str); 6] = [
+    ("header", "Apple header"),
+    ("primary", "Apple primary"),
+    ("secondary", "Apple secondary"),
+    ("auxiliary", "Apple auxiliary"),
+    ("back", "Apple back"),
+    ("google", "Google"),
+];
+
+/// The editable part of a pass type's design.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassTypeForm {
+    pub id: String,
+    pub name: String,
+    pub has_apple: bool,
+    pub has_google: bool,
+    pub style: String,
+    pub background_color: String,
+    pub foreground_color: String,
+    pub label_color: String,
+    pub logo_text: String,
+    pub fields: Vec<FieldRow>,
+    /// Data of the newest pass of this type, for the preview.
+    pub sample: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialRow {
+    pub kind: String,
+    pub details: Vec<(String, String)>,
+    pub updated_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletView {
+    pub credentials: Vec<CredentialRow>,
+    pub pass_types: Vec<PassTypeForm>,
+    pub history: Vec<HistoryRow>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberRow {
     pub user_id: String,

@@ -180,12 +180,12 @@ test('a marketer sees no integration pages, and their server functions refuse', 
   for (const hidden of ['Integrations', 'API keys', 'People']) {
     await expect(nav.getByRole('link', { name: hidden })).toHaveCount(0);
   }
-  for (const path of ['/integrations/actito', '/integrations/sfmc', '/api-keys', '/people']) {
+  for (const path of ['/integrations/actito', '/integrations/sfmc', '/integrations/wallet', '/api-keys', '/people']) {
     await page.goto(path);
     await expect(page.getByRole('alert')).toContainText('Your role does not allow this');
     await expect(page.locator('input[type="password"]')).toHaveCount(0);
   }
-  for (const fn of ['actito_page', 'sfmc_page', 'key_page', 'people_page']) {
+  for (const fn of ['actito_page', 'sfmc_page', 'wallet_page', 'key_page', 'people_page', 'actito_subscriptions']) {
     const answer = await page.request.post(`/console/fn/${fn}`, { form: {} });
     expect(answer.status(), fn).toBe(403);
     const text = await answer.text();

@@ -135,7 +135,7 @@ fn ActitoSettingsForm(
                     <FieldNote problems field="dataMapping"/>
                     <div class="field">
                         <label for="actito-hosts">"Callback hosts"</label>
-                        <textarea id="actito-hosts" rows="3" bind:value=hosts>{form.callback_hosts.join("\n")}</textarea>
+                        <textarea id="actito-hosts" rows="3" bind:value=hosts></textarea>
                         <p class="hint">"One per line; *.domain allows its subdomains. Custom-action callbacks go only to these hosts."</p>
                         <FieldNote problems field="callbackHosts"/>
                     </div>

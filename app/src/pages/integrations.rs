@@ -21,6 +21,11 @@ pub fn IntegrationsPage() -> impl IntoView {
                 <p class="muted">"Journey Builder signing keys, the installed package's URLs, and a test call."</p>
                 <span class="link-arrow" aria-hidden="true">"→"</span>
             </a>
+            <a class="card link-card" href="/integrations/wallet">
+                <h2>"Apple Wallet and Google Wallet"</h2>
+                <p class="muted">"Signing certificate, service account, and each pass type's fields, change messages and colours, with a preview."</p>
+                <span class="link-arrow" aria-hidden="true">"→"</span>
+            </a>
         </div>
     }
 }

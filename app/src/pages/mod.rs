@@ -9,3 +9,4 @@ pub mod people;
 pub mod placeholder;
 pub mod sfmc;
 pub mod subscriptions;
+pub mod wallet;

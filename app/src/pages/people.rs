@@ -94,23 +94,25 @@ fn MemberLine(
     access: ServerAction<SetPersonDisabled>,
 ) -> impl IntoView {
     let (role_id, access_id) = (m.user_id.clone(), m.user_id.clone());
-    let select_id = format!("role-{}", m.user_id);
-    let current = match m.role {
-        Role::Admin => "admin",
-        Role::Marketer => "marketer",
+    // Buttons rather than a select: a refused change leaves nothing half-chosen.
+    let (badge, other, other_value, article) = match m.role {
+        Role::Admin => ("Admin", "marketer", "marketer", "a"),
+        Role::Marketer => ("Marketer", "admin", "admin", "an"),
     };
     let disabled = m.disabled;
     view! {
         <tr data-email=m.email.clone()>
             <td>{m.email.clone()}{m.is_you.then(|| view! { <span class="muted">" (you)"</span> })}</td>
             <td>
-                <label class="sr-only" for=select_id.clone()>{format!("Role of {}", m.email)}</label>
-                <select id=select_id on:change=move |ev| {
-                    role.dispatch(SetPersonRole { user_id: role_id.clone(), role: event_target_value(&ev) });
-                }>
-                    <option value="admin" selected=current == "admin">"Admin"</option>
-                    <option value="marketer" selected=current == "marketer">"Marketer"</option>
-                </select>
+                <span class="tag" data-testid="role">{badge}</span>
+                " "
+                <button type="button" class="button small secondary"
+                    aria-label=format!("Make {} {article} {other}", m.email)
+                    on:click=move |_| {
+                        role.dispatch(SetPersonRole { user_id: role_id.clone(), role: other_value.into() });
+                    }>
+                    {format!("Make {other}")}
+                </button>
             </td>
             <td class="muted">{m.sign_in}</td>
             <td>

@@ -3,10 +3,12 @@
 mod integrations;
 mod keys;
 mod people;
+mod wallet;
 
 pub use integrations::*;
 pub use keys::*;
 pub use people::*;
+pub use wallet::*;
 
 use leptos::prelude::*;
 
