@@ -10,14 +10,15 @@ use crate::components::forms::{
     pair_rows, pairs_of, server_message, take_outcome, toast, CopyField, FieldNote, FormNote,
     HistoryList, PairEditor,
 };
-use crate::model::{ActitoForm, ActitoInput, ActitoView, FieldProblem};
-use crate::pages::subscriptions::Subscriptions;
+use crate::model::{ActitoForm, ActitoInput, ActitoView, FieldProblem, SubscriptionList};
+use crate::pages::subscriptions::{self, Subscriptions};
 use crate::server::{actito_page, SaveActito, TestActito};
 
 #[component]
 pub fn ActitoPage() -> impl IntoView {
     let save = ServerAction::<SaveActito>::new();
     let data = Resource::new(|| (), |_| actito_page());
+    let subscriptions = subscriptions::load();
     let problems = RwSignal::new(Vec::<FieldProblem>::new());
     Effect::new(move |_| {
         if let Some(result) = save.value().get() {
@@ -33,7 +34,7 @@ pub fn ActitoPage() -> impl IntoView {
         <Transition fallback=|| view! { <TableSkeleton/> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(page) => Either::Left(view! { <ActitoBody page save problems changed=Callback::new(move |()| data.refetch())/> }),
+                    Ok(page) => Either::Left(view! { <ActitoBody page save problems subscriptions changed=Callback::new(move |()| { data.refetch(); subscriptions.refetch(); })/> }),
                     Err(error) => Either::Right(view! { <ErrorNote error/> }),
                 }
             })}
@@ -46,6 +47,7 @@ fn ActitoBody(
     page: ActitoView,
     save: ServerAction<SaveActito>,
     problems: RwSignal<Vec<FieldProblem>>,
+    subscriptions: Resource<Result<SubscriptionList, ServerFnError>>,
     changed: Callback<()>,
 ) -> impl IntoView {
     let configured = page.form.configured;
@@ -58,7 +60,7 @@ fn ActitoBody(
                 {page.listener_urls.into_iter().map(|(label, url)| view! { <CopyField label value=url/> }).collect_view()}
             </section>
         </div>
-        {configured.then(|| view! { <Subscriptions changed/> })}
+        {configured.then(|| view! { <Subscriptions data=subscriptions changed/> })}
         <HistoryList rows=page.history/>
     }
 }

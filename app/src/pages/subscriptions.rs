@@ -9,12 +9,20 @@ use crate::components::forms::{take_outcome, toast, FieldNote, FormNote};
 use crate::model::{FieldProblem, SubscriptionList, SubscriptionRow};
 use crate::server::{actito_subscriptions, ChangeSubscription, CreateSubscription};
 
+/// The entity's subscriptions, loaded by the page itself: a resource created at the
+/// top of the page hydrates in the same order it was rendered on the server.
+pub fn load() -> Resource<Result<SubscriptionList, ServerFnError>> {
+    Resource::new(|| (), |_| actito_subscriptions())
+}
+
 /// `changed` runs after each change in Actito (the page reloads its history).
 #[component]
-pub fn Subscriptions(changed: Callback<()>) -> impl IntoView {
+pub fn Subscriptions(
+    data: Resource<Result<SubscriptionList, ServerFnError>>,
+    changed: Callback<()>,
+) -> impl IntoView {
     let create = ServerAction::<CreateSubscription>::new();
     let change = ServerAction::<ChangeSubscription>::new();
-    let data = Resource::new(|| (), |_| actito_subscriptions());
     let problems = RwSignal::new(Vec::<FieldProblem>::new());
     let row_problems = RwSignal::new(Vec::<FieldProblem>::new());
     Effect::new(move |_| {

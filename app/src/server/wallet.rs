@@ -211,6 +211,31 @@ pub async fn save_pass_type(form: PassTypeForm) -> Result<Saved<()>, ServerFnErr
     Ok(saved.map(|_| ()))
 }
 
+/// Notes an accepted credentials upload in the settings history (the secret as ••••).
+#[cfg(feature = "ssr")]
+async fn note_upload<T>(
+    caller: &crate::ssr::Caller,
+    core: &domain::Core,
+    saved: Saved<T>,
+    kind: &str,
+    summary: &str,
+) -> Result<Saved<()>, ServerFnError> {
+    use domain::history::{self, Area, Change, MASK};
+    if let Saved::Done(_) = &saved {
+        history::record(
+            &core.db,
+            &caller.tenant.tenant_id,
+            Area::Wallet,
+            &caller.user.email,
+            summary,
+            &[Change::new(kind, None, Some(MASK.into()))],
+        )
+        .await
+        .map_err(crate::ssr::internal)?;
+    }
+    Ok(saved.map(|_| ()))
+}
+
 /// Apple credentials as PEM text: certificate, private key (optionally encrypted) and
 /// the WWDR intermediate. Stored sealed; only a summary is ever shown.
 #[server(prefix = "/console/fn", endpoint = "save_apple_credentials")]
@@ -220,8 +245,7 @@ pub async fn save_apple_credentials(
     private_key_password: String,
     wwdr_pem: String,
 ) -> Result<Saved<()>, ServerFnError> {
-    use crate::ssr::{self, internal};
-    use domain::history::{self, Area, Change, MASK};
+    use crate::ssr;
     use domain::wallet::credentials::{self, AppleCredentialsInput};
     let caller = ssr::require(domain::users::Role::Admin).await?;
     let core = ssr::core()?;
@@ -233,25 +257,12 @@ pub async fn save_apple_credentials(
         ..Default::default()
     };
     let saved = ssr::saved(credentials::put_apple(&core, &caller.tenant.tenant_id, input).await)?;
-    if let Saved::Done(_) = &saved {
-        history::record(
-            &core.db,
-            &caller.tenant.tenant_id,
-            Area::Wallet,
-            &caller.user.email,
-            "Uploaded Apple credentials",
-            &[Change::new("apple", None, Some(MASK.into()))],
-        )
-        .await
-        .map_err(internal)?;
-    }
-    Ok(saved.map(|_| ()))
+    note_upload(&caller, &core, saved, "apple", "Uploaded Apple credentials").await
 }
 
 #[server(prefix = "/console/fn", endpoint = "save_google_credentials")]
 pub async fn save_google_credentials(service_account: String) -> Result<Saved<()>, ServerFnError> {
-    use crate::ssr::{self, internal};
-    use domain::history::{self, Area, Change, MASK};
+    use crate::ssr;
     use domain::wallet::credentials::{self, GoogleCredentialsInput};
     let caller = ssr::require(domain::users::Role::Admin).await?;
     let core = ssr::core()?;
@@ -265,17 +276,12 @@ pub async fn save_google_credentials(service_account: String) -> Result<Saved<()
         service_account: account,
     };
     let saved = ssr::saved(credentials::put_google(&core, &caller.tenant.tenant_id, input).await)?;
-    if let Saved::Done(_) = &saved {
-        history::record(
-            &core.db,
-            &caller.tenant.tenant_id,
-            Area::Wallet,
-            &caller.user.email,
-            "Uploaded a Google service account",
-            &[Change::new("google", None, Some(MASK.into()))],
-        )
-        .await
-        .map_err(internal)?;
-    }
-    Ok(saved.map(|_| ()))
+    note_upload(
+        &caller,
+        &core,
+        saved,
+        "google",
+        "Uploaded a Google service account",
+    )
+    .await
 }
