@@ -21,13 +21,16 @@ use crate::components::layout::Layout;
 use crate::pages::{
     actito::ActitoPage,
     api_keys::ApiKeysPage,
+    audit::{AuditPage, EventPage},
     dashboard::DashboardPage,
     integrations::IntegrationsPage,
+    journeys::{JourneyPage, JourneysPage},
     login::LoginPage,
     not_found::NotFound,
+    pass_detail::PassPage,
     passes::PassesPage,
     people::{AccountPage, PeoplePage},
-    placeholder::PlaceholderPage,
+    push_history::PushHistoryPage,
     sfmc::SfmcPage,
     wallet::WalletPage,
 };
@@ -78,8 +81,12 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("api-keys") view=ApiKeysPage/>
                     <Route path=path!("people") view=PeoplePage/>
                     <Route path=path!("account") view=AccountPage/>
-                    <Route path=path!("audit") view=|| view! { <PlaceholderPage kind="audit"/> }/>
-                    <Route path=path!("push-history") view=|| view! { <PlaceholderPage kind="push-history"/> }/>
+                    <Route path=path!("passes/:id") view=PassPage/>
+                    <Route path=path!("audit") view=AuditPage/>
+                    <Route path=path!("audit/:id") view=EventPage/>
+                    <Route path=path!("push-history") view=PushHistoryPage/>
+                    <Route path=path!("journeys") view=JourneysPage/>
+                    <Route path=path!("journeys/:id") view=JourneyPage/>
                 </ParentRoute>
             </Routes>
         </Router>

@@ -101,13 +101,21 @@ pub async fn sign_in(
 pub async fn caller() -> Result<Option<Caller>, ServerFnError> {
     let core = core()?;
     let session = session().await?;
-    let Some(user) = signed_in_user(&core.db, &session).await.map_err(internal)? else {
+    caller_of(&core.db, &session).await.map_err(internal)
+}
+
+/// [`caller`] for a plain axum handler that has the session.
+pub async fn caller_of(db: &domain::db::Db, session: &Session) -> Result<Option<Caller>, String> {
+    let Some(user) = signed_in_user(db, session).await? else {
         return Ok(None);
     };
-    let memberships = users::memberships(&core.db, &user.id)
+    let memberships = users::memberships(db, &user.id)
         .await
-        .map_err(internal)?;
-    let chosen = session.get::<String>(TENANT_KEY).await.map_err(internal)?;
+        .map_err(|e| e.to_string())?;
+    let chosen = session
+        .get::<String>(TENANT_KEY)
+        .await
+        .map_err(|e| e.to_string())?;
     let tenant = memberships
         .iter()
         .find(|m| Some(&m.tenant_id) == chosen.as_ref())

@@ -1,6 +1,8 @@
 //! Deliveries: every outbound call on a tenant's behalf (Actito callbacks now, wallet
 //! pushes later), one row per target with each attempt recorded.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Connection};
 
@@ -8,6 +10,7 @@ use crate::clock::{now_ms, rfc3339};
 use crate::db::Db;
 use crate::error::{DomainError, Result};
 use crate::ids::new_id;
+use crate::passes::escape_like;
 
 pub const ACTITO_CALLBACK: &str = "actito-callback";
 pub const WALLET: &str = "wallet";
@@ -142,6 +145,50 @@ pub struct DeliveryFilter {
     pub event_id: Option<String>,
     pub channel: Option<String>,
     pub status: Option<String>,
+    /// Created at or after (ms).
+    pub from_ms: Option<i64>,
+    /// Created before (ms).
+    pub to_ms: Option<i64>,
+    /// Part of the pass id, the target or the last error.
+    pub text: Option<String>,
+}
+
+impl DeliveryFilter {
+    fn push_conditions(&self, sql: &mut String, args: &mut Vec<String>) {
+        for (column, value) in [
+            ("pass_id", &self.pass_id),
+            ("event_id", &self.event_id),
+            ("channel", &self.channel),
+            ("status", &self.status),
+        ] {
+            if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
+                args.push(value.to_string());
+                sql.push_str(&format!(" AND {column} = ${}", args.len()));
+            }
+        }
+        if let Some(from) = self.from_ms {
+            sql.push_str(&format!(" AND created_at >= {from}"));
+        }
+        if let Some(to) = self.to_ms {
+            sql.push_str(&format!(" AND created_at < {to}"));
+        }
+        if let Some(text) = self
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            args.push(format!("%{}%", escape_like(&text.to_lowercase())));
+            let n = args.len();
+            let like = |column: &str| format!("LOWER({column}) LIKE ${n} ESCAPE '\\'");
+            sql.push_str(&format!(
+                " AND ({} OR {} OR {})",
+                like("pass_id"),
+                like("target"),
+                like("last_error")
+            ));
+        }
+    }
 }
 
 type Row = (
@@ -169,17 +216,7 @@ pub async fn list(
                    FROM deliveries WHERE tenant_id = $1"
         .to_string();
     let mut args = vec![tenant_id.to_string()];
-    for (column, value) in [
-        ("pass_id", &filter.pass_id),
-        ("event_id", &filter.event_id),
-        ("channel", &filter.channel),
-        ("status", &filter.status),
-    ] {
-        if let Some(value) = value {
-            args.push(value.clone());
-            sql.push_str(&format!(" AND {column} = ${}", args.len()));
-        }
-    }
+    filter.push_conditions(&mut sql, &mut args);
     if let Some(cursor) = cursor {
         let (at, id) = cursor
             .split_once('.')
@@ -206,37 +243,91 @@ pub async fn list(
     } else {
         None
     };
-    let mut items = Vec::with_capacity(rows.len());
-    for (id, channel, pass_id, event_id, target, status, last_error, created, updated) in rows {
-        let attempts: Vec<(i64, Option<i64>, i64, Option<String>)> = sqlx::query_as(
-            "SELECT attempted_at, status_code, latency_ms, error FROM delivery_attempts \
-             WHERE delivery_id = $1 ORDER BY attempted_at, id",
+    let mut attempts = attempts_of(db, rows.iter().map(|r| r.0.as_str())).await?;
+    let items = rows
+        .into_iter()
+        .map(
+            |(id, channel, pass_id, event_id, target, status, last_error, created, updated)| {
+                Delivery {
+                    attempts: attempts.remove(&id).unwrap_or_default(),
+                    id,
+                    channel,
+                    pass_id,
+                    event_id,
+                    target,
+                    status,
+                    last_error,
+                    created_at: rfc3339(created),
+                    updated_at: rfc3339(updated),
+                }
+            },
         )
-        .bind(&id)
-        .fetch_all(db.reader())
-        .await?;
-        items.push(Delivery {
-            id,
-            channel,
-            pass_id,
-            event_id,
-            target,
-            status,
-            attempts: attempts
-                .into_iter()
-                .map(|(at, status_code, latency_ms, error)| DeliveryAttempt {
-                    attempted_at: rfc3339(at),
-                    status_code,
-                    latency_ms,
-                    error,
-                })
-                .collect(),
-            last_error,
-            created_at: rfc3339(created),
-            updated_at: rfc3339(updated),
+        .collect();
+    Ok(DeliveryPage { items, next })
+}
+
+/// The attempts of several deliveries in one query, oldest first per delivery.
+async fn attempts_of<'a>(
+    db: &Db,
+    ids: impl Iterator<Item = &'a str>,
+) -> Result<HashMap<String, Vec<DeliveryAttempt>>> {
+    let ids: Vec<&str> = ids.collect();
+    let mut out: HashMap<String, Vec<DeliveryAttempt>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT delivery_id, attempted_at, status_code, latency_ms, error FROM delivery_attempts \
+         WHERE delivery_id IN ({}) ORDER BY attempted_at, id",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query_as::<_, (String, i64, Option<i64>, i64, Option<String>)>(&sql);
+    for id in ids {
+        query = query.bind(id);
+    }
+    for (delivery_id, at, status_code, latency_ms, error) in query.fetch_all(db.reader()).await? {
+        out.entry(delivery_id).or_default().push(DeliveryAttempt {
+            attempted_at: rfc3339(at),
+            status_code,
+            latency_ms,
+            error,
         });
     }
-    Ok(DeliveryPage { items, next })
+    Ok(out)
+}
+
+/// Retries every failed delivery that matches `filter` (its status is ignored), up to
+/// `limit` of them; returns how many were queued again.
+pub async fn retry_failed(
+    core: &crate::core::Core,
+    tenant_id: &str,
+    filter: &DeliveryFilter,
+    limit: u32,
+) -> Result<usize> {
+    let filter = DeliveryFilter {
+        status: Some(FAILED.to_string()),
+        ..filter.clone()
+    };
+    let mut sql = "SELECT id FROM deliveries WHERE tenant_id = $1".to_string();
+    let mut args = vec![tenant_id.to_string()];
+    filter.push_conditions(&mut sql, &mut args);
+    sql.push_str(&format!(" ORDER BY created_at, id LIMIT {limit}"));
+    let mut query = sqlx::query_as::<_, (String,)>(&sql);
+    for arg in args {
+        query = query.bind(arg);
+    }
+    let ids = query.fetch_all(core.db.reader()).await?;
+    let mut retried = 0;
+    for (id,) in ids {
+        match retry(core, tenant_id, &id).await {
+            Ok(()) => retried += 1,
+            // Settled meanwhile (another admin, a worker): nothing to do for it.
+            Err(DomainError::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(retried)
 }
 
 /// Sends a failed delivery again: an Actito callback gets a fresh set of attempts; a

@@ -10,6 +10,7 @@ use crate::db::Db;
 use crate::error::{DomainError, Result};
 use crate::ids::new_id;
 use crate::jobs::{self, NewJob};
+use crate::passes::escape_like;
 use crate::sfmc::activity::JourneyContext;
 use sqlx::AnyConnection;
 
@@ -38,6 +39,8 @@ pub struct Inbound {
     pub key_id: Option<String>,
     pub journey: JourneyContext,
     pub items: i64,
+    /// The event this one replays, when replayed from the console.
+    pub replay_of: Option<String>,
 }
 
 /// A request refused before it was accepted.
@@ -112,8 +115,8 @@ pub async fn ingest_in(
     }
     let inserted = sqlx::query(
         "INSERT INTO inbound_events (id, tenant_id, source, kind, received_at, status, dedupe_key, body, \
-         headers, response, key_id, journey_id, activity_id, definition_instance_id, key_value, items) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+         headers, response, key_id, journey_id, activity_id, definition_instance_id, key_value, items, \
+         replay_of) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
          ON CONFLICT (tenant_id, source, dedupe_key) DO NOTHING",
     )
     .bind(&event_id)
@@ -132,6 +135,7 @@ pub async fn ingest_in(
     .bind(&inbound.journey.definition_instance_id)
     .bind(&inbound.journey.key_value)
     .bind(inbound.items)
+    .bind(&inbound.replay_of)
     .execute(&mut *conn)
     .await?;
     if inserted.rows_affected() == 0 {
@@ -238,6 +242,58 @@ pub struct EventFilter {
     pub source: Option<String>,
     pub status: Option<String>,
     pub kind: Option<String>,
+    /// The cause code of a rejection or failure.
+    pub reason: Option<String>,
+    /// Received at or after (ms).
+    pub from_ms: Option<i64>,
+    /// Received before (ms).
+    pub to_ms: Option<i64>,
+    /// Part of an id or identifier: the event id, SFMC journey, activity or contact
+    /// key, or anything in the stored body (a pass id, an email…).
+    pub text: Option<String>,
+    pub journey_id: Option<String>,
+}
+
+impl EventFilter {
+    /// Appends this filter's conditions to `sql`, binding values through `args`.
+    fn push_conditions(&self, sql: &mut String, args: &mut Vec<String>) {
+        for (column, value) in [
+            ("source", &self.source),
+            ("status", &self.status),
+            ("kind", &self.kind),
+            ("reason", &self.reason),
+            ("journey_id", &self.journey_id),
+        ] {
+            if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
+                args.push(value.to_string());
+                sql.push_str(&format!(" AND {column} = ${}", args.len()));
+            }
+        }
+        if let Some(from) = self.from_ms {
+            sql.push_str(&format!(" AND received_at >= {from}"));
+        }
+        if let Some(to) = self.to_ms {
+            sql.push_str(&format!(" AND received_at < {to}"));
+        }
+        if let Some(text) = self
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            args.push(format!("%{}%", escape_like(&text.to_lowercase())));
+            let n = args.len();
+            let like = |column: &str| format!("LOWER({column}) LIKE ${n} ESCAPE '\\'");
+            sql.push_str(&format!(
+                " AND ({} OR {} OR {} OR {} OR {})",
+                like("id"),
+                like("key_value"),
+                like("journey_id"),
+                like("activity_id"),
+                like("body")
+            ));
+        }
+    }
 }
 
 type EventRow = (
@@ -304,16 +360,7 @@ pub async fn list(
     let limit = limit.clamp(1, 500) as usize;
     let mut sql = format!("SELECT {EVENT_COLUMNS} FROM inbound_events WHERE tenant_id = $1");
     let mut args = vec![tenant_id.to_string()];
-    for (column, value) in [
-        ("source", &filter.source),
-        ("status", &filter.status),
-        ("kind", &filter.kind),
-    ] {
-        if let Some(value) = value {
-            args.push(value.clone());
-            sql.push_str(&format!(" AND {column} = ${}", args.len()));
-        }
-    }
+    filter.push_conditions(&mut sql, &mut args);
     if let Some(cursor) = cursor {
         let (at, id) = cursor
             .split_once('.')

@@ -5,6 +5,7 @@
 
 pub mod actito;
 pub mod api_keys;
+pub mod audit;
 pub mod clock;
 pub mod core;
 pub mod crypto;
@@ -18,11 +19,13 @@ pub mod history;
 pub mod ids;
 pub mod ingest;
 pub mod jobs;
+pub mod journeys;
 pub mod passes;
 pub mod processing;
 pub mod sessions;
 pub mod sfmc;
 pub mod sso;
+pub mod stats;
 pub mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;

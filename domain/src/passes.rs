@@ -550,7 +550,8 @@ impl Where {
     }
 }
 
-fn escape_like(text: &str) -> String {
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+pub(crate) fn escape_like(text: &str) -> String {
     text.replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_")

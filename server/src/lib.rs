@@ -9,6 +9,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod console;
+pub mod export;
 pub mod listeners;
 pub mod middleware;
 pub mod ops;
@@ -33,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .merge(passkit::router())
         .merge(ops::router())
         .merge(sso::router())
+        .merge(export::router())
         .merge(console::router(&state));
     middleware::wrap(routes, &state).with_state(state)
 }

@@ -5,13 +5,15 @@ use leptos::prelude::*;
 use leptos_router::components::{Outlet, A};
 
 use crate::components::forms::{provide_toasts, ToastRegion};
+use crate::components::live::provide_live;
 use crate::model::{Role, SessionInfo};
 use crate::server::{get_session_info, Logout, SwitchTenant};
 
 /// The pages, and whether only admins may open them.
-const NAV: [(&str, &str, bool); 7] = [
+const NAV: [(&str, &str, bool); 8] = [
     ("/", "Dashboard", false),
     ("/passes", "Passes", false),
+    ("/journeys", "Journeys", false),
     ("/integrations", "Integrations", true),
     ("/api-keys", "API keys", true),
     ("/people", "People", true),
@@ -23,6 +25,7 @@ const NAV: [(&str, &str, bool); 7] = [
 pub fn Layout() -> impl IntoView {
     let info = Resource::new(|| (), |_| get_session_info());
     let toasts = provide_toasts();
+    provide_live();
     view! {
         <a class="skip-link" href="#content">"Skip to content"</a>
         <div class="shell">

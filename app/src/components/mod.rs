@@ -1,3 +1,5 @@
+pub mod activity;
 pub mod feedback;
 pub mod forms;
 pub mod layout;
+pub mod live;

@@ -2,17 +2,38 @@ use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use leptos_router::hooks::use_query_map;
+
 use crate::components::feedback::{EmptyState, ErrorNote, PageHeader, TableSkeleton};
-use crate::model::Dashboard;
+use crate::components::live::{use_live_refresh, LiveBadge};
+use crate::model::{Activity, BucketStat, Dashboard};
 use crate::pages::passes::PassTable;
-use crate::server::get_dashboard;
+use crate::server::{get_activity, get_dashboard};
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
     let data = Resource::new(|| (), |_| get_dashboard());
+    let query = use_query_map();
+    let day = Memo::new(move |_| query.with(|q| q.get("window").as_deref() == Some("day")));
+    let activity = Resource::new(move || day.get(), get_activity);
+    use_live_refresh(|| true, move || activity.refetch());
     view! {
         <Title text="Dashboard"/>
-        <PageHeader title="Dashboard" subtitle="This tenant's passes and integrations at a glance."/>
+        <PageHeader title="Dashboard" subtitle="This tenant's requests, updates and pushes, live; and its passes at a glance.">
+            <LiveBadge/>
+        </PageHeader>
+        <nav class="tabs" aria-label="Window">
+            <a href="/" class:active=move || !day.get() aria-current=move || (!day.get()).then_some("page")>"Last hour"</a>
+            <a href="/?window=day" class:active=move || day.get() aria-current=move || day.get().then_some("page")>"Last 24 hours"</a>
+        </nav>
+        <Transition fallback=|| view! { <TableSkeleton/> }>
+            {move || Suspend::new(async move {
+                match activity.await {
+                    Ok(a) => Either::Left(view! { <ActivityBody a/> }),
+                    Err(error) => Either::Right(view! { <ErrorNote error/> }),
+                }
+            })}
+        </Transition>
         <Transition fallback=|| view! { <TableSkeleton/> }>
             {move || Suspend::new(async move {
                 match data.await {
@@ -95,4 +116,112 @@ fn TypeChart(types: Vec<(String, i64)>) -> impl IntoView {
                 .collect_view()}
         </svg>
     })
+}
+
+#[component]
+fn ActivityBody(a: Activity) -> impl IntoView {
+    let p95 = a
+        .p95_processing_ms
+        .map_or_else(|| "—".to_string(), |ms| format!("{ms} ms"));
+    let by_source = a
+        .inbound
+        .iter()
+        .map(|s| {
+            format!(
+                "{}: {} accepted, {} rejected",
+                s.source, s.accepted, s.rejected
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" · ");
+    view! {
+        <section class="stats" aria-label=format!("Activity in the last {}", a.window)>
+            <Stat label="Requests accepted" value=a.accepted testid="stat-accepted"/>
+            <Stat label="Requests rejected" value=a.rejected testid="stat-rejected"/>
+            <Stat label="Pass updates" value=a.pass_updates testid="stat-pass-updates"/>
+            <Stat label="Pushes delivered" value=a.pushes_delivered testid="stat-pushes-delivered"/>
+            <Stat label="Pushes failed" value=a.pushes_failed testid="stat-pushes-failed"/>
+            <div class="stat">
+                <span class="stat-label">"p95 processing"</span>
+                <span class="stat-value" data-testid="stat-p95">{p95}</span>
+            </div>
+        </section>
+        <p class="muted" data-testid="by-source">{if by_source.is_empty() { "No requests in this window.".to_string() } else { by_source }}</p>
+        <div class="grid-2">
+            <section class="card">
+                <h2>"Requests"</h2>
+                <StackChart buckets=a.buckets.clone() pick=|b| (b.accepted, b.rejected)
+                    labels=("accepted", "rejected") title="Requests per interval"/>
+            </section>
+            <section class="card">
+                <h2>"Deliveries"</h2>
+                <StackChart buckets=a.buckets pick=|b| (b.delivered, b.failed)
+                    labels=("delivered", "failed") title="Deliveries per interval"/>
+            </section>
+        </div>
+    }
+}
+
+/// Stacked columns (good at the bottom, bad on top), one per bucket, as inline SVG.
+#[component]
+fn StackChart(
+    buckets: Vec<BucketStat>,
+    pick: fn(&BucketStat) -> (i64, i64),
+    labels: (&'static str, &'static str),
+    title: &'static str,
+) -> impl IntoView {
+    const HEIGHT: f64 = 120.0;
+    let max = buckets
+        .iter()
+        .map(|b| {
+            let (good, bad) = pick(b);
+            good + bad
+        })
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let step = 400.0 / buckets.len().max(1) as f64;
+    let summary = buckets
+        .iter()
+        .filter(|b| pick(b) != (0, 0))
+        .map(|b| {
+            let (good, bad) = pick(b);
+            format!("{}: {good} {}, {bad} {}", b.label, labels.0, labels.1)
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let aria = if summary.is_empty() {
+        format!("{title}: nothing yet")
+    } else {
+        format!("{title}: {summary}")
+    };
+    let every = (buckets.len() / 6).max(1);
+    view! {
+        <svg class="column-chart" viewBox="0 0 400 140" role="img" aria-label=aria>
+            <line x1="0" y1=HEIGHT x2="400" y2=HEIGHT class="axis"/>
+            {buckets
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    let (good, bad) = pick(b);
+                    let x = i as f64 * step + 2.0;
+                    let w = (step - 4.0).max(1.0);
+                    let hg = HEIGHT * good as f64 / max;
+                    let hb = HEIGHT * bad as f64 / max;
+                    view! {
+                        <rect x=format!("{x:.1}") y=format!("{:.1}", HEIGHT - hg) width=format!("{w:.1}") height=format!("{hg:.1}") class="seg-ok">
+                            <title>{format!("{}: {good} {}", b.label, labels.0)}</title>
+                        </rect>
+                        <rect x=format!("{x:.1}") y=format!("{:.1}", HEIGHT - hg - hb) width=format!("{w:.1}") height=format!("{hb:.1}") class="seg-bad">
+                            <title>{format!("{}: {bad} {}", b.label, labels.1)}</title>
+                        </rect>
+                        {(i % every == 0).then(|| view! {
+                            <text x=format!("{x:.1}") y="136" class="tick">{b.label.clone()}</text>
+                        })}
+                    }
+                })
+                .collect_view()}
+        </svg>
+        <p class="legend"><span class="swatch seg-ok"></span>{labels.0}" "<span class="swatch seg-bad"></span>{labels.1}</p>
+    }
 }

@@ -1,12 +1,15 @@
 pub mod actito;
 pub mod api_keys;
+pub mod audit;
 pub mod dashboard;
 pub mod integrations;
+pub mod journeys;
 pub mod login;
 pub mod not_found;
+pub mod pass_detail;
 pub mod passes;
 pub mod people;
-pub mod placeholder;
+pub mod push_history;
 pub mod sfmc;
 pub mod subscriptions;
 pub mod wallet;

@@ -1,10 +1,12 @@
 //! The console's server functions. Each checks the caller before touching data.
 
+mod activity;
 mod integrations;
 mod keys;
 mod people;
 mod wallet;
 
+pub use activity::*;
 pub use integrations::*;
 pub use keys::*;
 pub use people::*;

@@ -115,3 +115,50 @@ pub async fn updated_since(
         .collect();
     Ok((serials, tag))
 }
+
+/// An Apple device holding a pass, and the newest version it was pushed.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppleDevice {
+    pub device_id: String,
+    pub pushed_version: i64,
+    pub registered_at: String,
+}
+
+/// Where a pass lives: the Apple devices that added it and its Google Wallet object.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PassWallets {
+    pub apple: Vec<AppleDevice>,
+    /// (object id, the newest version Google has).
+    pub google: Option<(String, i64)>,
+}
+
+pub async fn wallets_of(db: &Db, tenant_id: &str, pass_id: &str) -> Result<PassWallets> {
+    let apple: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT device_id, pushed_version, created_at FROM apple_registrations \
+         WHERE tenant_id = $1 AND pass_id = $2 ORDER BY created_at, device_id",
+    )
+    .bind(tenant_id)
+    .bind(pass_id)
+    .fetch_all(db.reader())
+    .await?;
+    let google: Option<(String, i64)> = sqlx::query_as(
+        "SELECT object_id, delivered_version FROM google_objects WHERE tenant_id = $1 AND pass_id = $2",
+    )
+    .bind(tenant_id)
+    .bind(pass_id)
+    .fetch_optional(db.reader())
+    .await?;
+    Ok(PassWallets {
+        apple: apple
+            .into_iter()
+            .map(|(device_id, pushed_version, at)| AppleDevice {
+                device_id,
+                pushed_version,
+                registered_at: crate::clock::rfc3339(at),
+            })
+            .collect(),
+        google,
+    })
+}

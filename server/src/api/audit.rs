@@ -29,6 +29,8 @@ pub struct EventQuery {
     /// `accepted`, `rejected`, `processed` or `failed`
     status: Option<String>,
     kind: Option<String>,
+    /// A cause code, e.g. `UNAUTHENTICATED` or `NO_MATCHING_PASS`
+    reason: Option<String>,
     cursor: Option<String>,
     limit: Option<u32>,
 }
@@ -49,6 +51,8 @@ pub async fn list_events(
         source: q.source,
         status: q.status,
         kind: q.kind,
+        reason: q.reason,
+        ..Default::default()
     };
     let page = events::list(
         &state.core.db,
@@ -91,6 +95,7 @@ pub async fn list_deliveries(
         event_id: q.event_id,
         channel: q.channel,
         status: q.status,
+        ..Default::default()
     };
     let page = deliveries::list(
         &state.core.db,

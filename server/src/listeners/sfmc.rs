@@ -129,6 +129,7 @@ fn inbound(
     items: i64,
 ) -> Inbound {
     Inbound {
+        replay_of: None,
         tenant_id: v.tenant_id.clone(),
         source: "sfmc",
         kind: kind.into(),

@@ -335,3 +335,6 @@ mod tests {
         assert_eq!(list(21).pages(), 2);
     }
 }
+
+mod activity;
+pub use activity::*;

@@ -1,0 +1,144 @@
+//! Pieces shared by the activity pages: filter menus, status tags, diffs, deliveries.
+
+use leptos::either::Either;
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+use crate::model::{ChangeRow, DeliveryRow, Range};
+use crate::pages::passes::short_time;
+
+/// A select of a GET filter form; the empty choice means "any".
+#[component]
+pub fn Filter(
+    label: &'static str,
+    name: &'static str,
+    value: String,
+    options: Vec<(&'static str, &'static str)>,
+) -> impl IntoView {
+    let id = format!("filter-{name}");
+    view! {
+        <div class="field">
+            <label for=id.clone()>{label}</label>
+            <select id=id name=name>
+                <option value="" selected=value.is_empty()>"Any"</option>
+                {options
+                    .into_iter()
+                    .map(|(v, text)| view! { <option value=v selected=value == v>{text}</option> })
+                    .collect_view()}
+            </select>
+        </div>
+    }
+}
+
+#[component]
+pub fn RangeSelect(value: Range) -> impl IntoView {
+    view! {
+        <div class="field">
+            <label for="filter-range">"When"</label>
+            <select id="filter-range" name="range">
+                {Range::ALL
+                    .into_iter()
+                    .map(|r| view! { <option value=r.param() selected=r == value>{r.label()}</option> })
+                    .collect_view()}
+            </select>
+        </div>
+    }
+}
+
+#[component]
+pub fn StatusTag(status: String) -> impl IntoView {
+    let tone = match status.as_str() {
+        "processed" | "delivered" | "done" => "ok",
+        "rejected" | "failed" | "dead" => "bad",
+        "retrying" | "pending" | "queued" | "running" | "accepted" => "wait",
+        _ => "neutral",
+    };
+    view! { <span class=format!("status status-{tone}")>{status}</span> }
+}
+
+#[component]
+pub fn ChangeList(changes: Vec<ChangeRow>) -> impl IntoView {
+    view! {
+        <ul class="diff">
+            {changes
+                .into_iter()
+                .map(|c| {
+                    view! {
+                        <li>
+                            <code>{c.key}</code>": "
+                            {c.before.map(|b| view! { <del>{b}</del>" → " })}
+                            {match c.after {
+                                Some(a) => Either::Left(view! { <ins>{a}</ins> }),
+                                None => Either::Right(view! { <em class="muted">"removed"</em> }),
+                            }}
+                        </li>
+                    }
+                })
+                .collect_view()}
+        </ul>
+    }
+}
+
+/// Deliveries with their attempts; each row expands to show every attempt.
+#[component]
+pub fn DeliveryTable(rows: Vec<DeliveryRow>) -> impl IntoView {
+    if rows.is_empty() {
+        return Either::Left(view! { <p class="muted">"No deliveries."</p> });
+    }
+    Either::Right(view! {
+        <div class="table-wrap">
+            <table class="table" data-testid="delivery-table">
+                <thead>
+                    <tr>
+                        <th scope="col">"Created"</th>
+                        <th scope="col">"Channel"</th>
+                        <th scope="col">"Pass"</th>
+                        <th scope="col">"Target"</th>
+                        <th scope="col">"Status"</th>
+                        <th scope="col" class="num">"Attempts"</th>
+                        <th scope="col" class="num">"Latency"</th>
+                        <th scope="col">"Last error"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {rows.into_iter().map(|d| view! { <DeliveryLine d/> }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    })
+}
+
+#[component]
+fn DeliveryLine(d: DeliveryRow) -> impl IntoView {
+    let latency = d
+        .latency_ms()
+        .map(|ms| format!("{ms} ms"))
+        .unwrap_or_default();
+    let attempts = d.attempts.clone();
+    view! {
+        <tr data-delivery-id=d.id.clone()>
+            <td class="nowrap">{short_time(&d.created_at)}</td>
+            <td><span class="tag">{d.channel.clone()}</span></td>
+            <td>{d.pass_id.clone().map(|p| view! { <A href=format!("/passes/{p}")><code>{p.clone()}</code></A> })}</td>
+            <td class="truncate" title=d.target.clone()>{d.target.clone()}</td>
+            <td><StatusTag status=d.status.clone()/></td>
+            <td class="num">
+                <details>
+                    <summary>{attempts.len()}</summary>
+                    <ol class="attempts">
+                        {attempts.into_iter().map(|a| view! {
+                            <li>
+                                {short_time(&a.at)}" · "
+                                {a.status_code.map(|c| c.to_string()).unwrap_or_else(|| "no answer".into())}
+                                {format!(" · {} ms", a.latency_ms)}
+                                {a.error.map(|e| format!(" · {e}"))}
+                            </li>
+                        }).collect_view()}
+                    </ol>
+                </details>
+            </td>
+            <td class="num">{latency}</td>
+            <td class="muted truncate" title=d.last_error.clone().unwrap_or_default()>{d.last_error.clone().unwrap_or_default()}</td>
+        </tr>
+    }
+}

@@ -1,0 +1,199 @@
+//! Journeys: SFMC journeys (and Actito custom actions) with what their executions
+//! matched, changed and pushed; one journey's contacts, linked to events and passes.
+
+use leptos::either::Either;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::{Form, A};
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+use crate::components::activity::RangeSelect;
+use crate::components::feedback::{EmptyState, ErrorNote, PageHeader, TableSkeleton};
+use crate::components::live::{use_live_refresh, LiveBadge};
+use crate::model::{ContactView, JourneyDetail, JourneyRow, Range};
+use crate::pages::passes::{short_time, urlencode};
+use crate::server::{get_journey, list_journeys};
+
+fn range() -> Memo<Range> {
+    let query = use_query_map();
+    Memo::new(move |_| Range::parse(&query.with(|q| q.get("range").unwrap_or_default())))
+}
+
+#[component]
+pub fn JourneysPage() -> impl IntoView {
+    let range = range();
+    let list = Resource::new(move || range.get(), list_journeys);
+    use_live_refresh(|| true, move || list.refetch());
+    view! {
+        <Title text="Journeys"/>
+        <PageHeader title="Journeys" subtitle="What each SFMC journey and Actito custom action did to passes: executions, contacts without a pass, updates and pushes.">
+            <LiveBadge/>
+        </PageHeader>
+        <Form action="/journeys" attr:class="filters" attr:aria-label="Time range">
+            <RangeSelect value=range.get_untracked()/>
+            <div class="filter-actions"><button type="submit" class="button primary">"Show"</button></div>
+        </Form>
+        <Transition fallback=|| view! { <TableSkeleton/> }>
+            {move || Suspend::new(async move {
+                match list.await {
+                    Ok(rows) => Either::Left(view! { <JourneyTable rows range=range.get_untracked()/> }),
+                    Err(error) => Either::Right(view! { <ErrorNote error/> }),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn JourneyTable(rows: Vec<JourneyRow>, range: Range) -> impl IntoView {
+    if rows.is_empty() {
+        return Either::Left(view! {
+            <EmptyState title="No journey activity".to_string()
+                hint="Journey Builder executions and Actito custom actions appear here once they call Passhook.".to_string()/>
+        });
+    }
+    let max = rows.iter().map(|r| r.executions).max().unwrap_or(1).max(1);
+    Either::Right(view! {
+        <div class="table-wrap">
+            <table class="table" data-testid="journey-table">
+                <thead>
+                    <tr>
+                        <th scope="col">"Journey"</th>
+                        <th scope="col">"Executions"</th>
+                        <th scope="col" class="num">"Matched"</th>
+                        <th scope="col" class="num">"No pass (404)"</th>
+                        <th scope="col" class="num">"Refused"</th>
+                        <th scope="col" class="num">"Passes updated"</th>
+                        <th scope="col" class="num">"Pushes sent"</th>
+                        <th scope="col" class="num">"Pushes failed"</th>
+                        <th scope="col">"Last"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {rows.into_iter().map(|r| {
+                        let href = format!("/journeys/{}?range={}", urlencode(&r.journey_id), range.param());
+                        view! {
+                            <tr>
+                                <td><span class="tag">{r.source.clone()}</span>" "<A href=href><code>{r.journey_id.clone()}</code></A></td>
+                                <td><MatchBar matched=r.matched unmatched=r.unmatched refused=r.refused max/></td>
+                                <td class="num">{r.matched}</td>
+                                <td class="num">{r.unmatched}</td>
+                                <td class="num">{r.refused}</td>
+                                <td class="num">{r.passes_updated}</td>
+                                <td class="num">{r.pushes_sent}</td>
+                                <td class="num">{r.pushes_failed}</td>
+                                <td class="nowrap muted">{short_time(&r.last_at)}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    })
+}
+
+/// Matched / unmatched / refused executions as one stacked bar.
+#[component]
+fn MatchBar(matched: i64, unmatched: i64, refused: i64, max: i64) -> impl IntoView {
+    let width = |n: i64| 120.0 * n as f64 / max as f64;
+    let (m, u, r) = (width(matched), width(unmatched), width(refused));
+    let label = format!("{matched} matched, {unmatched} without a pass, {refused} refused");
+    view! {
+        <svg class="mini-bar" viewBox="0 0 120 12" width="120" height="12" role="img" aria-label=label>
+            <rect x="0" width=format!("{m:.1}") height="12" class="seg-ok"/>
+            <rect x=format!("{m:.1}") width=format!("{u:.1}") height="12" class="seg-warn"/>
+            <rect x=format!("{:.1}", m + u) width=format!("{r:.1}") height="12" class="seg-bad"/>
+        </svg>
+    }
+}
+
+#[component]
+pub fn JourneyPage() -> impl IntoView {
+    let params = use_params_map();
+    let range = range();
+    let id = move || params.with(|p| p.get("id").unwrap_or_default());
+    let detail = Resource::new(
+        move || (id(), range.get()),
+        |(id, range)| get_journey(id, range),
+    );
+    use_live_refresh(|| true, move || detail.refetch());
+    view! {
+        <Title text="Journey"/>
+        <p class="breadcrumb"><A href="/journeys">"← Journeys"</A></p>
+        <Transition fallback=|| view! { <TableSkeleton/> }>
+            {move || Suspend::new(async move {
+                match detail.await {
+                    Ok(detail) => Either::Left(view! { <JourneyBody id=id() detail/> }),
+                    Err(error) => Either::Right(view! { <ErrorNote error/> }),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn JourneyBody(id: String, detail: JourneyDetail) -> impl IntoView {
+    let JourneyDetail { summary, contacts } = detail;
+    view! {
+        <header class="page-header"><div><h1><code>{id}</code></h1></div></header>
+        {summary.map(|s| view! {
+            <section class="stats" aria-label="Journey figures">
+                <Figure label="Executions" value=s.executions/>
+                <Figure label="Matched" value=s.matched/>
+                <Figure label="No pass (404)" value=s.unmatched/>
+                <Figure label="Passes updated" value=s.passes_updated/>
+                <Figure label="Pushes sent" value=s.pushes_sent/>
+                <Figure label="Pushes failed" value=s.pushes_failed/>
+            </section>
+        })}
+        <section class="card">
+            <h2>"Contacts"</h2>
+            <ContactTable contacts/>
+        </section>
+    }
+}
+
+#[component]
+fn Figure(label: &'static str, value: i64) -> impl IntoView {
+    view! {
+        <div class="stat">
+            <span class="stat-label">{label}</span>
+            <span class="stat-value">{value}</span>
+        </div>
+    }
+}
+
+#[component]
+fn ContactTable(contacts: Vec<ContactView>) -> impl IntoView {
+    if contacts.is_empty() {
+        return Either::Left(view! { <p class="muted">"No executions in this range."</p> });
+    }
+    Either::Right(view! {
+        <table class="table" data-testid="contact-table">
+            <thead>
+                <tr>
+                    <th scope="col">"Contact (keyValue)"</th>
+                    <th scope="col" class="num">"Executions"</th>
+                    <th scope="col" class="num">"Without a pass"</th>
+                    <th scope="col">"Passes"</th>
+                    <th scope="col">"Last"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {contacts.into_iter().map(|c| view! {
+                    <tr>
+                        <td>{if c.key_value.is_empty() { "—".to_string() } else { c.key_value.clone() }}</td>
+                        <td class="num">{c.executions}</td>
+                        <td class="num">{c.unmatched}</td>
+                        <td>
+                            {c.pass_ids.into_iter().map(|p| view! {
+                                <A href=format!("/passes/{p}")><code>{p.clone()}</code></A>" "
+                            }).collect_view()}
+                        </td>
+                        <td class="nowrap"><A href=format!("/audit/{}", c.last_event_id)>{short_time(&c.last_at)}</A></td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    })
+}
