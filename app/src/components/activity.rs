@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 
 use crate::model::{ChangeRow, DeliveryRow, Range};
-use crate::pages::passes::short_time;
+use crate::pages::passes::exact_time;
 
 /// A select of a GET filter form; the empty choice means "any".
 #[component]
@@ -117,7 +117,7 @@ fn DeliveryLine(d: DeliveryRow) -> impl IntoView {
     let attempts = d.attempts.clone();
     view! {
         <tr data-delivery-id=d.id.clone()>
-            <td class="nowrap">{short_time(&d.created_at)}</td>
+            <td class="nowrap">{exact_time(&d.created_at)}</td>
             <td><span class="tag">{d.channel.clone()}</span></td>
             <td>{d.pass_id.clone().map(|p| view! { <A href=format!("/passes/{p}")><code>{p.clone()}</code></A> })}</td>
             <td class="truncate" title=d.target.clone()>{d.target.clone()}</td>
@@ -128,7 +128,7 @@ fn DeliveryLine(d: DeliveryRow) -> impl IntoView {
                     <ol class="attempts">
                         {attempts.into_iter().map(|a| view! {
                             <li>
-                                {short_time(&a.at)}" · "
+                                {exact_time(&a.at)}" · "
                                 {a.status_code.map(|c| c.to_string()).unwrap_or_else(|| "no answer".into())}
                                 {format!(" · {} ms", a.latency_ms)}
                                 {a.error.map(|e| format!(" · {e}"))}

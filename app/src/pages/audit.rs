@@ -9,11 +9,14 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::components::activity::{ChangeList, DeliveryTable, Filter, RangeSelect, StatusTag};
 use crate::components::feedback::{EmptyState, ErrorNote, PageHeader, TableSkeleton};
-use crate::components::forms::{server_message, toast};
+use crate::components::forms::{server_message, take_outcome, toast, FieldNote};
 use crate::components::live::{use_live_refresh, LiveBadge};
-use crate::model::{EventList, EventQuery, EventRow, EventView, CAUSE_CODES, EVENT_KINDS};
-use crate::pages::passes::short_time;
-use crate::server::{get_event, list_events, ReplayEvent};
+use crate::model::{
+    EventList, EventQuery, EventRow, EventView, FieldProblem, TestEventInput, TestEventResult,
+    CAUSE_CODES, EVENT_KINDS,
+};
+use crate::pages::passes::exact_time;
+use crate::server::{get_event, list_events, ReplayEvent, SendTestEvent};
 
 /// The filters in the URL.
 fn query_of(map: &leptos_router::params::ParamsMap) -> EventQuery {
@@ -40,7 +43,10 @@ pub fn AuditPage() -> impl IntoView {
         <Transition fallback=|| view! { <TableSkeleton/> }>
             {move || Suspend::new(async move {
                 match events.await {
-                    Ok(list) => Either::Left(view! { <EventTable list query=query.get_untracked()/> }),
+                    Ok(list) => Either::Left(view! {
+                        {list.can_send.then(|| view! { <TestEventForm/> })}
+                        <EventTable list query=query.get_untracked()/>
+                    }),
                     Err(error) => Either::Right(view! { <ErrorNote error/> }),
                 }
             })}
@@ -72,6 +78,82 @@ fn EventFilters(query: Memo<EventQuery>) -> impl IntoView {
                 <a class="button secondary" href="/audit">"Clear"</a>
             </div>
         </Form>
+    }
+}
+
+/// Sends a real, authenticated listener request built from a few fields.
+#[component]
+fn TestEventForm() -> impl IntoView {
+    let send = ServerAction::<SendTestEvent>::new();
+    let problems = RwSignal::new(Vec::<FieldProblem>::new());
+    let result = RwSignal::new(None::<TestEventResult>);
+    let (source, email, data, message) = (
+        RwSignal::new("actito".to_string()),
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+    );
+    Effect::new(move |_| {
+        if let Some(outcome) = send.value().get() {
+            if let Some(sent) = take_outcome(outcome, problems) {
+                toast(format!("Test event answered {}", sent.status));
+                result.set(Some(sent));
+            }
+        }
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        send.dispatch(SendTestEvent {
+            input: TestEventInput {
+                source: source.get_untracked(),
+                email: email.get_untracked(),
+                data: data.get_untracked(),
+                message: message.get_untracked(),
+            },
+        });
+    };
+    view! {
+        <details class="card test-event">
+            <summary><strong>"Send a test event"</strong>" — a real, signed request to this tenant's listener"</summary>
+            <form class="form" on:submit=submit>
+                <div class="field-row">
+                    <div class="field">
+                        <label for="test-source">"As"</label>
+                        <select id="test-source" bind:value=source>
+                            <option value="actito">"Actito custom action"</option>
+                            <option value="sfmc">"SFMC journey execute"</option>
+                        </select>
+                        <FieldNote problems field="source"/>
+                    </div>
+                    <div class="field grow">
+                        <label for="test-email">"Customer email"</label>
+                        <input id="test-email" type="email" bind:value=email placeholder="john.smith@example.com"/>
+                        <FieldNote problems field="email"/>
+                    </div>
+                </div>
+                <div class="field-row">
+                    <div class="field grow">
+                        <label for="test-data">"Data (key=value, one per line)"</label>
+                        <textarea id="test-data" rows="3" bind:value=data placeholder="points=120"></textarea>
+                        <FieldNote problems field="data"/>
+                    </div>
+                    <div class="field grow">
+                        <label for="test-message">"Message (optional: notifies the customer)"</label>
+                        <input id="test-message" type="text" bind:value=message/>
+                    </div>
+                </div>
+                <button type="submit" class="button primary" disabled=move || send.pending().get()>
+                    {move || if send.pending().get() { "Sending…" } else { "Send test event" }}
+                </button>
+            </form>
+            {move || result.get().map(|r| view! {
+                <div class="test-result" data-testid="test-result">
+                    <p>{format!("Answered {}", r.status)}
+                        {r.event_id.map(|id| view! { " · "<A href=format!("/audit/{id}")>"see the event"</A> })}</p>
+                    <pre class="code">{r.body}</pre>
+                </div>
+            })}
+        </details>
     }
 }
 
@@ -141,7 +223,7 @@ fn EventLine(e: EventRow) -> impl IntoView {
     };
     view! {
         <tr class="fresh" data-event-id=e.id.clone()>
-            <td class="nowrap"><A href=href>{short_time(&e.received_at)}</A></td>
+            <td class="nowrap"><A href=href>{exact_time(&e.received_at)}</A></td>
             <td><span class="tag">{e.source.clone()}</span></td>
             <td><code>{e.kind.clone()}</code></td>
             <td><StatusTag status=e.status.clone()/></td>
@@ -223,7 +305,7 @@ fn EventBody(view: EventView, replay: ServerAction<ReplayEvent>) -> impl IntoVie
         </header>
         <section class="card">
             <dl class="facts">
-                <div><dt>"Received"</dt><dd>{short_time(&event.received_at)}</dd></div>
+                <div><dt>"Received"</dt><dd>{exact_time(&event.received_at)}</dd></div>
                 <div><dt>"Status"</dt><dd><StatusTag status=event.status.clone()/></dd></div>
                 <div><dt>"Authentication"</dt><dd data-testid="authentication">{authentication}</dd></div>
                 {event.reason.clone().map(|r| view! {

@@ -147,7 +147,7 @@ fn ActivityBody(a: Activity) -> impl IntoView {
             </div>
         </section>
         <p class="muted" data-testid="by-source">{if by_source.is_empty() { "No requests in this window.".to_string() } else { by_source }}</p>
-        <div class="grid-2">
+        <div class="grid-2 even">
             <section class="card">
                 <h2>"Requests"</h2>
                 <StackChart buckets=a.buckets.clone() pick=|b| (b.accepted, b.rejected)

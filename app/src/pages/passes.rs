@@ -152,6 +152,14 @@ pub fn short_time(rfc3339: &str) -> String {
     }
 }
 
+/// `2026-11-23T10:15:30.123Z` → `2026-11-23 10:15:30 UTC`, for activity to the second.
+pub fn exact_time(rfc3339: &str) -> String {
+    match (rfc3339.get(..10), rfc3339.get(11..19)) {
+        (Some(day), Some(time)) => format!("{day} {time} UTC"),
+        _ => rfc3339.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -164,6 +172,10 @@ mod tests {
         assert_eq!(
             super::short_time("2026-11-23T10:15:30.123Z"),
             "2026-11-23 10:15 UTC"
+        );
+        assert_eq!(
+            super::exact_time("2026-11-23T10:15:30.123Z"),
+            "2026-11-23 10:15:30 UTC"
         );
     }
 }

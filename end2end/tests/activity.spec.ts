@@ -1,0 +1,214 @@
+import fs from 'node:fs';
+import { APIRequestContext, expect, Page, test } from '@playwright/test';
+import { MARKETER, hydrated, navigate, sample, signIn, watchForErrors } from './helpers';
+
+const LISTENER = '/api/demo/webhooks/listeners/actito/custom-actions/updatePass';
+
+/** A new ActitoListener.Write key, created through the admin's console session. */
+async function listenerKey(page: Page): Promise<string> {
+  const answer = await page.request.post('/console/fn/create_key', {
+    data: { name: `e2e activity ${Date.now()}`, scopes: ['ActitoListener.Write'] },
+  });
+  expect(answer.status()).toBe(200);
+  return (await answer.json()).Done.key;
+}
+
+/**
+ * The ONE_BY_ONE sample with a fresh envelope id, aimed at a demo customer. Its
+ * callbacks go to a host no tenant allows, so each is recorded as a failed delivery
+ * without any call leaving the machine.
+ */
+function envelope(id: string, points: number) {
+  const body = sample('custom-action-trigger-one-by-one.json') as any;
+  body.id = id;
+  body.data['actionParameters.points'] = points;
+  body.data['profileAttributes.emailAddress'] = 'john.smith@example.com';
+  body.data._links.notifyOK.href = `https://callbacks.invalid/ca/OK_${id}`;
+  body.data._links.notifyKO.href = `https://callbacks.invalid/ca/KO_${id}`;
+  return body;
+}
+
+async function send(request: APIRequestContext, key: string | null, body: unknown) {
+  const headers: Record<string, string> = key ? { 'X-API-KEY': key } : {};
+  return request.post(LISTENER, { headers, data: body });
+}
+
+test('the audit page shows new requests live, with the cause of a rejection, and replays an event as a linked record', async ({ page, request }) => {
+  const errors = watchForErrors(page);
+  await signIn(page);
+  const key = await listenerKey(page);
+  await navigate(page, 'Audit');
+  await hydrated(page);
+  await expect(page.getByTestId('live-badge')).toHaveText('Live');
+
+  const id = `e2e-live-${Date.now()}`;
+  const accepted = await send(request, key, envelope(id, 7));
+  expect(accepted.status()).toBe(200);
+  const eventId = (await accepted.json()).eventId;
+  // No reload: the row arrives through the live stream.
+  const row = page.locator(`tr[data-event-id="${eventId}"]`);
+  await expect(row).toBeVisible({ timeout: 1_000 });
+  await expect(row).toContainText('custom-action.updatePass');
+
+  const refused = await send(request, null, envelope(`${id}-anon`, 1));
+  expect(refused.status()).toBe(401);
+  const refusedRow = page.getByTestId('event-table').locator('tbody tr').filter({ hasText: 'UNAUTHENTICATED' }).first();
+  await expect(refusedRow).toBeVisible({ timeout: 1_000 });
+  await expect(refusedRow).toContainText('rejected');
+
+  // Detail: payload, redacted key, the pass it changed; then replay.
+  await row.getByRole('link').click();
+  await expect(page).toHaveURL(new RegExp(`/audit/${eventId}$`));
+  await hydrated(page);
+  await expect(page.getByTestId('payload')).toContainText(id);
+  await expect(page.getByTestId('headers')).toContainText('[redacted]');
+  await expect(page.getByTestId('pass-updates')).toContainText('points');
+  await page.getByTestId('replay').click();
+  await expect(page).not.toHaveURL(new RegExp(`/audit/${eventId}$`));
+  await expect(page.getByTestId('replay-of')).toHaveText(eventId);
+  const replayId = (await page.getByTestId('event-id').textContent())!.trim();
+  expect(replayId).not.toBe(eventId);
+  await page.getByTestId('replay-of').click();
+  await expect(page.getByTestId('replays')).toContainText(replayId);
+
+  // The refused request's detail: its cause, and no stored body.
+  await page.goto('/audit?reason=UNAUTHENTICATED');
+  await page.getByTestId('event-table').locator('tbody tr').first().getByRole('link').click();
+  await expect(page.getByTestId('cause')).toHaveText('UNAUTHENTICATED');
+  await expect(page.getByTestId('authentication')).toContainText('Refused');
+  await expect(page.getByTestId('payload')).toHaveCount(0);
+  expect(errors).toEqual([]);
+});
+
+test('audit filters narrow the list and survive a reload', async ({ page, request }) => {
+  const errors = watchForErrors(page);
+  await signIn(page);
+  const key = await listenerKey(page);
+  const tag = `e2e-filter-${Date.now()}`;
+  expect((await send(request, key, envelope(tag, 3))).status()).toBe(200);
+  expect((await send(request, null, envelope(`${tag}-x`, 3))).status()).toBe(401);
+
+  await navigate(page, 'Audit');
+  await hydrated(page);
+  await page.getByLabel('Status').selectOption('rejected');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/status=rejected/);
+  const rows = page.getByTestId('event-table').locator('tbody tr');
+  await expect(rows.first()).toContainText('rejected');
+  for (const text of await rows.allTextContents()) expect(text).toContain('rejected');
+
+  await page.getByLabel('Status').selectOption('');
+  await page.getByLabel('Search').fill(tag);
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(new RegExp(`q=${tag}`));
+  await expect(rows).toHaveCount(1);
+  await page.reload();
+  await expect(rows).toHaveCount(1);
+  await expect(page.getByLabel('Search')).toHaveValue(tag);
+  expect(errors).toEqual([]);
+});
+
+test('push history filters deliveries and exports the filtered rows as CSV', async ({ page, request }) => {
+  const errors = watchForErrors(page);
+  await signIn(page);
+  const key = await listenerKey(page);
+  // Actito is told of each item through its callback: a delivery per request.
+  expect((await send(request, key, envelope(`e2e-push-${Date.now()}`, 11))).status()).toBe(200);
+  await navigate(page, 'Push history');
+  await hydrated(page);
+  await page.getByLabel('Channel').selectOption('actito-callback');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/channel=actito-callback/);
+  const rows = page.getByTestId('delivery-table').locator('tbody tr');
+  await expect(rows.first()).toBeVisible();
+  const shown = await rows.count();
+  for (const text of await rows.allTextContents()) expect(text).toContain('actito-callback');
+
+  const download = page.waitForEvent('download');
+  await page.getByTestId('export-csv').click();
+  const file = await (await download).path();
+  const lines = fs.readFileSync(file, 'utf8').trim().split('\n');
+  expect(lines[0]).toBe('id,created_at,channel,pass_id,event_id,target,status,attempts,last_status_code,last_latency_ms,last_error');
+  expect(lines.length - 1).toBe(shown);
+  for (const line of lines.slice(1)) expect(line.split(',')[2]).toBe('actito-callback');
+  expect(errors).toEqual([]);
+});
+
+test('the dashboard counts the requests sent in the last hour', async ({ page, request }) => {
+  const errors = watchForErrors(page);
+  await signIn(page);
+  const key = await listenerKey(page);
+  await page.goto('/');
+  await hydrated(page);
+  const number = async (id: string) => Number(await page.getByTestId(id).textContent());
+  const before = { accepted: await number('stat-accepted'), rejected: await number('stat-rejected') };
+  const tag = `e2e-dash-${Date.now()}`;
+  for (let i = 0; i < 3; i++) expect((await send(request, key, envelope(`${tag}-${i}`, i))).status()).toBe(200);
+  for (let i = 0; i < 2; i++) expect((await send(request, null, envelope(`${tag}-r${i}`, i))).status()).toBe(401);
+  // Live: the figures follow without a reload.
+  await expect(page.getByTestId('stat-accepted')).toHaveText(String(before.accepted + 3));
+  await expect(page.getByTestId('stat-rejected')).toHaveText(String(before.rejected + 2));
+  await page.reload();
+  await expect(page.getByTestId('stat-accepted')).toHaveText(String(before.accepted + 3));
+  expect(errors).toEqual([]);
+});
+
+test('a marketer sees the audit and push history but cannot replay or retry', async ({ page, request }) => {
+  const errors = watchForErrors(page);
+  await signIn(page);
+  const key = await listenerKey(page);
+  const sent = await send(request, key, envelope(`e2e-marketer-${Date.now()}`, 5));
+  const eventId = (await sent.json()).eventId;
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await signIn(page, MARKETER);
+  await page.goto(`/audit/${eventId}`);
+  await hydrated(page);
+  await expect(page.getByTestId('payload')).toBeVisible();
+  await expect(page.getByTestId('replay')).toHaveCount(0);
+  const forbidden = await page.request.post('/console/fn/replay_event', { form: { id: eventId } });
+  expect(forbidden.status()).toBe(403);
+  await navigate(page, 'Push history');
+  await expect(page.getByRole('heading', { name: 'Push history' })).toBeVisible();
+  await expect(page.getByTestId('retry-failed')).toHaveCount(0);
+  expect(errors).toEqual([]);
+});
+
+test('an admin sends a signed test event from the audit page and follows it to its detail', async ({ page }) => {
+  const errors = watchForErrors(page);
+  await signIn(page);
+  await navigate(page, 'Audit');
+  await hydrated(page);
+  await page.getByText('Send a test event').click();
+  await page.getByLabel('Customer email').fill('not-an-email');
+  await page.getByRole('button', { name: 'Send test event' }).click();
+  await expect(page.locator('#email-error')).toContainText('email');
+
+  await page.getByLabel('Customer email').fill('jane.smith@example.com');
+  await page.getByLabel('Data (key=value, one per line)').fill('points=4321');
+  await page.getByRole('button', { name: 'Send test event' }).click();
+  await expect(page.getByTestId('test-result')).toContainText('Answered 200');
+  await page.getByTestId('test-result').getByRole('link', { name: 'see the event' }).click();
+  await expect(page.getByTestId('payload')).toContainText('jane.smith@example.com');
+  await expect(page.getByTestId('authentication')).toContainText('API key');
+  await expect(page.getByTestId('pass-updates')).toContainText('4321');
+
+  // The same through SFMC, signed with a signing key added for the occasion.
+  await page.goto('/integrations/sfmc');
+  await hydrated(page);
+  await page.getByLabel('Key id').fill('e2e-test-event');
+  await page.getByLabel('Signing secret (salt)').fill('e2e-test-event-secret');
+  await page.getByRole('button', { name: 'Add key' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Signing key added' })).toBeVisible();
+  await page.goto('/audit');
+  await hydrated(page);
+  await page.getByText('Send a test event').click();
+  await page.getByLabel('As').selectOption('sfmc');
+  await page.getByLabel('Customer email').fill('jane.smith@example.com');
+  await page.getByLabel('Data (key=value, one per line)').fill('tier=platinum');
+  await page.getByRole('button', { name: 'Send test event' }).click();
+  await expect(page.getByTestId('test-result')).toContainText('Answered 200');
+  await page.getByTestId('test-result').getByRole('link', { name: 'see the event' }).click();
+  await expect(page.getByTestId('authentication')).toContainText('JWT (HS256)');
+  await expect(page.getByTestId('pass-updates')).toContainText('platinum');
+  expect(errors).toEqual([]);
+});
