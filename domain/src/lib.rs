@@ -18,6 +18,7 @@ pub mod history;
 pub mod ids;
 pub mod ingest;
 pub mod jobs;
+pub mod live;
 pub mod passes;
 pub mod processing;
 pub mod sessions;

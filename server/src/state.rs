@@ -23,6 +23,9 @@ pub struct AppState {
     pub sfmc_marks: Arc<Mutex<HashMap<String, Instant>>>,
     /// The identity provider, discovered on first use (when SSO is configured).
     pub sso: Arc<tokio::sync::OnceCell<Arc<domain::sso::Provider>>>,
+    /// Cancelled when the server starts shutting down: long-lived responses (the
+    /// live feed) end then, so the graceful shutdown does not wait for them.
+    pub stopping: CancellationToken,
 }
 
 impl AppState {
@@ -46,6 +49,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             sfmc_marks: Arc::default(),
             sso: Arc::default(),
+            stopping: CancellationToken::new(),
         }
     }
 
