@@ -21,6 +21,7 @@ pub mod jobs;
 pub mod live;
 pub mod passes;
 pub mod processing;
+pub mod retention;
 pub mod sessions;
 pub mod sfmc;
 pub mod sso;
