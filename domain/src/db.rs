@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Executor};
-use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
+use tokio::sync::{broadcast, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
+
+use crate::live::{Live, LiveEvent};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
@@ -41,6 +43,8 @@ pub struct Db {
     /// SQLite has one writer: background work takes this shared, inbound events take
     /// it exclusively, so an acknowledgement never queues behind a backlog of jobs.
     gate: Arc<RwLock<()>>,
+    /// The live feed (see [`crate::live`]): in-process on SQLite, NOTIFY on PostgreSQL.
+    live: Live,
 }
 
 /// A writer connection for background work, holding its place at the gate.
@@ -94,6 +98,7 @@ impl Db {
                     .connect(url)
                     .await?;
                 Ok(Db {
+                    live: Live::postgres(url, pool.clone()),
                     write: pool.clone(),
                     read: pool,
                     backend: Backend::Postgres,
@@ -137,6 +142,7 @@ impl Db {
             read,
             backend: Backend::Sqlite,
             gate: Arc::default(),
+            live: Live::local(),
         })
     }
 
@@ -180,6 +186,32 @@ impl Db {
             conn: self.write.acquire().await?,
             _gate: gate,
         })
+    }
+
+    /// Publishes to the live feed: never blocks and never fails (see [`crate::live`]).
+    pub fn publish(&self, event: LiveEvent) {
+        self.live.publish(event);
+    }
+
+    /// Publishes several events to the live feed.
+    pub fn publish_all(&self, events: impl IntoIterator<Item = LiveEvent>) {
+        self.live.publish_all(events);
+    }
+
+    /// Every tenant's live events from now on; filter by `tenant_id`.
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
+        self.live.subscribe()
+    }
+
+    /// After [`Db::subscribe`]: waits (at most `timeout`) until events arrive (on
+    /// PostgreSQL, until LISTEN is in place). False on timeout.
+    pub async fn live_ready(&self, timeout: Duration) -> bool {
+        self.live.listening(timeout).await
+    }
+
+    /// Recent live events of a tenant after `last_event_id`, for a client resuming.
+    pub fn live_since(&self, tenant_id: &str, last_event_id: &str) -> Vec<LiveEvent> {
+        self.live.since(tenant_id, last_event_id)
     }
 
     /// The pool for read-only statements.

@@ -11,6 +11,7 @@ use crate::db::Db;
 use crate::error::{DomainError, Result};
 use crate::ids::new_id;
 use crate::passes::escape_like;
+use crate::live::{LiveEvent, LiveKind};
 
 pub const ACTITO_CALLBACK: &str = "actito-callback";
 pub const WALLET: &str = "wallet";
@@ -58,6 +59,9 @@ pub struct Attempt<'a> {
     pub new_status: &'a str,
 }
 
+/// Records an attempt and the delivery's new status, then publishes the attempt to
+/// the live feed (the delivery's tenant, channel and pass come back from the same
+/// UPDATE, so this costs no extra query).
 pub async fn record_attempt(db: &Db, delivery_id: &str, attempt: Attempt<'_>) -> Result<()> {
     let now = now_ms();
     let mut conn = db.background().await?;
@@ -74,18 +78,33 @@ pub async fn record_attempt(db: &Db, delivery_id: &str, attempt: Attempt<'_>) ->
     .bind(attempt.error)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
+    let delivery: Option<(String, String, Option<String>)> = sqlx::query_as(
         "UPDATE deliveries SET status = $1, attempts = attempts + 1, last_status = $2, last_error = $3, \
-         updated_at = $4 WHERE id = $5",
+         updated_at = $4 WHERE id = $5 RETURNING tenant_id, channel, pass_id",
     )
     .bind(attempt.new_status)
     .bind(attempt.status_code.map(i64::from))
     .bind(attempt.error)
     .bind(now)
     .bind(delivery_id)
-    .execute(&mut *tx)
+    .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;
+    drop(conn);
+    if let Some((tenant_id, channel, pass_id)) = delivery {
+        db.publish(LiveEvent::new(
+            &tenant_id,
+            LiveKind::Delivery {
+                delivery_id: delivery_id.to_string(),
+                channel,
+                pass_id,
+                status: attempt.new_status.to_string(),
+                status_code: attempt.status_code.map(i64::from),
+                latency_ms: attempt.latency_ms,
+                error: attempt.error.map(str::to_string),
+            },
+        ));
+    }
     Ok(())
 }
 

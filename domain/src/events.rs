@@ -11,6 +11,7 @@ use crate::error::{DomainError, Result};
 use crate::ids::new_id;
 use crate::jobs::{self, NewJob};
 use crate::passes::escape_like;
+use crate::live::{LiveEvent, LiveKind};
 use crate::sfmc::activity::JourneyContext;
 use sqlx::AnyConnection;
 
@@ -77,6 +78,24 @@ impl Ingested {
     }
 }
 
+impl Inbound {
+    /// The live-feed event for this request once stored as `event_id`.
+    pub fn live(&self, event_id: &str) -> LiveEvent {
+        LiveEvent::new(
+            &self.tenant_id,
+            LiveKind::Inbound {
+                event_id: event_id.to_string(),
+                source: self.source.to_string(),
+                kind: self.kind.clone(),
+                status: ACCEPTED.to_string(),
+                reason: None,
+                journey_id: self.journey.journey_id.clone(),
+                key_value: self.journey.key_value.clone(),
+            },
+        )
+    }
+}
+
 /// Stores the event, its answer and its jobs atomically; a duplicate (same dedupe key
 /// within 24 h) is answered as the first and enqueues nothing.
 pub async fn ingest(
@@ -88,6 +107,9 @@ pub async fn ingest(
     let mut tx = db.writer().begin().await?;
     let ingested = ingest_in(&mut tx, inbound, response, jobs).await?;
     tx.commit().await?;
+    if let Ingested::New { event_id } = &ingested {
+        db.publish(inbound.live(event_id));
+    }
     Ok(ingested)
 }
 
@@ -202,6 +224,18 @@ pub async fn reject(db: &Db, rejection: &Rejection) -> Result<Option<String>> {
     .bind(&rejection.journey.key_value)
     .execute(db.writer())
     .await?;
+    db.publish(LiveEvent::new(
+        &rejection.tenant_id,
+        LiveKind::Inbound {
+            event_id: id.clone(),
+            source: rejection.source.to_string(),
+            kind: rejection.kind.clone(),
+            status: REJECTED.to_string(),
+            reason: Some(rejection.code.clone()),
+            journey_id: rejection.journey.journey_id.clone(),
+            key_value: rejection.journey.key_value.clone(),
+        },
+    ));
     Ok(Some(id))
 }
 
@@ -418,25 +452,64 @@ pub async fn body(db: &Db, event_id: &str) -> Result<(String, i64)> {
     }
 }
 
-/// Marks an event processed, or failed with a reason.
+/// Marks an event processed, or failed with a reason; publishes the new status to
+/// the live feed when it changed.
 pub async fn settle(db: &Db, event_id: &str, failure: Option<(&str, &str)>) -> Result<()> {
     let (status, reason, detail) = match failure {
         None => (PROCESSED, None, None),
         Some((code, detail)) => (FAILED, Some(code), Some(detail)),
     };
-    sqlx::query(
-        "UPDATE inbound_events SET status = $1, reason = COALESCE($2, reason), detail = COALESCE($3, detail), \
-         processed_at = $4 WHERE id = $5",
-    )
+    let set = "UPDATE inbound_events SET status = $1, reason = COALESCE($2, reason), \
+               detail = COALESCE($3, detail), processed_at = $4 WHERE id = $5";
+    let mut conn = db.background().await?;
+    // The usual case, a status that changes, takes one statement that also says
+    // what the feed needs; an unchanged status is only refreshed.
+    let changed: Option<SettledRow> = sqlx::query_as(&format!(
+        "{set} AND status <> $1 \
+         RETURNING tenant_id, source, kind, reason, journey_id, key_value"
+    ))
     .bind(status)
     .bind(reason)
     .bind(detail)
     .bind(now_ms())
     .bind(event_id)
-    .execute(&mut *db.background().await?)
+    .fetch_optional(&mut *conn)
     .await?;
+    let Some((tenant_id, source, kind, reason, journey_id, key_value)) = changed else {
+        sqlx::query(set)
+            .bind(status)
+            .bind(reason)
+            .bind(detail)
+            .bind(now_ms())
+            .bind(event_id)
+            .execute(&mut *conn)
+            .await?;
+        return Ok(());
+    };
+    drop(conn);
+    db.publish(LiveEvent::new(
+        &tenant_id,
+        LiveKind::Inbound {
+            event_id: event_id.to_string(),
+            source,
+            kind,
+            status: status.to_string(),
+            reason,
+            journey_id,
+            key_value,
+        },
+    ));
     Ok(())
 }
+
+type SettledRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 /// Once none of an event's jobs is pending, marks it processed (or failed when one
 /// of them was dead-lettered).

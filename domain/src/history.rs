@@ -17,6 +17,7 @@ pub enum Area {
     ApiKeys,
     Wallet,
     Users,
+    Retention,
 }
 
 impl Area {
@@ -27,6 +28,7 @@ impl Area {
             Area::ApiKeys => "api-keys",
             Area::Wallet => "wallet",
             Area::Users => "users",
+            Area::Retention => "retention",
         }
     }
 }

@@ -66,10 +66,15 @@ async fn write_batches(db: Db, mut receiver: mpsc::Receiver<Request>) {
         match write(&db, &batch).await {
             Ok(results) => {
                 for (request, result) in batch.drain(..).zip(results) {
+                    // Accepted now (not a duplicate): on the live feed after the commit.
+                    if let Ingested::New { event_id } = &result {
+                        db.publish(request.inbound.live(event_id));
+                    }
                     let _ = request.reply.send(Ok(result));
                 }
             }
-            // One bad event must not fail the others: store them one by one.
+            // One bad event must not fail the others: store them one by one (each
+            // published by `events::ingest`).
             Err(_) => {
                 for request in batch.drain(..) {
                     let result = events::ingest(

@@ -16,6 +16,7 @@ use crate::deliveries::{self, Attempt};
 use crate::error::{DomainError, Result};
 use crate::events;
 use crate::jobs::{self, Job, NewJob, Outcome};
+use crate::live::{LiveEvent, LiveKind};
 use crate::passes::{self, Cause, Data, Patched, Update};
 use crate::wallet::{delivery, pass_types};
 
@@ -66,30 +67,47 @@ pub async fn run(core: &Core, job: &Job) -> Outcome {
 /// Changes one pass and, when it changed, records in the same transaction that its
 /// wallets owe a refresh. Updates to one pass coalesce into one owed refresh (the
 /// newest version, significant if any of them was), delivered by the wallet channels.
+/// The result's `significant` includes the pass type's notify-worthy fields.
+/// Callers publish [`live`] of the result once their transaction is committed.
 pub async fn apply(
     conn: &mut AnyConnection,
     tenant_id: &str,
     pass_id: &str,
     update: Update<'_>,
 ) -> Result<Patched> {
-    let patched = passes::patch_in(conn, tenant_id, pass_id, update).await?;
+    let mut patched = passes::patch_in(conn, tenant_id, pass_id, update).await?;
     if !patched.changes.is_empty() {
         let changed: Vec<&str> = patched.changes.iter().map(|c| c.key.as_str()).collect();
         let worthy = pass_types::get_in(conn, tenant_id, &patched.pass.pass_type)
             .await?
             .is_some_and(|t| t.notify_worthy(&changed));
-        let significant = patched.significant || worthy;
+        patched.significant = patched.significant || worthy;
         delivery::owe(
             conn,
             tenant_id,
             pass_id,
             patched.pass.version,
-            significant,
+            patched.significant,
             update.message,
         )
         .await?;
     }
     Ok(patched)
+}
+
+/// The live-feed event of an applied update, if it changed the pass.
+pub fn live(tenant_id: &str, patched: &Patched, event_id: Option<&str>) -> Option<LiveEvent> {
+    (!patched.changes.is_empty()).then(|| {
+        LiveEvent::new(
+            tenant_id,
+            LiveKind::Pass {
+                pass_id: patched.pass.id.clone(),
+                version: patched.pass.version,
+                event_id: event_id.map(str::to_string),
+                significant: patched.significant,
+            },
+        )
+    })
 }
 
 fn event_id(job: &Job) -> Result<&str> {
@@ -118,6 +136,7 @@ async fn custom_action(core: &Core, job: &Job) -> Result<()> {
     {
         let mut conn = core.db.background().await?;
         let mut tx = conn.begin().await?;
+        let mut applied = Vec::new();
         for item in chunk {
             let targets = resolve_item(&mut tx, &job.tenant_id, item, &mapping).await?;
             let cause = Cause {
@@ -134,7 +153,8 @@ async fn custom_action(core: &Core, job: &Job) -> Result<()> {
                 message: message.as_deref(),
             };
             for pass_id in &targets {
-                apply(&mut tx, &job.tenant_id, pass_id, update).await?;
+                let patched = apply(&mut tx, &job.tenant_id, pass_id, update).await?;
+                applied.extend(live(&job.tenant_id, &patched, Some(event_id)));
             }
             let link = if targets.is_empty() {
                 &item.notify_ko
@@ -151,6 +171,8 @@ async fn custom_action(core: &Core, job: &Job) -> Result<()> {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        drop(conn);
+        core.db.publish_all(applied);
     }
     Ok(())
 }
@@ -279,6 +301,7 @@ async fn profile(core: &Core, job: &Job) -> Result<()> {
         .collect();
     let mut conn = core.db.background().await?;
     let mut tx = conn.begin().await?;
+    let mut applied = Vec::new();
     let before = customers::upsert(&mut tx, &job.tenant_id, &profile_id, &attributes).await?;
     let mapped_changed = before.is_empty()
         || settings
@@ -298,10 +321,13 @@ async fn profile(core: &Core, job: &Job) -> Result<()> {
             message: None,
         };
         for pass_id in passes::find_any(&mut tx, &job.tenant_id, &identifiers, None).await? {
-            apply(&mut tx, &job.tenant_id, &pass_id, update).await?;
+            let patched = apply(&mut tx, &job.tenant_id, &pass_id, update).await?;
+            applied.extend(live(&job.tenant_id, &patched, job.event_id.as_deref()));
         }
     }
     tx.commit().await?;
+    drop(conn);
+    core.db.publish_all(applied);
     Ok(())
 }
 
@@ -319,6 +345,7 @@ async fn sfmc_execute(core: &Core, job: &Job) -> Result<()> {
     };
     let mut conn = core.db.background().await?;
     let mut tx = conn.begin().await?;
+    let mut applied = Vec::new();
     for pass_id in &pass_ids {
         let update = Update {
             changes: &changes,
@@ -326,11 +353,14 @@ async fn sfmc_execute(core: &Core, job: &Job) -> Result<()> {
             message,
         };
         match apply(&mut tx, &job.tenant_id, pass_id, update).await {
-            Ok(_) | Err(DomainError::NotFound(_)) => {}
+            Ok(patched) => applied.extend(live(&job.tenant_id, &patched, job.event_id.as_deref())),
+            Err(DomainError::NotFound(_)) => {}
             Err(e) => return Err(e),
         }
     }
     tx.commit().await?;
+    drop(conn);
+    core.db.publish_all(applied);
     Ok(())
 }
 

@@ -11,6 +11,7 @@ pub mod config;
 pub mod console;
 pub mod export;
 pub mod listeners;
+pub mod live;
 pub mod middleware;
 pub mod ops;
 pub mod passkit;
@@ -35,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::router())
         .merge(sso::router())
         .merge(export::router())
+        .merge(live::router())
         .merge(console::router(&state));
     middleware::wrap(routes, &state).with_state(state)
 }
@@ -48,6 +50,11 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let app = router(state.clone());
+    let stopping = state.stopping.clone();
+    let streams = async {
+        shutdown.cancelled().await;
+        stopping.cancel();
+    };
     let http = async {
         let served = axum::serve(
             listener,
@@ -59,7 +66,7 @@ pub async fn serve(
         shutdown.cancel();
         served
     };
-    let (served, ()) = tokio::join!(http, state.run_background(shutdown.clone()));
+    let (served, (), ()) = tokio::join!(http, state.run_background(shutdown.clone()), streams);
     served
 }
 

@@ -23,6 +23,9 @@ pub struct AppState {
     pub sfmc_marks: Arc<Mutex<HashMap<String, Instant>>>,
     /// The identity provider, discovered on first use (when SSO is configured).
     pub sso: Arc<tokio::sync::OnceCell<Arc<domain::sso::Provider>>>,
+    /// Cancelled when the server starts shutting down: long-lived responses (the
+    /// live feed) end then, so the graceful shutdown does not wait for them.
+    pub stopping: CancellationToken,
 }
 
 impl AppState {
@@ -46,6 +49,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             sfmc_marks: Arc::default(),
             sso: Arc::default(),
+            stopping: CancellationToken::new(),
         }
     }
 
@@ -56,9 +60,38 @@ impl AppState {
             self.config.worker.clone(),
             shutdown.clone(),
         );
-        tokio::join!(worker, housekeeping(self.core.db.clone(), shutdown));
+        tokio::join!(
+            worker,
+            housekeeping(self.core.db.clone(), shutdown.clone()),
+            retention(self.core.db.clone(), shutdown),
+        );
     }
 }
+
+/// The retention purge: once shortly after start-up, then every hour.
+async fn retention(db: domain::db::Db, shutdown: CancellationToken) {
+    let start = tokio::time::Instant::now() + RETENTION_FIRST_RUN;
+    let mut tick = tokio::time::interval_at(start, RETENTION_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tick.tick() => {
+                let purge = domain::retention::purge(&db, domain::clock::now_ms());
+                // A purge under way finishes its current batch's transaction or none.
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    result = purge => if let Err(e) = result {
+                        tracing::warn!(error = %e, "the retention purge failed");
+                    },
+                }
+            }
+        }
+    }
+}
+
+const RETENTION_FIRST_RUN: Duration = Duration::from_secs(30);
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
 async fn housekeeping(db: domain::db::Db, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));

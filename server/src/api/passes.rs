@@ -151,5 +151,9 @@ pub async fn patch_pass(
         .map_err(DomainError::from)?;
     let patched = processing::apply(&mut tx, &caller.tenant_id, &pass_id, update).await?;
     tx.commit().await.map_err(DomainError::from)?;
+    state
+        .core
+        .db
+        .publish_all(processing::live(&caller.tenant_id, &patched, None));
     Ok(Json(patched.pass))
 }
