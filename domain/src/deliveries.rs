@@ -10,8 +10,8 @@ use crate::clock::{now_ms, rfc3339};
 use crate::db::Db;
 use crate::error::{DomainError, Result};
 use crate::ids::new_id;
-use crate::passes::escape_like;
 use crate::live::{LiveEvent, LiveKind};
+use crate::passes::escape_like;
 
 pub const ACTITO_CALLBACK: &str = "actito-callback";
 pub const WALLET: &str = "wallet";

@@ -10,8 +10,8 @@ use crate::db::Db;
 use crate::error::{DomainError, Result};
 use crate::ids::new_id;
 use crate::jobs::{self, NewJob};
-use crate::passes::escape_like;
 use crate::live::{LiveEvent, LiveKind};
+use crate::passes::escape_like;
 use crate::sfmc::activity::JourneyContext;
 use sqlx::AnyConnection;
 

@@ -94,8 +94,12 @@ test('audit filters narrow the list and survive a reload', async ({ page, reques
   await page.getByRole('button', { name: 'Filter' }).click();
   await expect(page).toHaveURL(/status=rejected/);
   const rows = page.getByTestId('event-table').locator('tbody tr');
-  await expect(rows.first()).toContainText('rejected');
-  for (const text of await rows.allTextContents()) expect(text).toContain('rejected');
+  await expect
+    .poll(async () => {
+      const texts = await rows.allTextContents();
+      return texts.length > 0 && texts.every((t) => t.includes('rejected'));
+    })
+    .toBe(true);
 
   await page.getByLabel('Status').selectOption('');
   await page.getByLabel('Search').fill(tag);
@@ -120,9 +124,14 @@ test('push history filters deliveries and exports the filtered rows as CSV', asy
   await page.getByRole('button', { name: 'Filter' }).click();
   await expect(page).toHaveURL(/channel=actito-callback/);
   const rows = page.getByTestId('delivery-table').locator('tbody tr');
-  await expect(rows.first()).toBeVisible();
+  // The filtered table replaces the whole list once it has loaded.
+  await expect
+    .poll(async () => {
+      const texts = await rows.allTextContents();
+      return texts.length > 0 && texts.every((t) => t.includes('actito-callback'));
+    })
+    .toBe(true);
   const shown = await rows.count();
-  for (const text of await rows.allTextContents()) expect(text).toContain('actito-callback');
 
   const download = page.waitForEvent('download');
   await page.getByTestId('export-csv').click();

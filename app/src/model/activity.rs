@@ -135,8 +135,6 @@ pub struct EventRow {
 pub struct EventList {
     pub items: Vec<EventRow>,
     pub next: Option<String>,
-    /// Whether the caller may send test events.
-    pub can_send: bool,
 }
 
 /// The kinds of inbound request, for the audit filter.

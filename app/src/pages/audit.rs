@@ -12,11 +12,11 @@ use crate::components::feedback::{EmptyState, ErrorNote, PageHeader, TableSkelet
 use crate::components::forms::{server_message, take_outcome, toast, FieldNote};
 use crate::components::live::{use_live_refresh, LiveBadge};
 use crate::model::{
-    EventList, EventQuery, EventRow, EventView, FieldProblem, TestEventInput, TestEventResult,
-    CAUSE_CODES, EVENT_KINDS,
+    EventList, EventQuery, EventRow, EventView, FieldProblem, Role, TestEventInput,
+    TestEventResult, CAUSE_CODES, EVENT_KINDS,
 };
 use crate::pages::passes::exact_time;
-use crate::server::{get_event, list_events, ReplayEvent, SendTestEvent};
+use crate::server::{get_event, get_session_info, list_events, ReplayEvent, SendTestEvent};
 
 /// The filters in the URL.
 fn query_of(map: &leptos_router::params::ParamsMap) -> EventQuery {
@@ -28,6 +28,7 @@ pub fn AuditPage() -> impl IntoView {
     let params = use_query_map();
     let query = Memo::new(move |_| params.with(query_of));
     let events = Resource::new(move || query.get(), list_events);
+    let session = Resource::new(|| (), |_| get_session_info());
     // New requests appear without a reload, on the first page only (a later page
     // would shift under the reader).
     use_live_refresh(
@@ -40,13 +41,17 @@ pub fn AuditPage() -> impl IntoView {
             <LiveBadge/>
         </PageHeader>
         <EventFilters query/>
+        // Outside the list, which live events reload: a half-filled form stays as it is.
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let admin = matches!(session.await, Ok(Some(info)) if info.role == Role::Admin);
+                admin.then(|| view! { <TestEventForm/> })
+            })}
+        </Suspense>
         <Transition fallback=|| view! { <TableSkeleton/> }>
             {move || Suspend::new(async move {
                 match events.await {
-                    Ok(list) => Either::Left(view! {
-                        {list.can_send.then(|| view! { <TestEventForm/> })}
-                        <EventTable list query=query.get_untracked()/>
-                    }),
+                    Ok(list) => Either::Left(view! { <EventTable list query=query.get_untracked()/> }),
                     Err(error) => Either::Right(view! { <ErrorNote error/> }),
                 }
             })}
@@ -115,7 +120,7 @@ fn TestEventForm() -> impl IntoView {
     view! {
         <details class="card test-event">
             <summary><strong>"Send a test event"</strong>" — a real, signed request to this tenant's listener"</summary>
-            <form class="form" on:submit=submit>
+            <form class="form" on:submit=submit novalidate>
                 <div class="field-row">
                     <div class="field">
                         <label for="test-source">"As"</label>

@@ -158,7 +158,6 @@ pub async fn list_events(query: EventQuery) -> Result<EventList, ServerFnError> 
     Ok(EventList {
         items: page.items.into_iter().map(convert::event).collect(),
         next: page.next,
-        can_send: caller.tenant.role.allows(domain::users::Role::Admin),
     })
 }
 
