@@ -30,5 +30,5 @@ build: setup
 ## Benchmarks (not tests): writes docs/PERFORMANCE.md.
 bench:
 	@command -v wrk >/dev/null || { sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; $$sudo apt-get install -y -qq wrk; }
-	cargo build --release -p server --bin passhook --example bare --example bench_tokens --example bench_wallet
+	cargo build --release -p server --bin passhook --example bare --example bench_tokens --example bench_wallet --example bench_sse
 	python3 scripts/bench.py

@@ -13,6 +13,7 @@ PASSHOOK = os.path.join(TARGET, "release", "passhook")
 BARE = os.path.join(TARGET, "release", "examples", "bare")
 TOKENS = os.path.join(TARGET, "release", "examples", "bench_tokens")
 WALLET = os.path.join(TARGET, "release", "examples", "bench_wallet")
+SSE = os.path.join(TARGET, "release", "examples", "bench_sse")
 APP, SINK = "127.0.0.1:3900", "127.0.0.1:3901"
 DURATION = os.environ.get("BENCH_DURATION", "10s")
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
@@ -55,10 +56,10 @@ def wrk(url, script, env, rate=0, duration=DURATION):
     return {"rps": rps, "p50": pct(50), "p99": pct(99), "non2xx": int(errors.group(1)) if errors else 0}
 
 
-def rss_mb(pid):
+def rss_mb(pid, field="VmHWM"):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return 0.0
 
@@ -71,6 +72,7 @@ def main():
     env = dict(os.environ, DATABASE_URL=f"sqlite://{work}/bench.db", PASSHOOK_ADDR=APP, PASSHOOK_LOG="warn")
     demo = subprocess.run([PASSHOOK, "demo"], capture_output=True, text=True, env=env, check=True).stdout
     key = re.search(r"API key:\s+(\S+)", demo).group(1)
+    admin, password = re.search(r"Admin:\s+(\S+) / (\S+)", demo).groups()
     procs = [subprocess.Popen([BARE, SINK]), subprocess.Popen([PASSHOOK, "serve"], env=env)]
     try:
         wait_ready(f"http://{APP}/readyz")
@@ -118,6 +120,11 @@ def main():
         applied = time.time() - started
         results["bulk"] = {"bytes": len(body), "ack_ms": acked * 1000, "applied_s": applied, "status": event["status"]}
         results["rss_mb"] = rss_mb(procs[1].pid)
+        # Live feed fan-out: 100 console streams while listeners take 200 requests/s.
+        results["sse"] = json.loads(subprocess.run(
+            [SSE, f"http://{APP}", "demo", admin, password, key, "100", "200", "10"],
+            capture_output=True, text=True, check=True).stdout)
+        results["sse"]["rss_mb"] = rss_mb(procs[1].pid, "VmRSS")
         results["wallet"] = json.loads(subprocess.run([WALLET], capture_output=True, text=True, check=True).stdout)
     finally:
         for p in procs:
@@ -144,6 +151,8 @@ def report(r):
         ("APNs pushes over one HTTP/2 connection", f"{r['wallet']['apns_pushes_per_s']:,.0f} pushes/s", "64 in flight, loopback APNs", "target ≥ 2 000/s"),
         (".pkpass bundles signed", f"{r['wallet']['pkpass_per_s']:,.0f} per s", "one core, 2048-bit RSA", "-"),
         ("Server peak RSS", f"{r['rss_mb']:.0f} MB", "", "target < 150 MB"),
+        ("Live feed: 100 SSE clients, listener at 200 req/s", f"{r['sse']['deliveries']:,} deliveries ({r['sse']['missing']:,} missing)",
+         f"200 → receipt p50 {r['sse']['p50_ms']:.1f} ms, p99 {r['sse']['p99_ms']:.1f} ms", f"server RSS {r['sse']['rss_mb']:.0f} MB after"),
     ]
     errors = sum(r[k]["non2xx"] for k in ("actito", "actito_half", "sfmc"))
     table = "| measure | throughput | latency | against the target |\n|---|---|---|---|\n"
