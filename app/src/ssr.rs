@@ -116,11 +116,7 @@ pub async fn caller_of(db: &domain::db::Db, session: &Session) -> Result<Option<
         .get::<String>(TENANT_KEY)
         .await
         .map_err(|e| e.to_string())?;
-    let tenant = memberships
-        .iter()
-        .find(|m| Some(&m.tenant_id) == chosen.as_ref())
-        .or(memberships.first())
-        .cloned();
+    let tenant = users::pick_membership(&memberships, chosen.as_deref()).cloned();
     Ok(tenant.map(|tenant| Caller {
         user,
         tenant,

@@ -224,17 +224,6 @@ pub async fn memberships(db: &Db, user_id: &str) -> Result<Vec<Membership>> {
         .collect())
 }
 
-/// The membership a signed-in user acts through: the tenant the session chose if
-/// the user still belongs to it, else their first. `None` when they belong nowhere.
-pub async fn acting_membership(
-    db: &Db,
-    user_id: &str,
-    chosen_tenant: Option<&str>,
-) -> Result<Option<Membership>> {
-    let memberships = memberships(db, user_id).await?;
-    Ok(pick_membership(&memberships, chosen_tenant).cloned())
-}
-
 /// The chosen tenant's membership if there is one, else the first.
 pub fn pick_membership<'a>(
     memberships: &'a [Membership],

@@ -221,3 +221,26 @@ test('an admin sends a signed test event from the audit page and follows it to i
   await expect(page.getByTestId('pass-updates')).toContainText('platinum');
   expect(errors).toEqual([]);
 });
+
+test('an admin sets how long events keep their content', async ({ page }) => {
+  const errors = watchForErrors(page);
+  await signIn(page);
+  await navigate(page, 'Integrations');
+  await hydrated(page);
+  await expect(page.getByLabel('Keep content for (days)')).toHaveValue('30');
+  await page.getByLabel('Keep content for (days)').fill('0');
+  await page.getByRole('button', { name: 'Save retention' }).click();
+  await expect(page.locator('#retentionDays-error')).toContainText('between 1 and 3650');
+  await page.getByLabel('Keep content for (days)').fill('7');
+  await page.getByRole('button', { name: 'Save retention' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'keep their content for 7 days' })).toBeVisible();
+  await page.reload();
+  await expect(page.getByLabel('Keep content for (days)')).toHaveValue('7');
+  await expect(page.getByTestId('history')).toContainText('retentionDays');
+  // Back to the default for the stories that follow.
+  await hydrated(page);
+  await page.getByLabel('Keep content for (days)').fill('30');
+  await page.getByRole('button', { name: 'Save retention' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'for 30 days' })).toBeVisible();
+  expect(errors).toEqual([]);
+});

@@ -49,18 +49,10 @@ async fn session_tenant(db: &domain::db::Db, session: &Session) -> Result<Option
         tracing::error!(error = %e, "cannot read the console session");
         Problem::internal()
     };
-    let Some(user) = app::ssr::signed_in_user(db, session)
-        .await
-        .map_err(|e| internal(&e))?
-    else {
-        return Ok(None);
-    };
-    let chosen = session
-        .get::<String>(app::ssr::TENANT_KEY)
+    let caller = app::ssr::caller_of(db, session)
         .await
         .map_err(|e| internal(&e))?;
-    let membership = domain::users::acting_membership(db, &user.id, chosen.as_deref()).await?;
-    Ok(membership.map(|m| m.tenant_id))
+    Ok(caller.map(|c| c.tenant.tenant_id))
 }
 
 fn unauthenticated() -> Problem {

@@ -390,3 +390,12 @@ pub struct TestEventResult {
     pub body: String,
     pub event_id: Option<String>,
 }
+
+/// How long inbound events keep their content, and what was already purged.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RetentionView {
+    pub days: i64,
+    /// Events whose content was purged (their counts are kept).
+    pub purged_events: i64,
+    pub history: Vec<super::HistoryRow>,
+}

@@ -621,3 +621,43 @@ mod test_event {
         }))
     }
 }
+
+#[server(prefix = "/console/fn", endpoint = "get_retention")]
+pub async fn get_retention() -> Result<RetentionView, ServerFnError> {
+    use crate::ssr::{self, internal};
+    use domain::history::{self, Area};
+    use domain::retention;
+    let caller = ssr::require(domain::users::Role::Admin).await?;
+    let core = ssr::core()?;
+    let tenant = &caller.tenant.tenant_id;
+    let days = retention::get_days(&core.db, tenant)
+        .await
+        .map_err(internal)?;
+    let purged_events = retention::daily_counts(&core.db, tenant)
+        .await
+        .map_err(internal)?
+        .iter()
+        .map(|c| c.count)
+        .sum();
+    let history = history::list(&core.db, tenant, Some(Area::Retention), 10)
+        .await
+        .map_err(internal)?;
+    Ok(RetentionView {
+        days,
+        purged_events,
+        history: ssr::history_rows(history),
+    })
+}
+
+#[server(prefix = "/console/fn", endpoint = "set_retention")]
+pub async fn set_retention(days: i64) -> Result<Saved<i64>, ServerFnError> {
+    use crate::ssr;
+    let caller = ssr::require(domain::users::Role::Admin).await?;
+    let core = ssr::core()?;
+    let actor = domain::history::by_user(&caller.user.email);
+    ssr::saved(
+        domain::retention::set_days(&core.db, &caller.tenant.tenant_id, days, &actor)
+            .await
+            .map(|()| days),
+    )
+}
