@@ -92,8 +92,10 @@ pub async fn seed(core: &Core, password: &str) -> Result<DemoLogins> {
 const DEMO_PASS_TYPE_ID: &str = "pass.test.passhook.demo";
 
 /// One pass type per demo kind, with Apple and Google designs, and self-generated
-/// test credentials (a test CA stands in for Apple's WWDR; nothing here reaches
-/// Apple or Google).
+/// Apple test credentials (a test CA stands in for Apple's WWDR). No Google service
+/// account: a made-up one would send every pass update to Google's real token
+/// endpoint and fill the push history with failures. Nothing here reaches Apple or
+/// Google until an admin uploads real credentials.
 async fn seed_wallet(core: &Core) -> Result<()> {
     for (id, name, style, kind) in [
         ("loyalty", "Loyalty card", "storeCard", "loyalty"),
@@ -139,23 +141,6 @@ async fn seed_wallet(core: &Core) -> Result<()> {
             ..Default::default()
         };
         credentials::put_apple(core, TENANT, input).await?;
-    }
-    if credentials::google(core, TENANT).await?.is_none() {
-        let account = json!({
-            "type": "service_account",
-            "client_email": "passhook-demo@demo.iam.gserviceaccount.test",
-            "private_key_id": "demo",
-            "private_key": certs::generate_rsa_pem(),
-            "token_uri": "https://oauth2.googleapis.com/token"
-        });
-        credentials::put_google(
-            core,
-            TENANT,
-            credentials::GoogleCredentialsInput {
-                service_account: account,
-            },
-        )
-        .await?;
     }
     Ok(())
 }
