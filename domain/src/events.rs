@@ -113,6 +113,71 @@ pub async fn ingest(
     Ok(ingested)
 }
 
+/// Columns of a new inbound event, in the order [`insert_new`] binds them.
+const NEW_EVENT_COLUMNS: &str =
+    "(id, tenant_id, source, kind, received_at, status, dedupe_key, body, \
+     headers, response, key_id, journey_id, activity_id, definition_instance_id, key_value, items, \
+     replay_of)";
+const NEW_EVENT_BINDS: usize = 17;
+/// Rows per INSERT statement (17 values each stays far below both databases' limits).
+const NEW_EVENTS_PER_INSERT: usize = 100;
+
+/// Inserts accepted events, many rows per statement, skipping any whose dedupe key is
+/// already taken; returns the ids that were inserted. The caller handles the others
+/// one by one with [`ingest_in`] (a duplicate, or a key older than the window).
+pub async fn insert_new(
+    conn: &mut AnyConnection,
+    events: &[(&Inbound, Option<&Value>, &str)],
+) -> Result<std::collections::HashSet<String>> {
+    let now = now_ms();
+    let mut inserted = std::collections::HashSet::with_capacity(events.len());
+    for chunk in events.chunks(NEW_EVENTS_PER_INSERT) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|r| {
+                let first = r * NEW_EVENT_BINDS + 1;
+                let marks: Vec<String> = (first..first + NEW_EVENT_BINDS)
+                    .map(|n| format!("${n}"))
+                    .collect();
+                format!("({})", marks.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO inbound_events {NEW_EVENT_COLUMNS} VALUES {} \
+             ON CONFLICT (tenant_id, source, dedupe_key) DO NOTHING RETURNING id",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query_as::<_, (String,)>(&sql);
+        for (inbound, response, id) in chunk {
+            query = query
+                .bind(id.to_string())
+                .bind(inbound.tenant_id.clone())
+                .bind(inbound.source)
+                .bind(inbound.kind.clone())
+                .bind(now)
+                .bind(ACCEPTED)
+                .bind(inbound.dedupe_key.clone())
+                .bind(inbound.body.clone())
+                .bind(inbound.headers.to_string())
+                .bind(response.map(Value::to_string))
+                .bind(inbound.key_id.clone())
+                .bind(inbound.journey.journey_id.clone())
+                .bind(inbound.journey.activity_id.clone())
+                .bind(inbound.journey.definition_instance_id.clone())
+                .bind(inbound.journey.key_value.clone())
+                .bind(inbound.items)
+                .bind(inbound.replay_of.clone());
+        }
+        inserted.extend(
+            query
+                .fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .map(|(id,)| id),
+        );
+    }
+    Ok(inserted)
+}
+
 /// [`ingest`] inside the caller's transaction (several events share one commit).
 pub async fn ingest_in(
     conn: &mut AnyConnection,

@@ -10,7 +10,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::db::Db;
 use crate::error::{DomainError, Result};
 use crate::events::{self, Inbound, Ingested};
-use crate::jobs::NewJob;
+use crate::ids::new_id;
+use crate::jobs::{self, NewJob};
 
 /// Events stored per commit at most.
 const MAX_BATCH: usize = 256;
@@ -91,20 +92,37 @@ async fn write_batches(db: Db, mut receiver: mpsc::Receiver<Request>) {
     }
 }
 
+/// Stores a batch in one transaction: the events in multi-row INSERTs, then every new
+/// event's jobs in multi-row INSERTs. Requests whose dedupe key was taken (a
+/// duplicate, possibly within this batch, or a key past its window) go one by one.
 async fn write(db: &Db, batch: &[Request]) -> Result<Vec<Ingested>> {
     let mut conn = db.priority().await?;
     let mut tx = conn.begin().await?;
+    let ids: Vec<String> = batch.iter().map(|_| new_id("evt")).collect();
+    let rows: Vec<_> = batch
+        .iter()
+        .zip(&ids)
+        .map(|(r, id)| (&r.inbound, r.response.as_ref(), id.as_str()))
+        .collect();
+    let inserted = events::insert_new(&mut tx, &rows).await?;
     let mut results = Vec::with_capacity(batch.len());
-    for request in batch {
-        let ingested = events::ingest_in(
-            &mut tx,
-            &request.inbound,
-            request.response.as_ref(),
-            request.jobs.clone(),
-        )
-        .await?;
-        results.push(ingested);
+    let mut jobs = Vec::new();
+    for (request, id) in batch.iter().zip(ids) {
+        if inserted.contains(&id) {
+            jobs.extend(request.jobs.iter().map(|j| j.clone().for_event(&id)));
+            results.push(Ingested::New { event_id: id });
+        } else {
+            let ingested = events::ingest_in(
+                &mut tx,
+                &request.inbound,
+                request.response.as_ref(),
+                request.jobs.clone(),
+            )
+            .await?;
+            results.push(ingested);
+        }
     }
+    jobs::enqueue(&mut tx, &jobs).await?;
     tx.commit().await?;
     Ok(results)
 }

@@ -54,3 +54,37 @@ async fn concurrent_events_are_stored_once_each_with_their_jobs() {
         assert_eq!((events, jobs), (100, 100), "a duplicate enqueues nothing");
     }
 }
+
+#[tokio::test]
+async fn a_dedupe_key_older_than_the_window_is_free_again() {
+    for t in TestDb::all().await {
+        tenants::create(&t.db, "acme", "Acme").await.unwrap();
+        let ingestor = Ingestor::start(t.db.clone());
+        let job = || vec![NewJob::new("acme", "test.kind", json!({}))];
+        let first = ingestor.ingest(inbound("k"), None, job()).await.unwrap();
+        let again = ingestor.ingest(inbound("k"), None, job()).await.unwrap();
+        assert!(
+            matches!(again, Ingested::Duplicate { ref event_id, .. } if event_id == first.event_id())
+        );
+        // A day and a bit later, the same key is a new event.
+        let old = domain::clock::now_ms() - domain::events::DEDUPE_WINDOW_MS - 1_000;
+        domain::sqlx::query("UPDATE inbound_events SET received_at = $1")
+            .bind(old)
+            .execute(t.db.writer())
+            .await
+            .unwrap();
+        let later = ingestor.ingest(inbound("k"), None, job()).await.unwrap();
+        assert!(
+            matches!(later, Ingested::New { ref event_id } if event_id != first.event_id()),
+            "{:?}",
+            t.backend()
+        );
+        let (events, jobs): (i64, i64) = domain::sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM inbound_events), (SELECT COUNT(*) FROM jobs)",
+        )
+        .fetch_one(t.db.reader())
+        .await
+        .unwrap();
+        assert_eq!((events, jobs), (2, 2));
+    }
+}
