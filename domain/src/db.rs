@@ -13,9 +13,7 @@ use std::sync::Arc;
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Executor};
-use tokio::sync::{
-    broadcast, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, OwnedSemaphorePermit, RwLock, Semaphore,
-};
+use tokio::sync::{broadcast, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
 
 use crate::live::{Live, LiveEvent};
 
@@ -45,19 +43,14 @@ pub struct Db {
     /// SQLite has one writer: background work takes this shared, inbound events take
     /// it exclusively, so an acknowledgement never queues behind a backlog of jobs.
     gate: Arc<RwLock<()>>,
-    /// One background task at a time reaches the gate; the others wait here without
-    /// holding it, so inbound events wait for at most one background transaction.
-    background_turn: Arc<Semaphore>,
     /// The live feed (see [`crate::live`]): in-process on SQLite, NOTIFY on PostgreSQL.
     live: Live,
 }
 
 /// A writer connection for background work, holding its place at the gate.
 pub struct Background {
-    // Fields drop in order: the connection goes back before the gate and turn open.
     conn: PoolConnection<Any>,
     _gate: Option<OwnedRwLockReadGuard<()>>,
-    _turn: Option<OwnedSemaphorePermit>,
 }
 
 impl std::ops::Deref for Background {
@@ -110,7 +103,6 @@ impl Db {
                     read: pool,
                     backend: Backend::Postgres,
                     gate: Arc::default(),
-                    background_turn: Arc::new(Semaphore::new(1)),
                 })
             }
             None => Err(ConnectError::UnsupportedUrl(url.to_string())),
@@ -150,7 +142,6 @@ impl Db {
             read,
             backend: Backend::Sqlite,
             gate: Arc::default(),
-            background_turn: Arc::new(Semaphore::new(1)),
             live: Live::local(),
         })
     }
@@ -174,22 +165,14 @@ impl Db {
             return Ok(Background {
                 conn: self.write.acquire().await?,
                 _gate: None,
-                _turn: None,
             });
         }
-        let turn = self
-            .background_turn
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the background semaphore is never closed");
         let gate = self.gate.clone().read_owned().await;
         let mut conn = self.write.acquire().await?;
         conn.execute("PRAGMA synchronous = NORMAL").await?;
         Ok(Background {
             conn,
             _gate: Some(gate),
-            _turn: Some(turn),
         })
     }
 
