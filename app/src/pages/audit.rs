@@ -331,7 +331,7 @@ fn EventBody(view: EventView, replay: ServerAction<ReplayEvent>) -> impl IntoVie
                 })}
             </dl>
         </section>
-        <div class="grid-2">
+        <div class="grid-2 wide-left">
             <section class="card">
                 <h2>"Payload"</h2>
                 {match body {
@@ -344,7 +344,7 @@ fn EventBody(view: EventView, replay: ServerAction<ReplayEvent>) -> impl IntoVie
             </section>
             <section class="card">
                 <h2>"Headers"</h2>
-                <dl class="kv" data-testid="headers">
+                <dl class="kv wide" data-testid="headers">
                     {headers.into_iter().map(|(k, v)| view! { <div><dt>{k}</dt><dd>{v}</dd></div> }).collect_view()}
                 </dl>
                 <h2>"Jobs"</h2>

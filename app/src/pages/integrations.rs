@@ -26,7 +26,7 @@ pub fn IntegrationsPage() -> impl IntoView {
     view! {
         <Title text="Integrations"/>
         <PageHeader title="Integrations" subtitle="Connect the marketing platforms that drive your passes."/>
-        <div class="grid-2">
+        <div class="grid-2 even">
             <a class="card link-card" href="/integrations/actito">
                 <h2>"Actito"</h2>
                 <p class="muted">"API credentials, profile mappings, callback hosts, and the custom action and profile webhooks."</p>
