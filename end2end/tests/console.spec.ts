@@ -22,6 +22,11 @@ test('an admin signs in, sees the dashboard and the seeded passes, searches one 
   await expect(rows).toHaveCount(1);
   await expect(rows.first()).toContainText('lucas.peeters@example.com');
   await expect(rows.first()).toContainText('CUST-1004');
+  await rows.first().getByRole('link').click();
+  await expect(page).toHaveURL(/\/passes\/pass_/);
+  await expect(page.getByTestId('pass-data')).toContainText('Lucas');
+  await page.goBack();
+  await expect(rows).toHaveCount(1);
 
   await page.getByLabel('Search passes').fill('nobody-like-this');
   await page.getByRole('button', { name: 'Search' }).click();

@@ -114,9 +114,10 @@ pub fn PassTable(rows: Vec<PassRow>, compact: bool) -> impl IntoView {
                     {rows
                         .into_iter()
                         .map(|row| {
+                            let href = format!("/passes/{}", row.id);
                             view! {
                                 <tr>
-                                    <td><code>{row.id}</code></td>
+                                    <td><a href=href><code>{row.id}</code></a></td>
                                     <td><span class="tag">{row.pass_type}</span></td>
                                     <td><KeyValues pairs=row.identifiers/></td>
                                     {(!compact).then(|| view! { <td><KeyValues pairs=row.data/></td> })}
