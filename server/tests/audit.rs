@@ -8,7 +8,7 @@ use domain::api_keys::Scope;
 use domain::events::{self, EventFilter};
 use domain::passes::{self, Identifiers, NewPass};
 use domain::sfmc::settings::{self as sfmc_settings, SfmcSettingsInput, SigningKeyInput};
-use domain::{audit, journeys, stats, DomainError};
+use domain::{audit, deliveries, journeys, stats, DomainError};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use support::fakes::{eventually, FakeActito, ACTITO_API_KEY};
@@ -100,13 +100,18 @@ async fn execute(s: &TestServer, contact: &str, email: &str) -> u16 {
         .as_u16()
 }
 
+/// Processed, with every job it caused finished and every callback it caused sent
+/// (the callback is a job of its own that can still be running after the event's
+/// status flips).
 async fn settled(s: &TestServer, event_id: &str) {
-    eventually("the event is processed", || async {
-        events::get(&s.db.db, "acme", event_id)
-            .await
-            .unwrap()
-            .status
-            == events::PROCESSED
+    eventually("the event and its callbacks are done", || async {
+        let detail = audit::detail(&s.db.db, "acme", event_id).await.unwrap();
+        detail.event.status == events::PROCESSED
+            && detail.jobs.iter().all(|j| j.status == "done")
+            && detail
+                .deliveries
+                .iter()
+                .all(|d| d.status == deliveries::DELIVERED || d.status == deliveries::FAILED)
     })
     .await;
 }
