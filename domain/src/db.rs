@@ -5,17 +5,17 @@
 //! and a small pool of readers. PostgreSQL is the scale-out option: one pool for both.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use std::sync::Arc;
-
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Executor};
-use tokio::sync::{broadcast, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
+use tokio::sync::broadcast;
 
 use crate::live::{Live, LiveEvent};
+use crate::turns::{Turn, Turns};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
@@ -40,9 +40,9 @@ pub struct Db {
     write: AnyPool,
     read: AnyPool,
     backend: Backend,
-    /// SQLite has one writer: background work takes this shared, inbound events take
-    /// it exclusively, so an acknowledgement never queues behind a backlog of jobs.
-    gate: Arc<RwLock<()>>,
+    /// SQLite has one writer: turns at it go to inbound events before background
+    /// work, so an acknowledgement never queues behind a backlog of jobs.
+    turns: Arc<Turns>,
     /// The live feed (see [`crate::live`]): in-process on SQLite, NOTIFY on PostgreSQL.
     live: Live,
 }
@@ -50,7 +50,7 @@ pub struct Db {
 /// A writer connection for background work, holding its place at the gate.
 pub struct Background {
     conn: PoolConnection<Any>,
-    _gate: Option<OwnedRwLockReadGuard<()>>,
+    _turn: Option<Turn>,
 }
 
 impl std::ops::Deref for Background {
@@ -69,7 +69,7 @@ impl std::ops::DerefMut for Background {
 /// The writer connection for inbound events, ahead of background work.
 pub struct Priority {
     conn: PoolConnection<Any>,
-    _gate: Option<OwnedRwLockWriteGuard<()>>,
+    _turn: Option<Turn>,
 }
 
 impl std::ops::Deref for Priority {
@@ -102,7 +102,7 @@ impl Db {
                     write: pool.clone(),
                     read: pool,
                     backend: Backend::Postgres,
-                    gate: Arc::default(),
+                    turns: Arc::default(),
                 })
             }
             None => Err(ConnectError::UnsupportedUrl(url.to_string())),
@@ -141,7 +141,7 @@ impl Db {
             write,
             read,
             backend: Backend::Sqlite,
-            gate: Arc::default(),
+            turns: Arc::default(),
             live: Live::local(),
         })
     }
@@ -164,27 +164,27 @@ impl Db {
         if self.backend == Backend::Postgres {
             return Ok(Background {
                 conn: self.write.acquire().await?,
-                _gate: None,
+                _turn: None,
             });
         }
-        let gate = self.gate.clone().read_owned().await;
+        let turn = self.turns.take(false).await;
         let mut conn = self.write.acquire().await?;
         conn.execute("PRAGMA synchronous = NORMAL").await?;
         Ok(Background {
             conn,
-            _gate: Some(gate),
+            _turn: Some(turn),
         })
     }
 
     /// The writer for inbound events: fully durable, and ahead of background work.
     pub async fn priority(&self) -> Result<Priority, sqlx::Error> {
-        let gate = match self.backend {
-            Backend::Sqlite => Some(self.gate.clone().write_owned().await),
+        let turn = match self.backend {
+            Backend::Sqlite => Some(self.turns.take(true).await),
             Backend::Postgres => None,
         };
         Ok(Priority {
             conn: self.write.acquire().await?,
-            _gate: gate,
+            _turn: turn,
         })
     }
 

@@ -51,21 +51,82 @@ pub async fn create(
     Ok(id)
 }
 
+/// Deliveries of one event to each of `targets`, many rows per statement; their ids
+/// in the same order.
+pub async fn create_many(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    channel: &str,
+    event_id: &str,
+    targets: &[&str],
+) -> Result<Vec<String>> {
+    let now = now_ms();
+    let ids: Vec<String> = targets.iter().map(|_| new_id("dlv")).collect();
+    for (ids, targets) in ids
+        .chunks(ROWS_PER_INSERT)
+        .zip(targets.chunks(ROWS_PER_INSERT))
+    {
+        // $1..$5 are shared by every row; each row adds its id and target.
+        let rows: Vec<String> = (0..ids.len())
+            .map(|r| {
+                format!(
+                    "(${}, $1, $2, NULL, $3, ${}, $4, $5, $5)",
+                    6 + 2 * r,
+                    7 + 2 * r
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO deliveries (id, tenant_id, channel, pass_id, event_id, target, status, created_at, updated_at) \
+             VALUES {}",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(tenant_id)
+            .bind(channel)
+            .bind(event_id)
+            .bind(PENDING)
+            .bind(now);
+        for (id, target) in ids.iter().zip(targets) {
+            query = query.bind(id.as_str()).bind(*target);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(ids)
+}
+
+const ROWS_PER_INSERT: usize = 200;
+
 /// One attempt's result, and the delivery's status after it.
-pub struct Attempt<'a> {
+#[derive(Clone, Debug)]
+pub struct Attempt {
     pub status_code: Option<u16>,
     pub latency_ms: i64,
-    pub error: Option<&'a str>,
-    pub new_status: &'a str,
+    pub error: Option<String>,
+    pub new_status: &'static str,
 }
 
 /// Records an attempt and the delivery's new status, then publishes the attempt to
-/// the live feed (the delivery's tenant, channel and pass come back from the same
-/// UPDATE, so this costs no extra query).
-pub async fn record_attempt(db: &Db, delivery_id: &str, attempt: Attempt<'_>) -> Result<()> {
-    let now = now_ms();
+/// the live feed.
+pub async fn record_attempt(db: &Db, delivery_id: &str, attempt: &Attempt) -> Result<()> {
     let mut conn = db.background().await?;
     let mut tx = conn.begin().await?;
+    let live = record_attempt_in(&mut tx, delivery_id, attempt).await?;
+    tx.commit().await?;
+    drop(conn);
+    db.publish_all(live);
+    Ok(())
+}
+
+/// [`record_attempt`] on a connection; returns the live event to publish after the
+/// commit (the delivery's tenant, channel and pass come back from the same UPDATE, so
+/// this costs no extra query).
+pub async fn record_attempt_in(
+    conn: &mut AnyConnection,
+    delivery_id: &str,
+    attempt: &Attempt,
+) -> Result<Option<LiveEvent>> {
+    let now = now_ms();
     sqlx::query(
         "INSERT INTO delivery_attempts (id, delivery_id, attempted_at, status_code, latency_ms, error) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -75,8 +136,8 @@ pub async fn record_attempt(db: &Db, delivery_id: &str, attempt: Attempt<'_>) ->
     .bind(now)
     .bind(attempt.status_code.map(i64::from))
     .bind(attempt.latency_ms)
-    .bind(attempt.error)
-    .execute(&mut *tx)
+    .bind(attempt.error.as_deref())
+    .execute(&mut *conn)
     .await?;
     let delivery: Option<(String, String, Option<String>)> = sqlx::query_as(
         "UPDATE deliveries SET status = $1, attempts = attempts + 1, last_status = $2, last_error = $3, \
@@ -84,15 +145,13 @@ pub async fn record_attempt(db: &Db, delivery_id: &str, attempt: Attempt<'_>) ->
     )
     .bind(attempt.new_status)
     .bind(attempt.status_code.map(i64::from))
-    .bind(attempt.error)
+    .bind(attempt.error.as_deref())
     .bind(now)
     .bind(delivery_id)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await?;
-    tx.commit().await?;
-    drop(conn);
-    if let Some((tenant_id, channel, pass_id)) = delivery {
-        db.publish(LiveEvent::new(
+    Ok(delivery.map(|(tenant_id, channel, pass_id)| {
+        LiveEvent::new(
             &tenant_id,
             LiveKind::Delivery {
                 delivery_id: delivery_id.to_string(),
@@ -101,11 +160,10 @@ pub async fn record_attempt(db: &Db, delivery_id: &str, attempt: Attempt<'_>) ->
                 status: attempt.new_status.to_string(),
                 status_code: attempt.status_code.map(i64::from),
                 latency_ms: attempt.latency_ms,
-                error: attempt.error.map(str::to_string),
+                error: attempt.error.clone(),
             },
-        ));
-    }
-    Ok(())
+        )
+    }))
 }
 
 /// Marks a delivery as given up without an attempt (e.g. the host is not allowed).

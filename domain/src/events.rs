@@ -520,13 +520,25 @@ pub async fn body(db: &Db, event_id: &str) -> Result<(String, i64)> {
 /// Marks an event processed, or failed with a reason; publishes the new status to
 /// the live feed when it changed.
 pub async fn settle(db: &Db, event_id: &str, failure: Option<(&str, &str)>) -> Result<()> {
+    let mut conn = db.background().await?;
+    let live = settle_in(&mut conn, event_id, failure).await?;
+    drop(conn);
+    db.publish_all(live);
+    Ok(())
+}
+
+/// [`settle`] on a connection; returns the live event to publish after the commit.
+pub async fn settle_in(
+    conn: &mut AnyConnection,
+    event_id: &str,
+    failure: Option<(&str, &str)>,
+) -> Result<Option<LiveEvent>> {
     let (status, reason, detail) = match failure {
         None => (PROCESSED, None, None),
         Some((code, detail)) => (FAILED, Some(code), Some(detail)),
     };
     let set = "UPDATE inbound_events SET status = $1, reason = COALESCE($2, reason), \
                detail = COALESCE($3, detail), processed_at = $4 WHERE id = $5";
-    let mut conn = db.background().await?;
     // The usual case, a status that changes, takes one statement that also says
     // what the feed needs; an unchanged status is only refreshed.
     let changed: Option<SettledRow> = sqlx::query_as(&format!(
@@ -549,10 +561,9 @@ pub async fn settle(db: &Db, event_id: &str, failure: Option<(&str, &str)>) -> R
             .bind(event_id)
             .execute(&mut *conn)
             .await?;
-        return Ok(());
+        return Ok(None);
     };
-    drop(conn);
-    db.publish(LiveEvent::new(
+    Ok(Some(LiveEvent::new(
         &tenant_id,
         LiveKind::Inbound {
             event_id: event_id.to_string(),
@@ -563,8 +574,7 @@ pub async fn settle(db: &Db, event_id: &str, failure: Option<(&str, &str)>) -> R
             journey_id,
             key_value,
         },
-    ));
-    Ok(())
+    )))
 }
 
 type SettledRow = (
@@ -577,12 +587,15 @@ type SettledRow = (
 );
 
 /// Once none of an event's jobs is pending, marks it processed (or failed when one
-/// of them was dead-lettered).
-pub async fn settle_when_done(db: &Db, event_id: &str) -> Result<()> {
+/// of them was dead-lettered); returns the live event to publish after the commit.
+pub async fn settle_when_done_in(
+    conn: &mut AnyConnection,
+    event_id: &str,
+) -> Result<Option<LiveEvent>> {
     let counts: Vec<(String, i64)> =
         sqlx::query_as("SELECT status, COUNT(*) FROM jobs WHERE event_id = $1 GROUP BY status")
             .bind(event_id)
-            .fetch_all(db.reader())
+            .fetch_all(&mut *conn)
             .await?;
     let count = |s: &str| {
         counts
@@ -591,22 +604,16 @@ pub async fn settle_when_done(db: &Db, event_id: &str) -> Result<()> {
             .map_or(0, |(_, n)| *n)
     };
     if count(crate::jobs::QUEUED) + count(crate::jobs::RUNNING) > 0 {
-        return Ok(());
+        return Ok(None);
     }
-    match count(crate::jobs::DEAD) {
-        0 => settle(db, event_id, None).await,
-        n => {
-            settle(
-                db,
-                event_id,
-                Some((
-                    "PROCESSING_FAILED",
-                    &format!("{n} job(s) failed after every attempt"),
-                )),
-            )
-            .await
-        }
-    }
+    let failure = match count(crate::jobs::DEAD) {
+        0 => None,
+        n => Some(format!("{n} job(s) failed after every attempt")),
+    };
+    let failure = failure
+        .as_deref()
+        .map(|detail| ("PROCESSING_FAILED", detail));
+    settle_in(conn, event_id, failure).await
 }
 
 /// The first answer to a request with this dedupe key within the window, if any.

@@ -248,38 +248,52 @@ pub async fn finish(
     started_at: i64,
     outcome: &Outcome,
 ) -> Result<()> {
+    let mut conn = db.background().await?;
+    let mut tx = conn.begin().await?;
+    finish_in(&mut tx, job, worker, started_at, outcome).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// [`finish`] on a connection (in the caller's transaction). False when the lease
+/// was lost, so nothing was recorded.
+pub async fn finish_in(
+    conn: &mut AnyConnection,
+    job: &Job,
+    worker: &str,
+    started_at: i64,
+    outcome: &Outcome,
+) -> Result<bool> {
     let now = now_ms();
     let (status, run_at, error) = match outcome {
         Outcome::Done => (DONE, now, None),
-        Outcome::Fatal { error } => (DEAD, now, Some(error.clone())),
+        Outcome::Fatal { error } => (DEAD, now, Some(error.as_str())),
         Outcome::Retry { error, .. } if job.attempt >= job.max_attempts => {
-            (DEAD, now, Some(error.clone()))
+            (DEAD, now, Some(error.as_str()))
         }
         Outcome::Retry {
             error,
             retry_after_ms,
         } => {
             let wait = retry_after_ms.unwrap_or_else(|| backoff_ms(job.attempt));
-            (QUEUED, now + wait.max(0), Some(error.clone()))
+            (QUEUED, now + wait.max(0), Some(error.as_str()))
         }
     };
-    let mut conn = db.background().await?;
-    let mut tx = conn.begin().await?;
     let moved = sqlx::query(
         "UPDATE jobs SET status = $1, run_at = $2, last_error = $3, locked_by = NULL, \
          locked_until = NULL, updated_at = $4 WHERE id = $5 AND locked_by = $6",
     )
     .bind(status)
     .bind(run_at)
-    .bind(error.clone())
+    .bind(error)
     .bind(now)
     .bind(&job.id)
     .bind(worker)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     if moved.rows_affected() == 0 {
         tracing::warn!(job = %job.id, "lease lost before the job finished; leaving it to its new owner");
-        return Ok(());
+        return Ok(false);
     }
     sqlx::query(
         "INSERT INTO job_attempts (id, job_id, tenant_id, attempt, worker, started_at, finished_at, outcome, error) \
@@ -294,10 +308,9 @@ pub async fn finish(
     .bind(now)
     .bind(status)
     .bind(error)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    tx.commit().await?;
-    Ok(())
+    Ok(true)
 }
 
 /// Puts a dead job back in the queue for a fresh set of attempts.

@@ -32,6 +32,7 @@ pub mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod throttle;
+mod turns;
 pub mod users;
 pub mod wallet;
 pub mod worker;

@@ -1,6 +1,8 @@
 //! What the workers do with each kind of job: apply Actito custom actions, profile
 //! changes and SFMC push updates to passes, and deliver Actito callbacks.
 
+use std::collections::HashMap;
+
 use serde_json::{json, Map, Value};
 use sqlx::{AnyConnection, Connection};
 
@@ -41,13 +43,30 @@ pub fn tenant_order(tenant_id: &str) -> String {
     format!("tenant:{tenant_id}")
 }
 
-pub async fn run(core: &Core, job: &Job) -> Outcome {
+/// How a job attempt went, with the delivery attempt it made (recorded in the same
+/// transaction as the job's outcome).
+#[derive(Debug)]
+pub struct Ran {
+    pub outcome: Outcome,
+    pub delivery: Option<(String, Attempt)>,
+}
+
+impl From<Outcome> for Ran {
+    fn from(outcome: Outcome) -> Self {
+        Ran {
+            outcome,
+            delivery: None,
+        }
+    }
+}
+
+pub async fn run(core: &Core, job: &Job) -> Ran {
     let result = match job.kind.as_str() {
         ACTITO_CUSTOM_ACTION => custom_action(core, job).await,
         ACTITO_PROFILE => profile(core, job).await,
         SFMC_EXECUTE => sfmc_execute(core, job).await,
         ACTITO_CALLBACK => return callback(core, job).await,
-        delivery::WALLET_REFRESH => return delivery::run(core, job).await,
+        delivery::WALLET_REFRESH => return delivery::run(core, job).await.into(),
         other => Err(DomainError::Internal(format!(
             "no handler for job kind {other}"
         ))),
@@ -62,6 +81,7 @@ pub async fn run(core: &Core, job: &Job) -> Outcome {
             retry_after_ms: None,
         },
     }
+    .into()
 }
 
 /// Changes one pass and, when it changed, records in the same transaction that its
@@ -75,12 +95,46 @@ pub async fn apply(
     pass_id: &str,
     update: Update<'_>,
 ) -> Result<Patched> {
+    apply_with(conn, &mut PassTypes::default(), tenant_id, pass_id, update).await
+}
+
+/// Pass types read at most once per transaction (a BULK chunk touches many passes
+/// of few types).
+#[derive(Default)]
+pub struct PassTypes(HashMap<String, Option<pass_types::PassType>>);
+
+impl PassTypes {
+    async fn notify_worthy(
+        &mut self,
+        conn: &mut AnyConnection,
+        tenant_id: &str,
+        pass_type: &str,
+        changed: &[&str],
+    ) -> Result<bool> {
+        if !self.0.contains_key(pass_type) {
+            let found = pass_types::get_in(conn, tenant_id, pass_type).await?;
+            self.0.insert(pass_type.to_string(), found);
+        }
+        Ok(self.0[pass_type]
+            .as_ref()
+            .is_some_and(|t| t.notify_worthy(changed)))
+    }
+}
+
+/// [`apply`] with pass types remembered across calls in one transaction.
+pub async fn apply_with(
+    conn: &mut AnyConnection,
+    types: &mut PassTypes,
+    tenant_id: &str,
+    pass_id: &str,
+    update: Update<'_>,
+) -> Result<Patched> {
     let mut patched = passes::patch_in(conn, tenant_id, pass_id, update).await?;
     if !patched.changes.is_empty() {
         let changed: Vec<&str> = patched.changes.iter().map(|c| c.key.as_str()).collect();
-        let worthy = pass_types::get_in(conn, tenant_id, &patched.pass.pass_type)
-            .await?
-            .is_some_and(|t| t.notify_worthy(&changed));
+        let worthy = types
+            .notify_worthy(conn, tenant_id, &patched.pass.pass_type, &changed)
+            .await?;
         patched.significant = patched.significant || worthy;
         delivery::owe(
             conn,
@@ -137,6 +191,8 @@ async fn custom_action(core: &Core, job: &Job) -> Result<()> {
         let mut conn = core.db.background().await?;
         let mut tx = conn.begin().await?;
         let mut applied = Vec::new();
+        let mut types = PassTypes::default();
+        let mut callbacks = Vec::new();
         for item in chunk {
             let targets = resolve_item(&mut tx, &job.tenant_id, item, &mapping).await?;
             let cause = Cause {
@@ -153,7 +209,8 @@ async fn custom_action(core: &Core, job: &Job) -> Result<()> {
                 message: message.as_deref(),
             };
             for pass_id in &targets {
-                let patched = apply(&mut tx, &job.tenant_id, pass_id, update).await?;
+                let patched =
+                    apply_with(&mut tx, &mut types, &job.tenant_id, pass_id, update).await?;
                 applied.extend(live(&job.tenant_id, &patched, Some(event_id)));
             }
             let link = if targets.is_empty() {
@@ -161,10 +218,9 @@ async fn custom_action(core: &Core, job: &Job) -> Result<()> {
             } else {
                 &item.notify_ok
             };
-            if let Some(url) = link {
-                queue_callback(&mut tx, &job.tenant_id, event_id, url).await?;
-            }
+            callbacks.extend(link.as_deref());
         }
+        queue_callbacks(&mut tx, &job.tenant_id, event_id, &callbacks).await?;
         sqlx::query("UPDATE inbound_events SET items_done = items_done + $1 WHERE id = $2")
             .bind(chunk.len() as i64)
             .bind(event_id)
@@ -212,28 +268,29 @@ async fn resolve_item(
     Ok(Vec::new())
 }
 
-async fn queue_callback(
+/// A callback delivery and its job per URL, in multi-row inserts.
+async fn queue_callbacks(
     conn: &mut AnyConnection,
     tenant_id: &str,
     event_id: &str,
-    url: &str,
+    urls: &[&str],
 ) -> Result<()> {
-    let delivery = deliveries::create(
-        conn,
-        tenant_id,
-        deliveries::ACTITO_CALLBACK,
-        None,
-        Some(event_id),
-        url,
-    )
-    .await?;
-    let job = NewJob::new(
-        tenant_id,
-        ACTITO_CALLBACK,
-        json!({"deliveryId": delivery, "url": url}),
-    )
-    .attempts(10);
-    jobs::enqueue(conn, &[job]).await?;
+    let deliveries =
+        deliveries::create_many(conn, tenant_id, deliveries::ACTITO_CALLBACK, event_id, urls)
+            .await?;
+    let jobs: Vec<NewJob> = deliveries
+        .iter()
+        .zip(urls)
+        .map(|(delivery, url)| {
+            NewJob::new(
+                tenant_id,
+                ACTITO_CALLBACK,
+                json!({"deliveryId": delivery, "url": url}),
+            )
+            .attempts(10)
+        })
+        .collect();
+    jobs::enqueue(conn, &jobs).await?;
     Ok(())
 }
 
@@ -252,11 +309,12 @@ pub async fn on_dead(core: &Core, job: &Job) -> Result<()> {
     };
     let mut conn = core.db.background().await?;
     let mut tx = conn.begin().await?;
-    for item in items.iter().skip(done as usize) {
-        if let Some(url) = &item.notify_ko {
-            queue_callback(&mut tx, &job.tenant_id, event_id, url).await?;
-        }
-    }
+    let urls: Vec<&str> = items
+        .iter()
+        .skip(done as usize)
+        .filter_map(|item| item.notify_ko.as_deref())
+        .collect();
+    queue_callbacks(&mut tx, &job.tenant_id, event_id, &urls).await?;
     tx.commit().await?;
     core.jobs_ready.notify_one();
     Ok(())
@@ -364,7 +422,7 @@ async fn sfmc_execute(core: &Core, job: &Job) -> Result<()> {
     Ok(())
 }
 
-async fn callback(core: &Core, job: &Job) -> Outcome {
+async fn callback(core: &Core, job: &Job) -> Ran {
     let delivery_id = job.payload["deliveryId"].as_str().unwrap_or_default();
     let url = job.payload["url"].as_str().unwrap_or_default();
     let hosts = match actito_settings::get(core, &job.tenant_id).await {
@@ -376,15 +434,16 @@ async fn callback(core: &Core, job: &Job) -> Outcome {
                 error: e.to_string(),
                 retry_after_ms: None,
             }
+            .into()
         }
     };
     let result = callbacks::post(&core.http, url, &hosts).await;
     let last = job.attempt >= job.max_attempts;
-    let (attempt, outcome) = match &result {
+    let (attempt, outcome) = match result {
         CallbackResult::Delivered { status, latency_ms } => (
             Attempt {
-                status_code: Some(*status),
-                latency_ms: *latency_ms,
+                status_code: Some(status),
+                latency_ms,
                 error: None,
                 new_status: deliveries::DELIVERED,
             },
@@ -396,8 +455,8 @@ async fn callback(core: &Core, job: &Job) -> Outcome {
             error,
         } => (
             Attempt {
-                status_code: *status,
-                latency_ms: *latency_ms,
+                status_code: status,
+                latency_ms,
                 error: Some(error),
                 new_status: deliveries::FAILED,
             },
@@ -410,9 +469,9 @@ async fn callback(core: &Core, job: &Job) -> Outcome {
             retry_after_ms,
         } => (
             Attempt {
-                status_code: *status,
-                latency_ms: *latency_ms,
-                error: Some(error),
+                status_code: status,
+                latency_ms,
+                error: Some(error.clone()),
                 new_status: if last {
                     deliveries::FAILED
                 } else {
@@ -420,16 +479,13 @@ async fn callback(core: &Core, job: &Job) -> Outcome {
                 },
             },
             Outcome::Retry {
-                error: error.clone(),
-                retry_after_ms: *retry_after_ms,
+                error,
+                retry_after_ms,
             },
         ),
     };
-    match deliveries::record_attempt(&core.db, delivery_id, attempt).await {
-        Ok(()) => outcome,
-        Err(e) => Outcome::Retry {
-            error: e.to_string(),
-            retry_after_ms: None,
-        },
+    Ran {
+        outcome,
+        delivery: Some((delivery_id.to_string(), attempt)),
     }
 }

@@ -18,9 +18,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub leptos_options: LeptosOptions,
     pub metrics: Arc<Metrics>,
-    /// When each SFMC signing key was last noted as verified (written at most every
-    /// 30 s, not on every request).
-    pub sfmc_marks: Arc<Mutex<HashMap<String, Instant>>>,
+    /// When each SFMC signing key was last noted as verified, and each API key's use:
+    /// written now and then, not on every request.
+    pub marks: Arc<Marks>,
     /// The identity provider, discovered on first use (when SSO is configured).
     pub sso: Arc<tokio::sync::OnceCell<Arc<domain::sso::Provider>>>,
     /// Cancelled when the server starts shutting down: long-lived responses (the
@@ -47,7 +47,7 @@ impl AppState {
             config: Arc::new(config),
             leptos_options,
             metrics: Arc::new(Metrics::default()),
-            sfmc_marks: Arc::default(),
+            marks: Arc::default(),
             sso: Arc::default(),
             stopping: CancellationToken::new(),
         }
@@ -104,5 +104,21 @@ async fn housekeeping(db: domain::db::Db, shutdown: CancellationToken) {
                 }
             }
         }
+    }
+}
+
+/// Remembers when something was last noted, so a burst of requests writes it once.
+#[derive(Default)]
+pub struct Marks(Mutex<HashMap<String, Instant>>);
+
+impl Marks {
+    /// True when `mark` was not noted within `every` (and notes it now).
+    pub fn due(&self, mark: &str, every: Duration) -> bool {
+        let mut marks = self.0.lock().expect("marks lock");
+        let due = marks.get(mark).is_none_or(|at| at.elapsed() >= every);
+        if due {
+            marks.insert(mark.to_string(), Instant::now());
+        }
+        due
     }
 }

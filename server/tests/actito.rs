@@ -165,23 +165,27 @@ async fn custom_actions_update_passes_and_call_back_one_by_one_and_in_bulk() {
                 == 2
         })
         .await;
-        let deliveries: Value = s
-            .http
-            .get(s.url("/api/acme/deliveries"))
-            .header("X-API-KEY", &audit_key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let statuses: Vec<&str> = deliveries["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| d["status"].as_str().unwrap())
-            .collect();
-        assert_eq!(statuses, ["delivered"; 4]);
+        // Callbacks are deliveries of their own, sent after the event is processed.
+        eventually("the four callbacks are delivered", || async {
+            let deliveries: Value = s
+                .http
+                .get(s.url("/api/acme/deliveries"))
+                .header("X-API-KEY", &audit_key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let statuses: Vec<String> = deliveries["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["status"].as_str().unwrap().to_string())
+                .collect();
+            statuses == ["delivered"; 4]
+        })
+        .await;
         s.stop().await;
     }
 }

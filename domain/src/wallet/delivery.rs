@@ -239,7 +239,7 @@ async fn push_google(
             Attempt {
                 status_code: Some(*status),
                 latency_ms,
-                error: message_note,
+                error: message_note.map(str::to_string),
                 new_status: deliveries::DELIVERED,
             },
             None,
@@ -249,7 +249,7 @@ async fn push_google(
             Attempt {
                 status_code: e.status(),
                 latency_ms,
-                error: Some(e.message()),
+                error: Some(e.message().to_string()),
                 new_status: deliveries::RETRYING,
             },
             Some(retry(format!("Google: {}", e.message()), *retry_after_ms)),
@@ -259,14 +259,14 @@ async fn push_google(
             Attempt {
                 status_code: e.status(),
                 latency_ms,
-                error: Some(e.message()),
+                error: Some(e.message().to_string()),
                 new_status: deliveries::FAILED,
             },
             None,
             true,
         ),
     };
-    deliveries::record_attempt(&core.db, &delivery, attempt).await?;
+    deliveries::record_attempt(&core.db, &delivery, &attempt).await?;
     if done {
         sqlx::query(
             "INSERT INTO google_objects (tenant_id, pass_id, object_id, delivered_version) VALUES ($1, $2, $3, $4) \
@@ -387,10 +387,10 @@ async fn push_apple(
         let attempt = Attempt {
             status_code: status,
             latency_ms,
-            error: error.as_deref(),
+            error,
             new_status,
         };
-        deliveries::record_attempt(&core.db, &delivery, attempt).await?;
+        deliveries::record_attempt(&core.db, &delivery, &attempt).await?;
         if matches!(
             result,
             PushResult::Delivered { .. } | PushResult::Failed { .. }

@@ -3,6 +3,7 @@
 
 use std::marker::PhantomData;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
@@ -57,7 +58,12 @@ pub fn client_ip(parts: &Parts) -> Option<String> {
 
 /// Notes the key's use in the background, at most once a minute per key.
 fn note_use(state: &AppState, key: &KeyIdentity, parts: &Parts) {
-    if !key.use_note_due(domain::clock::now_ms()) {
+    // The stored note says whether one is due; the in-process mark keeps the requests
+    // that arrive before it is written from each writing it again.
+    let every = Duration::from_millis(api_keys::USE_NOTE_INTERVAL_MS as u64);
+    if !key.use_note_due(domain::clock::now_ms())
+        || !state.marks.due(&format!("key/{}", key.key_id), every)
+    {
         return;
     }
     let db = state.core.db.clone();

@@ -14,7 +14,7 @@ use domain::sfmc::activity::{self, JourneyContext, PushUpdate};
 use domain::sfmc::{jwt, settings};
 use domain::{passes, tenants};
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::audit::{audit_headers, RejectionContext};
 use crate::problem::Problem;
@@ -93,17 +93,8 @@ async fn verify(state: &AppState, tenant_id: &str, body: &Bytes) -> Result<Verif
 
 /// Notes which key verified, at most every 30 s per key (the console shows it).
 async fn note_verified(state: &AppState, tenant_id: &str, key_id: &str) {
-    let mark = format!("{tenant_id}/{key_id}");
-    let due = {
-        let mut marks = state.sfmc_marks.lock().expect("marks lock");
-        let due = marks
-            .get(&mark)
-            .is_none_or(|at| at.elapsed() > Duration::from_secs(30));
-        if due {
-            marks.insert(mark, Instant::now());
-        }
-        due
-    };
+    let mark = format!("sfmc/{tenant_id}/{key_id}");
+    let due = state.marks.due(&mark, Duration::from_secs(30));
     if due {
         if let Err(e) = settings::mark_verified(&state.core, tenant_id, key_id).await {
             tracing::warn!(error = %e, "cannot note the verifying key");

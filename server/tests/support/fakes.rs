@@ -122,13 +122,14 @@ async fn callback(State(state): State<Arc<ActitoState>>, Path(code): Path<String
     StatusCode::from_u16(state.callback_status.load(Ordering::SeqCst)).unwrap()
 }
 
-/// Polls `check` until it holds or 10 s pass.
+/// Polls `check` until it holds or 30 s pass (generous: a loaded CI machine is slow,
+/// and a check that holds returns at once).
 pub async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while std::time::Instant::now() < deadline {
         if check().await {
             return;
