@@ -537,11 +537,12 @@ fn matrix(a: &Tenant) -> Vec<Case> {
             [200, 303, 303, 303, 200, 200]),
         case(get.clone(), "/passes/{id}", format!("/passes/{p2}"), Session, Empty,
             [200, 303, 303, 303, 200, 200]),
-        case(get.clone(), "/audit/{id}", format!("/audit/{event}"), Session, Empty,
+        case(get, "/audit/{id}", format!("/audit/{event}"), Session, Empty,
             [200, 303, 303, 303, 200, 200]),
-        // An admin page: a marketer's render is refused.
-        case(get, "/api-keys", "/api-keys".into(), Session, Empty,
-            [200, 303, 303, 303, 403, 200]),
+        // Admin-only pages (`/api-keys`…) have no row: a marketer's render shows the
+        // refusal, but its status is 200 or 403 depending on whether the refusing
+        // server function finishes before the streamed headers go out. The server
+        // functions behind them (`key_page`… above) are refused with a steady 403.
     ]
 }
 
