@@ -17,9 +17,10 @@ test: setup
 	scripts/test.sh
 
 ## What CI checks besides the tests.
-lint:
+lint: setup
 	cargo fmt --all --check
 	cargo clippy --all-targets -- -D warnings
+	scripts/deny.sh
 
 setup:
 	scripts/setup.sh --release

@@ -6,11 +6,40 @@ export const ADMIN = 'admin@demo.passhook.test';
 export const MARKETER = 'marketer@demo.passhook.test';
 export const PASSWORD = 'e2e-demo-password';
 
-/** Fails the test on any uncaught error in the page (a broken WASM build shows here). */
+/**
+ * Collects uncaught errors in the page (a broken WASM build shows here) and anything
+ * the Content Security Policy refused (Chromium reports it on the console), so
+ * every story that checks `errors` also proves the policy lets the console work.
+ */
 export function watchForErrors(page: Page): string[] {
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && /Content[- ]Security[- ]Policy/i.test(message.text())) {
+      errors.push(`CSP: ${message.text()}`);
+    }
+  });
   return errors;
+}
+
+/**
+ * Records every `securitypolicyviolation` event of every document the page loads
+ * (the listener is installed before any of the page's own scripts run); read them
+ * with `cspViolations`.
+ */
+export async function watchForCspViolations(page: Page) {
+  await page.addInitScript(() => {
+    const seen: string[] = [];
+    (window as unknown as { __cspViolations: string[] }).__cspViolations = seen;
+    document.addEventListener('securitypolicyviolation', (e) => {
+      seen.push(`${e.violatedDirective} blocked ${e.blockedURI || 'inline'} at ${e.sourceFile}:${e.lineNumber}`);
+    });
+  });
+}
+
+/** The violations the current document saw so far. */
+export async function cspViolations(page: Page): Promise<string[]> {
+  return page.evaluate(() => (window as unknown as { __cspViolations?: string[] }).__cspViolations ?? []);
 }
 
 /** Waits until the console has hydrated, i.e. the WASM bundle loaded and ran. */

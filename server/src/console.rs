@@ -11,7 +11,7 @@ use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Router;
 use leptos::prelude::provide_context;
-use leptos_axum::{file_and_error_handler, generate_route_list, LeptosRoutes};
+use leptos_axum::{file_and_error_handler_with_context, generate_route_list, LeptosRoutes};
 use tower_sessions::Session;
 
 use crate::state::AppState;
@@ -32,10 +32,14 @@ pub fn router(state: &AppState) -> Router<AppState> {
             move || {
                 provide_context(core.clone());
                 provide_context(site.clone());
+                crate::security::provide_request_nonce();
             },
             move || shell(options.clone()),
         )
-        .fallback(file_and_error_handler::<AppState, _>(shell))
+        .fallback(file_and_error_handler_with_context::<AppState, _>(
+            crate::security::provide_request_nonce,
+            shell,
+        ))
         .layer(from_fn_with_state(state.clone(), require_login))
 }
 

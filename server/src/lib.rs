@@ -16,6 +16,7 @@ pub mod middleware;
 pub mod ops;
 pub mod passkit;
 pub mod problem;
+pub mod security;
 pub mod session_store;
 pub mod sso;
 pub mod state;

@@ -1,5 +1,5 @@
 //! Layers that apply to every route: request ids, tracing, metrics, the body limit,
-//! problem documents for `/api/`, cross-origin protection and sessions.
+//! problem documents for `/api/`, security headers, cross-origin protection and sessions.
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -47,6 +47,7 @@ pub fn wrap(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
             crate::listeners::audit::record_rejections,
         ))
         .layer(from_fn(problems_for_api))
+        .layer(from_fn_with_state(state.clone(), crate::security::headers))
         .layer(from_fn_with_state(state.clone(), crate::ops::track))
         .layer(trace)
         .layer(PropagateRequestIdLayer::x_request_id())
