@@ -22,6 +22,9 @@ if ! pkg-config --exists openssl 2>/dev/null; then
   log "installing OpenSSL headers"; apt_install libssl-dev pkg-config
 fi
 command -v openssl >/dev/null || { log "installing openssl"; apt_install openssl; }
+# scripts/schemathesis.sh installs Schemathesis into a virtual environment.
+command -v curl >/dev/null || { log "installing curl"; apt_install curl; }
+python3 -c 'import venv, ensurepip' 2>/dev/null || { log "installing python3-venv"; apt_install python3 python3-venv; }
 if ! command -v pg_ctl >/dev/null && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
   log "installing PostgreSQL"; apt_install postgresql
 fi

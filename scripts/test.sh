@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Every test: Rust tests on SQLite and on a throwaway PostgreSQL, then the
-# Playwright suite in Chromium against the release build.
+# Every test: Rust tests on SQLite and on a throwaway PostgreSQL, Schemathesis
+# against the API, then the Playwright suite in Chromium against the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -14,6 +14,10 @@ echo "test: PostgreSQL at $TEST_DATABASE_URL"
 
 # Default members only: the WASM entry point would unify `hydrate` into the server build.
 cargo test
+
+# The OpenAPI document against the server (bounded: about a minute). `cargo test`
+# built this binary already.
+PASSHOOK_BIN="$target_dir/debug/passhook" scripts/schemathesis.sh
 
 cargo leptos build --release
 (cd end2end && PASSHOOK_BIN="$target_dir/release/passhook" LEPTOS_SITE_ROOT="$PWD/../target/site" npx playwright test)

@@ -145,8 +145,12 @@ pub async fn main() -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PASSHOOK_LOG")
         .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into());
+    // Colours only on a terminal: journald and container logs get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .try_init();
 }
@@ -235,4 +239,139 @@ async fn demo(config: Config) -> anyhow::Result<()> {
     println!("  API key:   {} (all scopes)", demo.api_key);
     println!("Start the server with: passhook serve");
     Ok(())
+}
+
+/// The deployment files (`deploy/`) name only sub-commands and environment variables
+/// that exist, so a rename here cannot silently break a unit file or an image.
+#[cfg(test)]
+mod deploy_files {
+    use super::*;
+
+    const UNIT: &str = include_str!("../../deploy/passhook.service");
+    const ENV_FILE: &str = include_str!("../../deploy/passhook.env");
+    const CONTAINERFILE: &str = include_str!("../../deploy/Containerfile");
+    const SETUP: &str = include_str!("../../scripts/setup.sh");
+
+    /// Every `"NAME"` string literal in the server's and the domain's sources that
+    /// looks like an environment variable, plus the CLI's `env = …` names.
+    fn known_variables() -> Vec<String> {
+        use clap::CommandFactory;
+        let mut names: Vec<String> = Cli::command()
+            .get_arguments()
+            .filter_map(|a| a.get_env())
+            .map(|e| e.to_string_lossy().into_owned())
+            .collect();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut dirs = vec![root.join("server/src"), root.join("domain/src")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    for literal in text.split('"').skip(1).step_by(2) {
+                        let looks_like_env = literal.len() > 3
+                            && literal.contains('_')
+                            && literal
+                                .bytes()
+                                .all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit());
+                        if looks_like_env {
+                            names.push(literal.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        names
+    }
+
+    fn assert_known(names: &[String], source: &str) {
+        let known = known_variables();
+        assert!(!names.is_empty(), "{source}: no variables found");
+        for name in names {
+            assert!(
+                known.contains(name),
+                "{source} sets {name}, which the server never reads"
+            );
+        }
+    }
+
+    #[test]
+    fn the_unit_runs_a_real_sub_command_with_real_variables() {
+        let exec = UNIT
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart="))
+            .expect("ExecStart");
+        let args: Vec<&str> = exec.split_whitespace().collect();
+        assert!(args[0].ends_with("/passhook"), "{exec}");
+        let cli = Cli::try_parse_from(&args).expect("ExecStart parses");
+        assert!(matches!(cli.command, Some(Command::Serve)), "{exec}");
+        let names: Vec<String> = UNIT
+            .lines()
+            .filter_map(|l| l.strip_prefix("Environment="))
+            .map(|assignment| assignment.split('=').next().unwrap().to_string())
+            .collect();
+        assert_known(&names, "passhook.service");
+        assert!(UNIT.contains("EnvironmentFile=/etc/passhook/env"));
+    }
+
+    #[test]
+    fn the_environment_file_names_real_variables() {
+        let names: Vec<String> = ENV_FILE
+            .lines()
+            .map(|l| l.trim_start_matches('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(name, _)| name.to_string())
+            .filter(|name| !name.is_empty() && !name.contains(' '))
+            .collect();
+        assert_known(&names, "passhook.env");
+    }
+
+    #[test]
+    fn the_image_runs_a_real_sub_command_with_real_variables() {
+        // The ENV instruction, continued over several lines.
+        let mut env_block = String::new();
+        for line in CONTAINERFILE.lines().skip_while(|l| !l.starts_with("ENV ")) {
+            env_block.push_str(line.trim_end_matches('\\'));
+            env_block.push(' ');
+            if !line.ends_with('\\') {
+                break;
+            }
+        }
+        let names: Vec<String> = env_block
+            .split_whitespace()
+            .filter_map(|token| token.split_once('='))
+            .map(|(name, _)| name.to_string())
+            .collect();
+        assert_known(&names, "Containerfile");
+        let cmd = CONTAINERFILE
+            .lines()
+            .find_map(|l| l.strip_prefix("CMD "))
+            .expect("CMD");
+        let sub: Vec<String> = serde_json::from_str(cmd).expect("CMD in exec form");
+        let mut args = vec!["passhook".to_string()];
+        args.extend(sub);
+        let cli = Cli::try_parse_from(&args).expect("CMD parses");
+        assert!(matches!(cli.command, Some(Command::Serve)));
+    }
+
+    #[test]
+    fn the_image_builds_with_the_tools_of_setup_sh() {
+        for pin in [
+            "cargo install cargo-leptos@",
+            "cargo install wasm-opt --locked",
+        ] {
+            let line = |text: &str| {
+                text.lines()
+                    .find(|l| l.contains(pin))
+                    .map(|l| l.trim().trim_start_matches("RUN ").to_string())
+            };
+            assert_eq!(
+                line(CONTAINERFILE),
+                line(SETUP),
+                "the Containerfile and scripts/setup.sh install {pin}… differently"
+            );
+        }
+    }
 }

@@ -76,13 +76,47 @@ async fn authorize(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Registration {
+pub struct Registration {
     push_token: String,
 }
 
-async fn register(
+/// Serial numbers of a device's passes changed since a tag.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)] // documents the JSON the handler builds
+pub struct SerialNumbers {
+    serial_numbers: Vec<String>,
+    /// Give it back as `passesUpdatedSince`.
+    last_updated: String,
+}
+
+/// Device logs, as Apple Wallet sends them.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct DeviceLogs {
+    logs: Vec<String>,
+}
+
+#[utoipa::path(
+    post, path = "/api/{tenantId}/wallet/apple/v1/devices/{deviceId}/registrations/{passTypeIdentifier}/{serial}",
+    tag = "wallet",
+    description = "PassKit web service: a device registers for a pass's updates.",
+    params(
+        ("tenantId" = String, Path), ("deviceId" = String, Path),
+        ("passTypeIdentifier" = String, Path), ("serial" = String, Path, description = "The pass id"),
+        ("Authorization" = String, Header, description = "`ApplePass <authenticationToken>` of the pass")
+    ),
+    request_body(content = Registration, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Registered"),
+        (status = 200, description = "Already registered"),
+        (status = 400, description = "The body is not {\"pushToken\": …}"),
+        (status = 401, description = "Not this pass's token, or no such pass")
+    )
+)]
+pub async fn register(
     State(state): State<AppState>,
     Path((tenant_id, device_id, type_id, serial)): Path<(String, String, String, String)>,
     headers: HeaderMap,
@@ -107,7 +141,21 @@ async fn register(
     })
 }
 
-async fn unregister(
+#[utoipa::path(
+    delete, path = "/api/{tenantId}/wallet/apple/v1/devices/{deviceId}/registrations/{passTypeIdentifier}/{serial}",
+    tag = "wallet",
+    description = "PassKit web service: a device stops following a pass.",
+    params(
+        ("tenantId" = String, Path), ("deviceId" = String, Path),
+        ("passTypeIdentifier" = String, Path), ("serial" = String, Path, description = "The pass id"),
+        ("Authorization" = String, Header, description = "`ApplePass <authenticationToken>` of the pass")
+    ),
+    responses(
+        (status = 200, description = "Unregistered"),
+        (status = 401, description = "Not this pass's token, or no such pass")
+    )
+)]
+pub async fn unregister(
     State(state): State<AppState>,
     Path((tenant_id, device_id, type_id, serial)): Path<(String, String, String, String)>,
     headers: HeaderMap,
@@ -117,13 +165,29 @@ async fn unregister(
     Ok(StatusCode::OK)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
-struct Since {
+#[into_params(parameter_in = Query)]
+pub struct Since {
+    /// `lastUpdated` of the previous answer
     passes_updated_since: Option<String>,
 }
 
-async fn serials(
+#[utoipa::path(
+    get, path = "/api/{tenantId}/wallet/apple/v1/devices/{deviceId}/registrations/{passTypeIdentifier}",
+    tag = "wallet",
+    description = "PassKit web service: the serial numbers of a device's passes changed since a tag.",
+    params(
+        ("tenantId" = String, Path), ("deviceId" = String, Path),
+        ("passTypeIdentifier" = String, Path), Since
+    ),
+    responses(
+        (status = 200, description = "Changed passes", body = SerialNumbers),
+        (status = 204, description = "Nothing changed"),
+        (status = 400, description = "The query cannot be read")
+    )
+)]
+pub async fn serials(
     State(state): State<AppState>,
     Path((tenant_id, device_id, type_id)): Path<(String, String, String)>,
     Query(since): Query<Since>,
@@ -140,7 +204,24 @@ async fn serials(
     Ok(Json(json!({ "serialNumbers": serials, "lastUpdated": tag.to_string() })).into_response())
 }
 
-async fn latest(
+#[utoipa::path(
+    get, path = "/api/{tenantId}/wallet/apple/v1/passes/{passTypeIdentifier}/{serial}",
+    tag = "wallet",
+    description = "PassKit web service: the latest version of a pass.",
+    params(
+        ("tenantId" = String, Path), ("passTypeIdentifier" = String, Path),
+        ("serial" = String, Path, description = "The pass id"),
+        ("Authorization" = String, Header, description = "`ApplePass <authenticationToken>` of the pass"),
+        ("If-Modified-Since" = Option<String>, Header)
+    ),
+    responses(
+        (status = 200, description = "The signed pass", content_type = "application/vnd.apple.pkpass"),
+        (status = 304, description = "Not modified since If-Modified-Since"),
+        (status = 401, description = "Not this pass's token, or no such pass"),
+        (status = 409, description = "The pass type has no Apple design, or no certificate")
+    )
+)]
+pub async fn latest(
     State(state): State<AppState>,
     Path((tenant_id, type_id, serial)): Path<(String, String, String)>,
     headers: HeaderMap,
@@ -176,7 +257,14 @@ async fn latest(
         .into_response())
 }
 
-async fn log(Path(tenant_id): Path<String>, Json(body): Json<Value>) -> StatusCode {
+#[utoipa::path(
+    post, path = "/api/{tenantId}/wallet/apple/v1/log", tag = "wallet",
+    description = "PassKit web service: devices report errors; the first 50 lines are logged.",
+    params(("tenantId" = String, Path)),
+    request_body = DeviceLogs,
+    responses((status = 200, description = "Logged"), (status = 415, description = "The body is not sent as application/json"))
+)]
+pub async fn log(Path(tenant_id): Path<String>, Json(body): Json<Value>) -> StatusCode {
     for line in body["logs"].as_array().into_iter().flatten().take(50) {
         tracing::info!(tenant = %tenant_id, log = %line, "Apple Wallet device log");
     }

@@ -26,7 +26,7 @@ pub fn router() -> Router<AppState> {
 #[utoipa::path(
     put, path = "/api/{tenantId}/integrations/actito", tag = "integrations",
     params(("tenantId" = String, Path)), request_body = ActitoSettingsInput,
-    responses((status = 200, body = ActitoSettingsView), (status = 400), (status = 401), (status = 403)),
+    responses((status = 200, body = ActitoSettingsView), (status = 400), (status = 401), (status = 403), (status = 415, description = "The body is not sent as application/json")),
     security(("api_key" = ["Integrations.Write"]))
 )]
 pub async fn put_actito(
@@ -58,7 +58,7 @@ pub async fn get_actito(
 #[utoipa::path(
     put, path = "/api/{tenantId}/integrations/sfmc", tag = "integrations",
     params(("tenantId" = String, Path)), request_body = SfmcSettingsInput,
-    responses((status = 200, body = SfmcSettingsView), (status = 400), (status = 401), (status = 403)),
+    responses((status = 200, body = SfmcSettingsView), (status = 400), (status = 401), (status = 403), (status = 415, description = "The body is not sent as application/json")),
     security(("api_key" = ["Integrations.Write"]))
 )]
 pub async fn put_sfmc(

@@ -2,8 +2,10 @@
 
 use axum::routing::get;
 use axum::{Json, Router};
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::openapi::{Content, Ref, RefOr, Response};
+use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::state::AppState;
 
@@ -35,6 +37,16 @@ use crate::state::AppState;
         crate::listeners::actito::profile_event,
         crate::listeners::sfmc::execute,
         crate::listeners::sfmc::lifecycle,
+        crate::listeners::sfmc::config_json,
+        crate::listeners::sfmc::activity_page,
+        crate::listeners::sfmc::postmonger_js,
+        crate::listeners::sfmc::activity_js,
+        crate::listeners::sfmc::icon_svg,
+        crate::passkit::register,
+        crate::passkit::unregister,
+        crate::passkit::serials,
+        crate::passkit::latest,
+        crate::passkit::log,
     ),
     components(schemas(
         domain::passes::Pass, domain::passes::NewPass, domain::passes::PassPage, super::passes::PassPatch,
@@ -48,8 +60,11 @@ use crate::state::AppState;
         domain::wallet::pass_types::GoogleDesign, domain::wallet::pass_types::FieldDef,
         domain::wallet::credentials::AppleCredentialsInput, domain::wallet::credentials::ApnsTokenKey,
         domain::wallet::credentials::GoogleCredentialsInput, domain::wallet::credentials::CredentialsSummary,
+        ProblemDoc, FieldErrorDoc, ListenerAck, ExecuteAnswer, LifecycleAnswer, SaveUrl,
+        crate::listeners::sfmc::LifecycleOperation,
+        crate::passkit::Registration, crate::passkit::SerialNumbers, crate::passkit::DeviceLogs,
     )),
-    modifiers(&ApiKeyScheme),
+    modifiers(&ApiKeyScheme, &ProblemResponses),
     tags(
         (name = "passes", description = "Wallet passes and their data"),
         (name = "listeners", description = "Endpoints Actito and SFMC call"),
@@ -75,9 +90,207 @@ impl Modify for ApiKeyScheme {
     }
 }
 
+/// An RFC 9457 problem document: the body of every error answer under `/api/`.
+#[derive(ToSchema)]
+#[schema(as = Problem)]
+#[allow(dead_code)] // describes crate::problem::Problem for the document only
+pub struct ProblemDoc {
+    /// A URN naming the kind of problem, e.g. `urn:passhook:problem:unauthenticated`.
+    #[schema(rename = "type")]
+    kind: String,
+    /// The HTTP status's reason phrase.
+    title: String,
+    /// The HTTP status code.
+    status: u16,
+    /// What went wrong, for people.
+    detail: String,
+    /// A stable cause code for scripts: `UNAUTHENTICATED`, `FORBIDDEN_TENANT`,
+    /// `FORBIDDEN_SCOPE`, `MALFORMED_BODY`, `VALIDATION_FAILED`, `NOT_FOUND`…
+    code: String,
+    /// The invalid fields, for `VALIDATION_FAILED`.
+    errors: Option<Vec<FieldErrorDoc>>,
+}
+
+/// One invalid field of a request.
+#[derive(ToSchema)]
+#[schema(as = FieldError)]
+#[allow(dead_code)]
+pub struct FieldErrorDoc {
+    field: String,
+    message: String,
+}
+
+/// The answer of the Actito listeners: the request is stored, processing follows.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct ListenerAck {
+    /// The stored inbound event (the first one, for a duplicate).
+    event_id: String,
+    /// Items (custom actions) or profiles in the envelope.
+    items: u64,
+    /// True when this envelope id was received before: nothing is done again.
+    duplicate: bool,
+}
+
+/// The answer of the SFMC execute listener.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct ExecuteAnswer {
+    /// How many passes will be updated.
+    scheduled: u64,
+    pass_ids: Vec<String>,
+}
+
+/// The (empty) answer to Journey Builder's publish, validate, save and stop calls.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct LifecycleAnswer {}
+
+/// A signed "Add to Google Wallet" link.
+#[derive(ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct SaveUrl {
+    /// `https://pay.google.com/gp/v/save/<jwt>`
+    save_url: String,
+}
+
+/// Completes the error answers of every `/api/` operation from what the router does
+/// around the handlers, so the document lists every status an operation can answer:
+/// - with an API key: 401 (missing or unknown key) and 403 (another tenant's key, or
+///   a missing scope);
+/// - with a body: 413 (over 5 MiB), and 400 (malformed) when it is JSON; handlers that
+///   insist on `Content-Type: application/json` list their 415 themselves;
+/// - every 4xx/5xx is an `application/problem+json` [`ProblemDoc`].
+struct ProblemResponses;
+
+impl Modify for ProblemResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                complete_errors(operation);
+            }
+        }
+    }
+}
+
+fn complete_errors(operation: &mut Operation) {
+    let secured = operation
+        .security
+        .as_ref()
+        .is_some_and(|requirements| !requirements.is_empty());
+    let json_body = operation
+        .request_body
+        .as_ref()
+        .map(|body| body.content.contains_key("application/json"));
+    let mut implied: Vec<(&str, &str)> = Vec::new();
+    if secured {
+        implied.push(("401", "No API key, or an unknown or revoked one"));
+        implied.push((
+            "403",
+            "The key belongs to another tenant, or lacks the required scope",
+        ));
+    }
+    if let Some(json) = json_body {
+        if json {
+            implied.push(("400", "The body cannot be read"));
+        }
+        implied.push(("413", "The body is larger than 5 MiB"));
+    }
+    let responses = &mut operation.responses.responses;
+    for (status, description) in implied {
+        responses
+            .entry(status.to_string())
+            .or_insert_with(|| RefOr::T(Response::new(description)));
+    }
+    for (status, response) in responses.iter_mut() {
+        let is_error = status.starts_with('4') || status.starts_with('5');
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        if !is_error {
+            continue;
+        }
+        if response.description.is_empty() {
+            response.description = status
+                .parse::<u16>()
+                .ok()
+                .and_then(|s| axum::http::StatusCode::from_u16(s).ok())
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("Error")
+                .to_string();
+        }
+        response.content.clear();
+        response.content.insert(
+            crate::problem::CONTENT_TYPE.to_string(),
+            Content::new(Some(Ref::from_schema_name("Problem"))),
+        );
+    }
+}
+
 pub fn router() -> Router<AppState> {
     Router::new().route(
         "/api/openapi.json",
         get(|| async { Json(ApiDoc::openapi()) }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn document() -> Value {
+        serde_json::to_value(ApiDoc::openapi()).unwrap()
+    }
+
+    #[test]
+    fn every_error_answer_is_a_problem_document() {
+        let doc = document();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                for (status, response) in operation["responses"].as_object().unwrap() {
+                    if status.starts_with('4') || status.starts_with('5') {
+                        let schema =
+                            &response["content"]["application/problem+json"]["schema"]["$ref"];
+                        assert_eq!(
+                            schema, "#/components/schemas/Problem",
+                            "{method} {path} {status}"
+                        );
+                    }
+                }
+                if operation.get("security").is_some() {
+                    for status in ["401", "403"] {
+                        assert!(
+                            operation["responses"].get(status).is_some(),
+                            "{method} {path} lacks {status}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_reference_resolves() {
+        let doc = document();
+        let text = doc.to_string();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for reference in text.split("\"#/components/schemas/").skip(1) {
+            let name = reference.split('"').next().unwrap();
+            assert!(
+                schemas.contains_key(name),
+                "{name} is referenced but not defined"
+            );
+        }
+    }
 }

@@ -40,7 +40,8 @@ pub struct PassPatch {
     responses(
         (status = 201, description = "The new pass", body = Pass),
         (status = 400, description = "Invalid body"), (status = 401), (status = 403),
-        (status = 409, description = "A pass with this id exists")
+        (status = 409, description = "A pass with this id exists"),
+        (status = 415, description = "The body is not sent as application/json")
     ),
     security(("api_key" = ["Passes.Write"]))
 )]
@@ -126,7 +127,8 @@ pub async fn search_passes(
     request_body = PassPatch,
     responses(
         (status = 200, description = "The pass; its version rises only when content changed", body = Pass),
-        (status = 400), (status = 401), (status = 403), (status = 404)
+        (status = 400), (status = 401), (status = 403), (status = 404),
+        (status = 415, description = "The body is not sent as application/json")
     ),
     security(("api_key" = ["Passes.Write"]))
 )]

@@ -75,7 +75,7 @@ pub async fn get_pass_type(
     put, path = "/api/{tenantId}/pass-types/{passTypeId}", tag = "wallet",
     params(("tenantId" = String, Path), ("passTypeId" = String, Path, description = "The `passType` of the passes it describes")),
     request_body = PassTypeInput,
-    responses((status = 200, body = PassType), (status = 400), (status = 401), (status = 403)),
+    responses((status = 200, body = PassType), (status = 400), (status = 401), (status = 403), (status = 415, description = "The body is not sent as application/json")),
     security(("api_key" = ["Integrations.Write"]))
 )]
 pub async fn put_pass_type(
@@ -122,7 +122,7 @@ pub async fn list_credentials(
 #[utoipa::path(
     put, path = "/api/{tenantId}/wallet/credentials/apple", tag = "wallet",
     params(("tenantId" = String, Path)), request_body = AppleCredentialsInput,
-    responses((status = 200, body = CredentialsSummary), (status = 400), (status = 401), (status = 403)),
+    responses((status = 200, body = CredentialsSummary), (status = 400), (status = 401), (status = 403), (status = 415, description = "The body is not sent as application/json")),
     security(("api_key" = ["Integrations.Write"]))
 )]
 pub async fn put_apple(
@@ -138,7 +138,7 @@ pub async fn put_apple(
 #[utoipa::path(
     put, path = "/api/{tenantId}/wallet/credentials/google", tag = "wallet",
     params(("tenantId" = String, Path)), request_body = GoogleCredentialsInput,
-    responses((status = 200, body = CredentialsSummary), (status = 400), (status = 401), (status = 403)),
+    responses((status = 200, body = CredentialsSummary), (status = 400), (status = 401), (status = 403), (status = 415, description = "The body is not sent as application/json")),
     security(("api_key" = ["Integrations.Write"]))
 )]
 pub async fn put_google(
@@ -200,7 +200,7 @@ pub fn http_date(rfc3339: &str) -> String {
     get, path = "/api/{tenantId}/passes/{passId}/google-save-url", tag = "wallet",
     params(("tenantId" = String, Path), ("passId" = String, Path)),
     responses(
-        (status = 200, description = "{\"saveUrl\": \"https://pay.google.com/gp/v/save/<jwt>\"}"),
+        (status = 200, description = "The link", body = super::openapi::SaveUrl),
         (status = 401), (status = 403), (status = 404),
         (status = 409, description = "No Google design for the pass type, or no service account")
     ),

@@ -28,28 +28,9 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{BASE}/{{operation}}"), post(lifecycle))
         .route(&format!("{BASE}/config.json"), get(config_json))
         .route(&format!("{BASE}/"), get(activity_page))
-        .route(
-            &format!("{BASE}/postmonger.js"),
-            get(|| {
-                asset(
-                    "text/javascript",
-                    include_str!("../../assets/postmonger.js"),
-                )
-            }),
-        )
-        .route(
-            &format!("{BASE}/activity.js"),
-            get(|| {
-                asset(
-                    "text/javascript",
-                    include_str!("../../assets/sfmc-activity.js"),
-                )
-            }),
-        )
-        .route(
-            &format!("{BASE}/icon.svg"),
-            get(|| asset("image/svg+xml", include_str!("../../assets/icon.svg"))),
-        )
+        .route(&format!("{BASE}/postmonger.js"), get(postmonger_js))
+        .route(&format!("{BASE}/activity.js"), get(activity_js))
+        .route(&format!("{BASE}/icon.svg"), get(icon_svg))
 }
 
 /// A verified Journey Builder call.
@@ -139,10 +120,10 @@ fn inbound(
     params(("tenantId" = String, Path)),
     request_body(content = String, description = "Compact JWT (HS256) signed with the tenant's SFMC signing key"),
     responses(
-        (status = 200, description = "Updates scheduled: {\"scheduled\": n, \"passIds\": [...]}"),
+        (status = 200, description = "Updates scheduled", body = crate::api::openapi::ExecuteAnswer),
         (status = 400, description = "inArguments cannot be read"),
         (status = 401, description = "Bad signature, wrong algorithm or expired token"),
-        (status = 404, description = "No pass matches")
+        (status = 404, description = "No such tenant, or no pass matches")
     )
 )]
 pub async fn execute(
@@ -257,11 +238,26 @@ async fn targets(
     Ok(found)
 }
 
+/// The Journey Builder lifecycle calls besides execute.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // the path's documented values; the handler matches the text
+pub enum LifecycleOperation {
+    Publish,
+    Validate,
+    Save,
+    Stop,
+}
+
 #[utoipa::path(
     post, path = "/api/{tenantId}/webhooks/listeners/sfmc/actions/pushupdate/{operation}", tag = "listeners",
-    params(("tenantId" = String, Path), ("operation" = String, Path, description = "publish, validate, save or stop")),
+    params(("tenantId" = String, Path), ("operation" = LifecycleOperation, Path)),
     request_body(content = String, description = "Compact JWT (HS256)"),
-    responses((status = 200, description = "Acknowledged: {}"), (status = 401), (status = 404))
+    responses(
+        (status = 200, description = "Acknowledged", body = crate::api::openapi::LifecycleAnswer),
+        (status = 401, description = "Bad signature, wrong algorithm or expired token"),
+        (status = 404, description = "No such tenant, or another operation")
+    )
 )]
 pub async fn lifecycle(
     State(state): State<AppState>,
@@ -297,6 +293,14 @@ pub async fn lifecycle(
 }
 
 /// The activity's config.json, with every URL from the public URL.
+#[utoipa::path(
+    get, path = "/api/{tenantId}/webhooks/listeners/sfmc/actions/pushupdate/config.json", tag = "listeners",
+    params(("tenantId" = String, Path)),
+    responses(
+        (status = 200, description = "Journey Builder's config.json for the activity", body = Object),
+        (status = 404, description = "No such tenant")
+    )
+)]
 pub async fn config_json(State(state): State<AppState>, Path(tenant_id): Path<String>) -> Response {
     match tenants::exists(&state.core.db, &tenant_id).await {
         Ok(true) => {}
@@ -347,6 +351,44 @@ pub fn activity_config(base: &str, customer_key: Option<&str>) -> Value {
     })
 }
 
+/// Postmonger (vendored from npm), for the activity page.
+#[utoipa::path(
+    get, path = "/api/{tenantId}/webhooks/listeners/sfmc/actions/pushupdate/postmonger.js", tag = "listeners",
+    params(("tenantId" = String, Path)),
+    responses((status = 200, description = "Postmonger", content_type = "text/javascript", body = String))
+)]
+pub async fn postmonger_js() -> Response {
+    asset(
+        "text/javascript",
+        include_str!("../../assets/postmonger.js"),
+    )
+    .await
+}
+
+/// The activity page's script.
+#[utoipa::path(
+    get, path = "/api/{tenantId}/webhooks/listeners/sfmc/actions/pushupdate/activity.js", tag = "listeners",
+    params(("tenantId" = String, Path)),
+    responses((status = 200, description = "The page's script", content_type = "text/javascript", body = String))
+)]
+pub async fn activity_js() -> Response {
+    asset(
+        "text/javascript",
+        include_str!("../../assets/sfmc-activity.js"),
+    )
+    .await
+}
+
+/// The activity's icon in Journey Builder.
+#[utoipa::path(
+    get, path = "/api/{tenantId}/webhooks/listeners/sfmc/actions/pushupdate/icon.svg", tag = "listeners",
+    params(("tenantId" = String, Path)),
+    responses((status = 200, description = "The icon", content_type = "image/svg+xml", body = String))
+)]
+pub async fn icon_svg() -> Response {
+    asset("image/svg+xml", include_str!("../../assets/icon.svg")).await
+}
+
 async fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
         [
@@ -359,6 +401,14 @@ async fn asset(content_type: &'static str, body: &'static str) -> Response {
 }
 
 /// The configuration page Journey Builder frames for a marketer.
+#[utoipa::path(
+    get, path = "/api/{tenantId}/webhooks/listeners/sfmc/actions/pushupdate/", tag = "listeners",
+    params(("tenantId" = String, Path)),
+    responses(
+        (status = 200, description = "The activity's configuration page", content_type = "text/html", body = String),
+        (status = 404, description = "No such tenant")
+    )
+)]
 pub async fn activity_page(
     State(state): State<AppState>,
     Path(tenant_id): Path<String>,
