@@ -49,6 +49,12 @@ pub fn internal(err: impl std::fmt::Display) -> ServerFnError {
     ServerFnError::new("Something went wrong on our side. Please try again.")
 }
 
+/// A 404 with a message for the page: the thing is not this tenant's (or gone).
+pub fn not_found(message: &str) -> ServerFnError {
+    status(http::StatusCode::NOT_FOUND);
+    ServerFnError::new(message)
+}
+
 fn status(code: http::StatusCode) {
     if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
         res.set_status(code);

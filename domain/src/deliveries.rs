@@ -11,7 +11,7 @@ use crate::db::Db;
 use crate::error::{DomainError, Result};
 use crate::ids::new_id;
 use crate::live::{LiveEvent, LiveKind};
-use crate::passes::escape_like;
+use crate::sql::{self, Where};
 
 pub const ACTITO_CALLBACK: &str = "actito-callback";
 pub const WALLET: &str = "wallet";
@@ -231,40 +231,17 @@ pub struct DeliveryFilter {
 }
 
 impl DeliveryFilter {
-    fn push_conditions(&self, sql: &mut String, args: &mut Vec<String>) {
-        for (column, value) in [
+    fn conditions(&self, tenant_id: &str) -> Where {
+        let mut w = Where::new("tenant_id", tenant_id);
+        w.equal(&[
             ("pass_id", &self.pass_id),
             ("event_id", &self.event_id),
             ("channel", &self.channel),
             ("status", &self.status),
-        ] {
-            if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
-                args.push(value.to_string());
-                sql.push_str(&format!(" AND {column} = ${}", args.len()));
-            }
-        }
-        if let Some(from) = self.from_ms {
-            sql.push_str(&format!(" AND created_at >= {from}"));
-        }
-        if let Some(to) = self.to_ms {
-            sql.push_str(&format!(" AND created_at < {to}"));
-        }
-        if let Some(text) = self
-            .text
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        {
-            args.push(format!("%{}%", escape_like(&text.to_lowercase())));
-            let n = args.len();
-            let like = |column: &str| format!("LOWER({column}) LIKE ${n} ESCAPE '\\'");
-            sql.push_str(&format!(
-                " AND ({} OR {} OR {})",
-                like("pass_id"),
-                like("target"),
-                like("last_error")
-            ));
-        }
+        ]);
+        w.between("created_at", self.from_ms, self.to_ms);
+        w.contains(&["pass_id", "target", "last_error"], self.text.as_deref());
+        w
     }
 }
 
@@ -289,34 +266,19 @@ pub async fn list(
     limit: u32,
 ) -> Result<DeliveryPage> {
     let limit = limit.clamp(1, 500) as usize;
-    let mut sql = "SELECT id, channel, pass_id, event_id, target, status, last_error, created_at, updated_at \
-                   FROM deliveries WHERE tenant_id = $1"
-        .to_string();
-    let mut args = vec![tenant_id.to_string()];
-    filter.push_conditions(&mut sql, &mut args);
-    if let Some(cursor) = cursor {
-        let (at, id) = cursor
-            .split_once('.')
-            .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_string())))
-            .ok_or_else(|| DomainError::invalid("cursor", "is not a cursor from this API"))?;
-        args.push(id);
-        sql.push_str(&format!(
-            " AND (created_at < {at} OR (created_at = {at} AND id < ${}))",
-            args.len()
-        ));
-    }
-    sql.push_str(&format!(
-        " ORDER BY created_at DESC, id DESC LIMIT {}",
+    let mut w = filter.conditions(tenant_id);
+    w.before("created_at", "id", cursor)?;
+    let sql = format!(
+        "SELECT id, channel, pass_id, event_id, target, status, last_error, created_at, updated_at \
+         FROM deliveries WHERE {} ORDER BY created_at DESC, id DESC LIMIT {}",
+        w.sql,
         limit + 1
-    ));
-    let mut query = sqlx::query_as::<_, Row>(&sql);
-    for arg in args {
-        query = query.bind(arg);
-    }
+    );
+    let query = w.bind(sqlx::query_as::<_, Row>(&sql));
     let mut rows = query.fetch_all(db.reader()).await?;
     let next = if rows.len() > limit {
         rows.truncate(limit);
-        rows.last().map(|r| format!("{}.{}", r.7, r.0))
+        rows.last().map(|r| sql::cursor(r.7, &r.0))
     } else {
         None
     };
@@ -386,15 +348,15 @@ pub async fn retry_failed(
         status: Some(FAILED.to_string()),
         ..filter.clone()
     };
-    let mut sql = "SELECT id FROM deliveries WHERE tenant_id = $1".to_string();
-    let mut args = vec![tenant_id.to_string()];
-    filter.push_conditions(&mut sql, &mut args);
-    sql.push_str(&format!(" ORDER BY created_at, id LIMIT {limit}"));
-    let mut query = sqlx::query_as::<_, (String,)>(&sql);
-    for arg in args {
-        query = query.bind(arg);
-    }
-    let ids = query.fetch_all(core.db.reader()).await?;
+    let w = filter.conditions(tenant_id);
+    let sql = format!(
+        "SELECT id FROM deliveries WHERE {} ORDER BY created_at, id LIMIT {limit}",
+        w.sql
+    );
+    let ids = w
+        .bind(sqlx::query_as::<_, (String,)>(&sql))
+        .fetch_all(core.db.reader())
+        .await?;
     let mut retried = 0;
     for (id,) in ids {
         match retry(core, tenant_id, &id).await {

@@ -11,8 +11,8 @@ use crate::error::{DomainError, Result};
 use crate::ids::new_id;
 use crate::jobs::{self, NewJob};
 use crate::live::{LiveEvent, LiveKind};
-use crate::passes::escape_like;
 use crate::sfmc::activity::JourneyContext;
+use crate::sql::{self, Where};
 use sqlx::AnyConnection;
 
 pub const ACCEPTED: &str = "accepted";
@@ -350,48 +350,24 @@ pub struct EventFilter {
     /// Part of an id or identifier: the event id, SFMC journey, activity or contact
     /// key, or anything in the stored body (a pass id, an email…).
     pub text: Option<String>,
-    pub journey_id: Option<String>,
 }
 
 impl EventFilter {
     /// Appends this filter's conditions to `sql`, binding values through `args`.
-    fn push_conditions(&self, sql: &mut String, args: &mut Vec<String>) {
-        for (column, value) in [
+    fn conditions(&self, tenant_id: &str) -> Where {
+        let mut w = Where::new("tenant_id", tenant_id);
+        w.equal(&[
             ("source", &self.source),
             ("status", &self.status),
             ("kind", &self.kind),
             ("reason", &self.reason),
-            ("journey_id", &self.journey_id),
-        ] {
-            if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
-                args.push(value.to_string());
-                sql.push_str(&format!(" AND {column} = ${}", args.len()));
-            }
-        }
-        if let Some(from) = self.from_ms {
-            sql.push_str(&format!(" AND received_at >= {from}"));
-        }
-        if let Some(to) = self.to_ms {
-            sql.push_str(&format!(" AND received_at < {to}"));
-        }
-        if let Some(text) = self
-            .text
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        {
-            args.push(format!("%{}%", escape_like(&text.to_lowercase())));
-            let n = args.len();
-            let like = |column: &str| format!("LOWER({column}) LIKE ${n} ESCAPE '\\'");
-            sql.push_str(&format!(
-                " AND ({} OR {} OR {} OR {} OR {})",
-                like("id"),
-                like("key_value"),
-                like("journey_id"),
-                like("activity_id"),
-                like("body")
-            ));
-        }
+        ]);
+        w.between("received_at", self.from_ms, self.to_ms);
+        w.contains(
+            &["id", "key_value", "journey_id", "activity_id", "body"],
+            self.text.as_deref(),
+        );
+        w
     }
 }
 
@@ -457,33 +433,20 @@ pub async fn list(
     limit: u32,
 ) -> Result<EventPage> {
     let limit = limit.clamp(1, 500) as usize;
-    let mut sql = format!("SELECT {EVENT_COLUMNS} FROM inbound_events WHERE tenant_id = $1");
-    let mut args = vec![tenant_id.to_string()];
-    filter.push_conditions(&mut sql, &mut args);
-    if let Some(cursor) = cursor {
-        let (at, id) = cursor
-            .split_once('.')
-            .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_string())))
-            .ok_or_else(|| DomainError::invalid("cursor", "is not a cursor from this API"))?;
-        args.push(id);
-        sql.push_str(&format!(
-            " AND (received_at < {at} OR (received_at = {at} AND id < ${}))",
-            args.len()
-        ));
-    }
-    sql.push_str(&format!(
-        " ORDER BY received_at DESC, id DESC LIMIT {}",
+    let mut w = filter.conditions(tenant_id);
+    w.before("received_at", "id", cursor)?;
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM inbound_events WHERE {} \
+         ORDER BY received_at DESC, id DESC LIMIT {}",
+        w.sql,
         limit + 1
-    ));
-    let mut query = sqlx::query_as::<_, EventRow>(&sql);
-    for arg in args {
-        query = query.bind(arg);
-    }
+    );
+    let query = w.bind(sqlx::query_as::<_, EventRow>(&sql));
     let rows = query.fetch_all(db.reader()).await?;
     let mut items: Vec<(i64, Event)> = rows.into_iter().map(|r| (r.3, event_from(r))).collect();
     let next = if items.len() > limit {
         items.truncate(limit);
-        items.last().map(|(at, e)| format!("{at}.{}", e.id))
+        items.last().map(|(at, e)| sql::cursor(*at, &e.id))
     } else {
         None
     };

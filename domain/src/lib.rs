@@ -26,6 +26,7 @@ pub mod processing;
 pub mod retention;
 pub mod sessions;
 pub mod sfmc;
+mod sql;
 pub mod sso;
 pub mod stats;
 pub mod tenants;

@@ -16,6 +16,7 @@ use crate::clock::{now_ms, rfc3339};
 use crate::db::{is_unique_violation, Db};
 use crate::error::{DomainError, FieldError, Result};
 use crate::ids::{new_id, PASS};
+use crate::sql::{escape_like, Arg, Where};
 
 pub type Identifiers = BTreeMap<String, String>;
 pub type Data = Map<String, Value>;
@@ -470,91 +471,37 @@ pub fn merge(current: &Data, changes: &Data) -> (Data, Vec<Change>) {
     (data, diff)
 }
 
-/// A SQL `WHERE` clause over `passes p` with numbered placeholders.
-struct Where {
-    sql: String,
-    args: Vec<Arg>,
-}
-
-#[derive(Clone)]
-enum Arg {
-    Text(String),
-    Int(i64),
-}
-
-fn bind_all<'q, O>(
-    mut query: sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>>,
-    args: Vec<Arg>,
-) -> sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>> {
-    for arg in args {
-        query = match arg {
-            Arg::Text(text) => query.bind(text),
-            Arg::Int(n) => query.bind(n),
-        };
+/// The `WHERE` clause over `passes p` of a filter.
+fn where_of(tenant_id: &str, filter: &PassFilter) -> Where {
+    let mut w = Where::new("p.tenant_id", tenant_id);
+    for (name, value) in &filter.identifiers {
+        let (n, v) = (
+            w.arg(name.clone()),
+            w.arg(normalize_identifier(name, value)),
+        );
+        w.and(&format!(
+            "EXISTS (SELECT 1 FROM pass_identifiers i WHERE i.tenant_id = p.tenant_id \
+             AND i.pass_id = p.id AND i.name = {n} AND i.value = {v})"
+        ));
     }
-    query
-}
-
-impl Where {
-    fn new(tenant_id: &str) -> Self {
-        Where {
-            sql: "p.tenant_id = $1".into(),
-            args: vec![Arg::Text(tenant_id.to_string())],
-        }
+    if let Some(pass_type) = &filter.pass_type {
+        let t = w.arg(pass_type.clone());
+        w.and(&format!("p.pass_type = {t}"));
     }
-
-    fn arg(&mut self, value: String) -> String {
-        self.push(Arg::Text(value))
+    if let Some(text) = filter
+        .text
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        let pattern = w.arg(format!("%{}%", escape_like(&text.to_lowercase())));
+        w.and(&format!(
+            "(LOWER(p.id) LIKE {pattern} ESCAPE '\\' OR EXISTS (SELECT 1 FROM pass_identifiers i \
+             WHERE i.tenant_id = p.tenant_id AND i.pass_id = p.id \
+             AND LOWER(i.value) LIKE {pattern} ESCAPE '\\'))"
+        ));
     }
-
-    fn push(&mut self, arg: Arg) -> String {
-        self.args.push(arg);
-        format!("${}", self.args.len())
-    }
-
-    fn and(&mut self, clause: &str) {
-        self.sql.push_str(" AND ");
-        self.sql.push_str(clause);
-    }
-
-    fn for_filter(tenant_id: &str, filter: &PassFilter) -> Self {
-        let mut w = Where::new(tenant_id);
-        for (name, value) in &filter.identifiers {
-            let (n, v) = (
-                w.arg(name.clone()),
-                w.arg(normalize_identifier(name, value)),
-            );
-            w.and(&format!(
-                "EXISTS (SELECT 1 FROM pass_identifiers i WHERE i.tenant_id = p.tenant_id \
-                 AND i.pass_id = p.id AND i.name = {n} AND i.value = {v})"
-            ));
-        }
-        if let Some(pass_type) = &filter.pass_type {
-            let t = w.arg(pass_type.clone());
-            w.and(&format!("p.pass_type = {t}"));
-        }
-        if let Some(text) = filter
-            .text
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        {
-            let pattern = w.arg(format!("%{}%", escape_like(&text.to_lowercase())));
-            w.and(&format!(
-                "(LOWER(p.id) LIKE {pattern} ESCAPE '\\' OR EXISTS (SELECT 1 FROM pass_identifiers i \
-                 WHERE i.tenant_id = p.tenant_id AND i.pass_id = p.id \
-                 AND LOWER(i.value) LIKE {pattern} ESCAPE '\\'))"
-            ));
-        }
-        w
-    }
-}
-
-/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
-pub(crate) fn escape_like(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
+    w
 }
 
 /// Passes matching `filter`, oldest first, a page at a time (cursor pagination).
@@ -566,7 +513,7 @@ pub async fn search(
     limit: u32,
 ) -> Result<PassPage> {
     let limit = limit.clamp(1, 500);
-    let mut w = Where::for_filter(tenant_id, filter);
+    let mut w = where_of(tenant_id, filter);
     if let Some(cursor) = cursor {
         let (at, id) = decode_cursor(cursor)
             .ok_or_else(|| DomainError::invalid("cursor", "is not a cursor from this API"))?;
@@ -580,7 +527,7 @@ pub async fn search(
         w.sql,
         limit + 1
     );
-    let mut items = fetch(db, &sql, w.args).await?;
+    let mut items = fetch(db, &sql, &w).await?;
     let next = if items.len() > limit as usize {
         items.truncate(limit as usize);
         items.last().map(encode_cursor)
@@ -598,7 +545,7 @@ pub async fn list_page(
     offset: u32,
     limit: u32,
 ) -> Result<(Vec<Pass>, i64)> {
-    let w = Where::for_filter(tenant_id, filter);
+    let w = where_of(tenant_id, filter);
     let sql = format!(
         "SELECT {PASS_COLUMNS} FROM passes p WHERE {} ORDER BY p.created_at DESC, p.id DESC \
          LIMIT {} OFFSET {}",
@@ -606,16 +553,17 @@ pub async fn list_page(
         limit.clamp(1, 200),
         offset
     );
-    let items = fetch(db, &sql, w.args.clone()).await?;
+    let items = fetch(db, &sql, &w).await?;
     let count_sql = format!("SELECT COUNT(*) FROM passes p WHERE {}", w.sql);
-    let (total,) = bind_all(sqlx::query_as::<_, (i64,)>(&count_sql), w.args)
+    let (total,) = w
+        .bind(sqlx::query_as::<_, (i64,)>(&count_sql))
         .fetch_one(db.reader())
         .await?;
     Ok((items, total))
 }
 
-async fn fetch(db: &Db, sql: &str, args: Vec<Arg>) -> Result<Vec<Pass>> {
-    bind_all(sqlx::query_as::<_, PassRow>(sql), args)
+async fn fetch(db: &Db, sql: &str, w: &Where) -> Result<Vec<Pass>> {
+    w.bind(sqlx::query_as::<_, PassRow>(sql))
         .fetch_all(db.reader())
         .await?
         .into_iter()

@@ -529,9 +529,9 @@ fn matrix(a: &Tenant) -> Vec<Case> {
             [200, 401, 401, 401, 403, 200]),
         case(post.clone(), "/console/fn/get_retention", fn_("get_retention"), Session, Empty,
             [200, 401, 401, 401, 403, 200]),
-        // Bravo's admin replaying alpha's event: "no such event" (a server-function error).
+        // Bravo's admin replaying alpha's event: 404, no such event (for bravo).
         case(post.clone(), "/console/fn/replay_event", fn_("replay_event"), Session, Form(vec![("id", event.clone())]),
-            [200, 401, 401, 401, 403, 500]),
+            [200, 401, 401, 401, 403, 404]),
         // Console pages: signed-out visitors are sent to the sign-in page.
         case(get.clone(), "/", "/".into(), Session, Empty,
             [200, 303, 303, 303, 200, 200]),

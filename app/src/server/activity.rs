@@ -100,7 +100,6 @@ mod convert {
             from_ms: since(q.range),
             to_ms: None,
             text: some(&q.q),
-            journey_id: None,
         }
     }
 
@@ -237,7 +236,7 @@ pub async fn replay_event(id: String) -> Result<String, ServerFnError> {
     match domain::audit::replay(&core, &caller.tenant.tenant_id, &id).await {
         Ok(new_id) => Ok(new_id),
         Err(domain::DomainError::Conflict(message)) => Err(ServerFnError::new(message)),
-        Err(domain::DomainError::NotFound(_)) => Err(ServerFnError::new("No such event.")),
+        Err(domain::DomainError::NotFound(_)) => Err(ssr::not_found("No such event.")),
         Err(e) => Err(internal(e)),
     }
 }

@@ -1,0 +1,145 @@
+//! `WHERE` clauses built from optional filters, with numbered placeholders (`$n`)
+//! that both backends accept, and the `at.id` cursors of newest-first lists.
+
+use crate::error::{DomainError, Result};
+
+/// A value bound to a placeholder.
+#[derive(Clone, Debug)]
+pub(crate) enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+/// Conditions joined with `AND`, and the values of their placeholders.
+#[derive(Clone, Debug)]
+pub(crate) struct Where {
+    pub sql: String,
+    pub args: Vec<Arg>,
+}
+
+type AnyQueryAs<'q, O> = sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>>;
+
+impl Where {
+    /// Starts with `column = value` (the tenant, in practice).
+    pub fn new(column: &str, value: &str) -> Self {
+        Where {
+            sql: format!("{column} = $1"),
+            args: vec![Arg::Text(value.to_string())],
+        }
+    }
+
+    /// Adds a text value; returns its placeholder.
+    pub fn arg(&mut self, value: String) -> String {
+        self.push(Arg::Text(value))
+    }
+
+    pub fn push(&mut self, arg: Arg) -> String {
+        self.args.push(arg);
+        format!("${}", self.args.len())
+    }
+
+    pub fn and(&mut self, clause: &str) {
+        self.sql.push_str(" AND ");
+        self.sql.push_str(clause);
+    }
+
+    /// `column = value` for each value given (an empty value means no filter).
+    pub fn equal(&mut self, conditions: &[(&str, &Option<String>)]) {
+        for (column, value) in conditions {
+            if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
+                let p = self.arg(value.to_string());
+                self.and(&format!("{column} = {p}"));
+            }
+        }
+    }
+
+    /// `from <= column < to`, either end optional.
+    pub fn between(&mut self, column: &str, from: Option<i64>, to: Option<i64>) {
+        if let Some(from) = from {
+            let p = self.push(Arg::Int(from));
+            self.and(&format!("{column} >= {p}"));
+        }
+        if let Some(to) = to {
+            let p = self.push(Arg::Int(to));
+            self.and(&format!("{column} < {p}"));
+        }
+    }
+
+    /// Any of `columns` contains `text`, ignoring case (blank text: no filter).
+    pub fn contains(&mut self, columns: &[&str], text: Option<&str>) {
+        let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+            return;
+        };
+        let p = self.arg(format!("%{}%", escape_like(&text.to_lowercase())));
+        let any = columns
+            .iter()
+            .map(|c| format!("LOWER({c}) LIKE {p} ESCAPE '\\'"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        self.and(&format!("({any})"));
+    }
+
+    /// Rows after `cursor` in a list ordered by `at_column DESC, id_column DESC`.
+    pub fn before(&mut self, at_column: &str, id_column: &str, cursor: Option<&str>) -> Result<()> {
+        let Some(cursor) = cursor else {
+            return Ok(());
+        };
+        let (at, id) = cursor
+            .split_once('.')
+            .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_string())))
+            .ok_or_else(|| DomainError::invalid("cursor", "is not a cursor from this API"))?;
+        let (a, i) = (self.push(Arg::Int(at)), self.arg(id));
+        self.and(&format!(
+            "({at_column} < {a} OR ({at_column} = {a} AND {id_column} < {i}))"
+        ));
+        Ok(())
+    }
+
+    /// Binds the placeholders' values to `query`, in order.
+    pub fn bind<'q, O>(&self, mut query: AnyQueryAs<'q, O>) -> AnyQueryAs<'q, O> {
+        for arg in &self.args {
+            query = match arg {
+                Arg::Text(text) => query.bind(text.clone()),
+                Arg::Int(n) => query.bind(*n),
+            };
+        }
+        query
+    }
+}
+
+/// The cursor [`Where::before`] reads: the last row's time and id.
+pub(crate) fn cursor(at: i64, id: &str) -> String {
+    format!("{at}.{id}")
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+pub(crate) fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditions_number_their_placeholders_in_order() {
+        let mut w = Where::new("tenant_id", "acme");
+        w.equal(&[
+            ("source", &Some("sfmc".into())),
+            ("status", &Some(String::new())),
+        ]);
+        w.between("received_at", Some(5), None);
+        w.contains(&["id", "body"], Some(" 50%_ "));
+        w.before("received_at", "id", Some("9.evt_1")).unwrap();
+        assert_eq!(
+            w.sql,
+            "tenant_id = $1 AND source = $2 AND received_at >= $3 \
+             AND (LOWER(id) LIKE $4 ESCAPE '\\' OR LOWER(body) LIKE $4 ESCAPE '\\') \
+             AND (received_at < $5 OR (received_at = $5 AND id < $6))"
+        );
+        assert!(matches!(&w.args[3], Arg::Text(t) if t == "%50\\%\\_%"));
+        assert!(w.before("at", "id", Some("nonsense")).is_err());
+    }
+}
