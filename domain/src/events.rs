@@ -520,13 +520,26 @@ pub async fn body(db: &Db, event_id: &str) -> Result<(String, i64)> {
 /// Marks an event processed, or failed with a reason; publishes the new status to
 /// the live feed when it changed.
 pub async fn settle(db: &Db, event_id: &str, failure: Option<(&str, &str)>) -> Result<()> {
+    let mut conn = db.background().await?;
+    let live = settle_in(&mut conn, event_id, failure).await?;
+    drop(conn);
+    db.publish_all(live);
+    Ok(())
+}
+
+/// [`settle`] inside the caller's transaction: returns the live-feed event to
+/// publish once it is committed (none when the status did not change).
+pub async fn settle_in(
+    conn: &mut AnyConnection,
+    event_id: &str,
+    failure: Option<(&str, &str)>,
+) -> Result<Option<LiveEvent>> {
     let (status, reason, detail) = match failure {
         None => (PROCESSED, None, None),
         Some((code, detail)) => (FAILED, Some(code), Some(detail)),
     };
     let set = "UPDATE inbound_events SET status = $1, reason = COALESCE($2, reason), \
                detail = COALESCE($3, detail), processed_at = $4 WHERE id = $5";
-    let mut conn = db.background().await?;
     // The usual case, a status that changes, takes one statement that also says
     // what the feed needs; an unchanged status is only refreshed.
     let changed: Option<SettledRow> = sqlx::query_as(&format!(
@@ -549,10 +562,9 @@ pub async fn settle(db: &Db, event_id: &str, failure: Option<(&str, &str)>) -> R
             .bind(event_id)
             .execute(&mut *conn)
             .await?;
-        return Ok(());
+        return Ok(None);
     };
-    drop(conn);
-    db.publish(LiveEvent::new(
+    Ok(Some(LiveEvent::new(
         &tenant_id,
         LiveKind::Inbound {
             event_id: event_id.to_string(),
@@ -563,8 +575,7 @@ pub async fn settle(db: &Db, event_id: &str, failure: Option<(&str, &str)>) -> R
             journey_id,
             key_value,
         },
-    ));
-    Ok(())
+    )))
 }
 
 type SettledRow = (
@@ -579,10 +590,32 @@ type SettledRow = (
 /// Once none of an event's jobs is pending, marks it processed (or failed when one
 /// of them was dead-lettered).
 pub async fn settle_when_done(db: &Db, event_id: &str) -> Result<()> {
+    let mut conn = db.background().await?;
+    let live = settle_when_done_in(&mut conn, event_id).await?;
+    drop(conn);
+    db.publish_all(live);
+    Ok(())
+}
+
+/// [`settle_when_done`] inside the transaction that finishes one of the event's jobs,
+/// so a crash can never leave an event whose jobs are all finished unsettled. Returns
+/// the live-feed event to publish after the commit.
+pub async fn settle_when_done_in(
+    conn: &mut AnyConnection,
+    event_id: &str,
+) -> Result<Option<LiveEvent>> {
+    // Jobs of one event finishing at once on PostgreSQL take turns here (a row lock),
+    // so the last one sees the others' outcomes (SQLite has one writer anyway).
+    if conn.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT 1 FROM inbound_events WHERE id = $1 FOR UPDATE")
+            .bind(event_id)
+            .execute(&mut *conn)
+            .await?;
+    }
     let counts: Vec<(String, i64)> =
         sqlx::query_as("SELECT status, COUNT(*) FROM jobs WHERE event_id = $1 GROUP BY status")
             .bind(event_id)
-            .fetch_all(db.reader())
+            .fetch_all(&mut *conn)
             .await?;
     let count = |s: &str| {
         counts
@@ -591,13 +624,13 @@ pub async fn settle_when_done(db: &Db, event_id: &str) -> Result<()> {
             .map_or(0, |(_, n)| *n)
     };
     if count(crate::jobs::QUEUED) + count(crate::jobs::RUNNING) > 0 {
-        return Ok(());
+        return Ok(None);
     }
     match count(crate::jobs::DEAD) {
-        0 => settle(db, event_id, None).await,
+        0 => settle_in(conn, event_id, None).await,
         n => {
-            settle(
-                db,
+            settle_in(
+                conn,
                 event_id,
                 Some((
                     "PROCESSING_FAILED",

@@ -248,6 +248,27 @@ pub async fn finish(
     started_at: i64,
     outcome: &Outcome,
 ) -> Result<()> {
+    let mut conn = db.background().await?;
+    let mut tx = conn.begin().await?;
+    if finish_in(&mut tx, job, worker, started_at, outcome)
+        .await?
+        .is_some()
+    {
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+/// [`finish`] inside the caller's transaction, so what else the end of a job implies
+/// (settling its event, notifying a failure) commits with it. Returns the job's new
+/// status, or `None` when the lease was lost (nothing was written).
+pub async fn finish_in(
+    conn: &mut AnyConnection,
+    job: &Job,
+    worker: &str,
+    started_at: i64,
+    outcome: &Outcome,
+) -> Result<Option<&'static str>> {
     let now = now_ms();
     let (status, run_at, error) = match outcome {
         Outcome::Done => (DONE, now, None),
@@ -263,8 +284,6 @@ pub async fn finish(
             (QUEUED, now + wait.max(0), Some(error.clone()))
         }
     };
-    let mut conn = db.background().await?;
-    let mut tx = conn.begin().await?;
     let moved = sqlx::query(
         "UPDATE jobs SET status = $1, run_at = $2, last_error = $3, locked_by = NULL, \
          locked_until = NULL, updated_at = $4 WHERE id = $5 AND locked_by = $6",
@@ -275,11 +294,11 @@ pub async fn finish(
     .bind(now)
     .bind(&job.id)
     .bind(worker)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     if moved.rows_affected() == 0 {
         tracing::warn!(job = %job.id, "lease lost before the job finished; leaving it to its new owner");
-        return Ok(());
+        return Ok(None);
     }
     sqlx::query(
         "INSERT INTO job_attempts (id, job_id, tenant_id, attempt, worker, started_at, finished_at, outcome, error) \
@@ -294,10 +313,9 @@ pub async fn finish(
     .bind(now)
     .bind(status)
     .bind(error)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    tx.commit().await?;
-    Ok(())
+    Ok(Some(status))
 }
 
 /// Puts a dead job back in the queue for a fresh set of attempts.

@@ -238,8 +238,9 @@ async fn queue_callback(
 }
 
 /// When a custom-action job is out of attempts, Actito still hears about every item
-/// not applied: each gets its notifyKO.
-pub async fn on_dead(core: &Core, job: &Job) -> Result<()> {
+/// not applied: each gets its notifyKO. Runs in the transaction that marks the job
+/// dead, so a crash cannot lose those callbacks.
+pub async fn on_dead_in(core: &Core, conn: &mut AnyConnection, job: &Job) -> Result<()> {
     if job.kind != ACTITO_CUSTOM_ACTION {
         return Ok(());
     }
@@ -250,15 +251,11 @@ pub async fn on_dead(core: &Core, job: &Job) -> Result<()> {
     else {
         return Ok(());
     };
-    let mut conn = core.db.background().await?;
-    let mut tx = conn.begin().await?;
     for item in items.iter().skip(done as usize) {
         if let Some(url) = &item.notify_ko {
-            queue_callback(&mut tx, &job.tenant_id, event_id, url).await?;
+            queue_callback(conn, &job.tenant_id, event_id, url).await?;
         }
     }
-    tx.commit().await?;
-    core.jobs_ready.notify_one();
     Ok(())
 }
 

@@ -1,8 +1,10 @@
 //! The worker loop: claims jobs, runs them side by side, renews their leases, and
 //! records how each attempt ended. Started by `passhook serve`, stopped with it.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
+use sqlx::Connection;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -36,59 +38,103 @@ impl Default for WorkerConfig {
 }
 
 /// Runs until `shutdown`; jobs already started are finished first.
+///
+/// Up to `batch` jobs run side by side, and free places are filled as jobs finish:
+/// one slow job (a callback to a peer that hangs until the HTTP timeout) never holds
+/// back the jobs behind it.
 pub async fn run(core: Core, config: WorkerConfig, shutdown: CancellationToken) {
     let worker = new_id("wrk");
     tracing::info!(%worker, "worker started");
-    while !shutdown.is_cancelled() {
-        let claimed = match jobs::claim(
-            &core.db,
-            &worker,
-            &processing::KINDS,
-            config.batch,
-            config.lease_ms,
-        )
-        .await
-        {
-            Ok(claimed) => claimed,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot claim jobs; retrying");
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+    let mut running = JoinSet::new();
+    // The job each running task runs: a job whose lease lapsed while it still runs here
+    // can come back in a claim, and must not start a second time beside itself.
+    let mut running_jobs: HashMap<tokio::task::Id, String> = HashMap::new();
+    let lease = Duration::from_millis(config.lease_ms as u64);
+    // When the running jobs' leases were last set (by their claim or a renewal).
+    let mut renewed = tokio::time::Instant::now();
+    let mut heartbeat = tokio::time::interval(lease / 3);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Claims wait for a quarter of the places to be free, so that a busy queue is not
+    // claimed from one job at a time.
+    let refill = (config.batch / 4).max(1) as usize;
+    let mut claim_failed = false;
+    loop {
+        let free = config.batch.max(1) as usize - running.len();
+        let mut idle = false;
+        if !shutdown.is_cancelled() && (running.is_empty() || free >= refill) {
+            let asked = tokio::time::Instant::now();
+            match jobs::claim(
+                &core.db,
+                &worker,
+                &processing::KINDS,
+                free as i64,
+                config.lease_ms,
+            )
+            .await
+            {
+                Ok(claimed) => {
+                    claim_failed = false;
+                    // Fewer than asked: the queue is empty for now, so wait for news.
+                    idle = claimed.len() < free;
+                    if running.is_empty() {
+                        renewed = asked;
+                        heartbeat.reset();
+                    }
+                    for job in claimed {
+                        if running_jobs.values().any(|id| *id == job.id) {
+                            continue;
+                        }
+                        let id = job.id.clone();
+                        let (core, worker) = (core.clone(), worker.clone());
+                        let task = running.spawn(async move { run_one(&core, &worker, job).await });
+                        running_jobs.insert(task.id(), id);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot claim jobs; retrying");
+                    claim_failed = true;
                 }
             }
-        };
-        if claimed.is_empty() {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = core.jobs_ready.notified() => {}
-                _ = tokio::time::sleep(config.poll) => {}
-            }
-            continue;
         }
-        run_batch(&core, &worker, &config, claimed).await;
+        if shutdown.is_cancelled() && running.is_empty() {
+            break;
+        }
+        let wait = if claim_failed {
+            Duration::from_secs(1)
+        } else {
+            config.poll
+        };
+        tokio::select! {
+            Some(ended) = running.join_next_with_id(), if !running.is_empty() => {
+                let mut ended = Some(ended);
+                while let Some(task) = ended {
+                    running_jobs.remove(&task.map_or_else(|e| e.id(), |(id, ())| id));
+                    ended = running.try_join_next_with_id();
+                }
+            }
+            _ = core.jobs_ready.notified(), if idle => {}
+            _ = tokio::time::sleep(wait), if idle || claim_failed => {}
+            _ = shutdown.cancelled(), if !shutdown.is_cancelled() => {}
+            _ = heartbeat.tick(), if !running.is_empty() => {
+                let asked = tokio::time::Instant::now();
+                match tokio::time::timeout(lease / 3, jobs::heartbeat(&core.db, &worker, config.lease_ms)).await {
+                    Ok(Ok(())) => renewed = asked,
+                    Ok(Err(e)) => tracing::warn!(error = %e, "cannot renew job leases"),
+                    Err(_) => tracing::warn!("cannot renew job leases: the database does not answer"),
+                }
+                // Another worker may take these jobs once their lease lapses: stop
+                // them first (as a crash would: each job's writes are transactional,
+                // and it runs again), so a job never runs twice at once.
+                if renewed.elapsed() >= lease * 2 / 3 {
+                    tracing::error!(jobs = running.len(), "job leases could not be renewed; abandoning the running jobs");
+                    running.abort_all();
+                    while running.join_next().await.is_some() {}
+                    running_jobs.clear();
+                }
+            }
+        }
     }
     tracing::info!(%worker, "worker stopped");
-}
-
-async fn run_batch(core: &Core, worker: &str, config: &WorkerConfig, claimed: Vec<Job>) {
-    let mut running = JoinSet::new();
-    for job in claimed {
-        let (core, worker) = (core.clone(), worker.to_string());
-        running.spawn(async move { run_one(&core, &worker, job).await });
-    }
-    let mut heartbeat = tokio::time::interval(Duration::from_millis(config.lease_ms as u64 / 3));
-    heartbeat.tick().await;
-    loop {
-        tokio::select! {
-            next = running.join_next() => if next.is_none() { break },
-            _ = heartbeat.tick() => {
-                if let Err(e) = jobs::heartbeat(&core.db, worker, config.lease_ms).await {
-                    tracing::warn!(error = %e, "cannot renew job leases");
-                }
-            }
-        }
-    }
 }
 
 async fn run_one(core: &Core, worker: &str, job: Job) {
@@ -97,23 +143,35 @@ async fn run_one(core: &Core, worker: &str, job: Job) {
     if let Outcome::Retry { error, .. } | Outcome::Fatal { error } = &outcome {
         tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempt, %error, "job attempt failed");
     }
-    if let Err(e) = jobs::finish(&core.db, &job, worker, started, &outcome).await {
-        tracing::error!(job = %job.id, error = %e, "cannot record the job's outcome; its lease will expire and it will run again");
-        return;
-    }
-    let dead = match &outcome {
-        Outcome::Done => false,
-        Outcome::Fatal { .. } => true,
-        Outcome::Retry { .. } => job.attempt >= job.max_attempts,
-    };
-    if dead {
-        if let Err(e) = processing::on_dead(core, &job).await {
-            tracing::error!(job = %job.id, error = %e, "cannot notify the failure of a dead job");
+    // The attempt, a dead job's notifyKO callbacks and the event's settled status
+    // commit together: a crash leaves either all of them or none (the job then runs
+    // again once its lease lapses).
+    let finished = async {
+        let mut conn = core.db.background().await?;
+        let mut tx = conn.begin().await?;
+        let Some(status) = jobs::finish_in(&mut tx, &job, worker, started, &outcome).await? else {
+            return Ok((None, false));
+        };
+        let dead = status == jobs::DEAD;
+        if dead {
+            processing::on_dead_in(core, &mut tx, &job).await?;
         }
-    }
-    if let Some(event_id) = &job.event_id {
-        if let Err(e) = events::settle_when_done(&core.db, event_id).await {
-            tracing::warn!(event = %event_id, error = %e, "cannot settle the event");
+        let settled = match &job.event_id {
+            Some(event_id) => events::settle_when_done_in(&mut tx, event_id).await?,
+            None => None,
+        };
+        tx.commit().await?;
+        Ok::<_, crate::error::DomainError>((settled, dead))
+    };
+    match finished.await {
+        Ok((settled, dead)) => {
+            core.db.publish_all(settled);
+            if dead {
+                core.jobs_ready.notify_one();
+            }
+        }
+        Err(e) => {
+            tracing::error!(job = %job.id, error = %e, "cannot record the job's outcome; its lease will expire and it will run again");
         }
     }
 }
