@@ -4,7 +4,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 PASSHOOK := $(TARGET_DIR)/release/passhook
 
-.PHONY: run test lint setup build bench
+.PHONY: run test lint setup build bench crash
 
 ## Install what is missing, build, create the demo tenant and serve on 127.0.0.1:3000.
 run: setup
@@ -33,3 +33,11 @@ bench:
 	@command -v wrk >/dev/null || { sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; $$sudo apt-get install -y -qq wrk; }
 	cargo build --release -p server --bin passhook --example bare --example bench_tokens --example bench_wallet --example bench_sse
 	python3 scripts/bench.py
+
+## The long crash test (CI runs a short one): kill -9 under load on SQLite and on
+## PostgreSQL, then three replicas with kills and database restarts. See scripts/crash.py.
+crash:
+	cargo build -p server --bin passhook
+	python3 scripts/crash.py --backend sqlite --duration 120 --kills 10
+	python3 scripts/crash.py --backend postgres --duration 120 --kills 10 --db-restarts 2
+	python3 scripts/crash.py --backend postgres --replicas 3 --duration 180 --kills 10 --db-restarts 3

@@ -19,5 +19,15 @@ cargo test
 # built this binary already.
 PASSHOOK_BIN="$target_dir/debug/passhook" scripts/schemathesis.sh
 
+# Crash test, short form (`make crash` runs the long one): kill -9 mid-run on each
+# backend, then three replicas on one PostgreSQL with a replica killed and the
+# database restarted. Uses the debug binary `cargo test` just built.
+export PASSHOOK_BIN="$target_dir/debug/passhook"
+python3 scripts/crash.py --backend sqlite --duration 20 --kills 3
+python3 scripts/crash.py --backend postgres --database-url "$TEST_DATABASE_URL" --duration 20 --kills 3
+python3 scripts/crash.py --backend postgres --database-url "$TEST_DATABASE_URL" --pg-dir "$pgdir" \
+  --replicas 3 --duration 25 --kills 2 --db-restarts 1
+unset PASSHOOK_BIN
+
 cargo leptos build --release
 (cd end2end && PASSHOOK_BIN="$target_dir/release/passhook" LEPTOS_SITE_ROOT="$PWD/../target/site" npx playwright test)

@@ -490,7 +490,8 @@ pub async fn settle(db: &Db, event_id: &str, failure: Option<(&str, &str)>) -> R
     Ok(())
 }
 
-/// [`settle`] on a connection; returns the live event to publish after the commit.
+/// [`settle`] inside the caller's transaction: returns the live-feed event to
+/// publish once it is committed (none when the status did not change).
 pub async fn settle_in(
     conn: &mut AnyConnection,
     event_id: &str,
@@ -555,6 +556,14 @@ pub async fn settle_when_done_in(
     conn: &mut AnyConnection,
     event_id: &str,
 ) -> Result<Option<LiveEvent>> {
+    // Jobs of one event finishing at once on PostgreSQL take turns here (a row lock),
+    // so the last one sees the others' outcomes (SQLite has one writer anyway).
+    if conn.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT 1 FROM inbound_events WHERE id = $1 FOR UPDATE")
+            .bind(event_id)
+            .execute(&mut *conn)
+            .await?;
+    }
     let counts: Vec<(String, i64)> =
         sqlx::query_as("SELECT status, COUNT(*) FROM jobs WHERE event_id = $1 GROUP BY status")
             .bind(event_id)

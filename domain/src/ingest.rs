@@ -74,6 +74,17 @@ async fn write_batches(db: Db, mut receiver: mpsc::Receiver<Request>) {
                     let _ = request.reply.send(Ok(result));
                 }
             }
+            // The database is unreachable: storing one by one would only make every
+            // caller wait for its own timeout in turn. Each gets its 503 now.
+            Err(e) if e.is_unavailable() => {
+                tracing::warn!(error = %e, events = batch.len(), "cannot store inbound events");
+                for request in batch.drain(..) {
+                    let error = std::io::Error::other(e.to_string());
+                    let _ = request
+                        .reply
+                        .send(Err(DomainError::Db(sqlx::Error::Io(error))));
+                }
+            }
             // One bad event must not fail the others: store them one by one (each
             // published by `events::ingest`).
             Err(_) => {

@@ -250,20 +250,25 @@ pub async fn finish(
 ) -> Result<()> {
     let mut conn = db.background().await?;
     let mut tx = conn.begin().await?;
-    finish_in(&mut tx, job, worker, started_at, outcome).await?;
-    tx.commit().await?;
+    if finish_in(&mut tx, job, worker, started_at, outcome)
+        .await?
+        .is_some()
+    {
+        tx.commit().await?;
+    }
     Ok(())
 }
 
-/// [`finish`] on a connection (in the caller's transaction). False when the lease
-/// was lost, so nothing was recorded.
+/// [`finish`] inside the caller's transaction, so what else the end of a job implies
+/// (settling its event, notifying a failure) commits with it. Returns the job's new
+/// status, or `None` when the lease was lost (nothing was written).
 pub async fn finish_in(
     conn: &mut AnyConnection,
     job: &Job,
     worker: &str,
     started_at: i64,
     outcome: &Outcome,
-) -> Result<bool> {
+) -> Result<Option<&'static str>> {
     let now = now_ms();
     let (status, run_at, error) = match outcome {
         Outcome::Done => (DONE, now, None),
@@ -293,7 +298,7 @@ pub async fn finish_in(
     .await?;
     if moved.rows_affected() == 0 {
         tracing::warn!(job = %job.id, "lease lost before the job finished; leaving it to its new owner");
-        return Ok(false);
+        return Ok(None);
     }
     sqlx::query(
         "INSERT INTO job_attempts (id, job_id, tenant_id, attempt, worker, started_at, finished_at, outcome, error) \
@@ -310,7 +315,7 @@ pub async fn finish_in(
     .bind(error)
     .execute(&mut *conn)
     .await?;
-    Ok(true)
+    Ok(Some(status))
 }
 
 /// Puts a dead job back in the queue for a fresh set of attempts.

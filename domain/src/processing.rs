@@ -295,28 +295,25 @@ async fn queue_callbacks(
 }
 
 /// When a custom-action job is out of attempts, Actito still hears about every item
-/// not applied: each gets its notifyKO.
-pub async fn on_dead(core: &Core, job: &Job) -> Result<()> {
+/// not applied: each gets its notifyKO. Runs in the transaction that marks the job
+/// dead, so a crash cannot lose those callbacks.
+pub async fn on_dead_in(db: &crate::db::Db, conn: &mut AnyConnection, job: &Job) -> Result<()> {
     if job.kind != ACTITO_CUSTOM_ACTION {
         return Ok(());
     }
     let event_id = event_id(job)?;
-    let (body, done) = events::body(&core.db, event_id).await?;
+    let (body, done) = events::body(db, event_id).await?;
     let Ok(items) =
         envelope::parse(body.as_bytes()).and_then(|e| envelope::custom_action_items(&e))
     else {
         return Ok(());
     };
-    let mut conn = core.db.background().await?;
-    let mut tx = conn.begin().await?;
     let urls: Vec<&str> = items
         .iter()
         .skip(done as usize)
         .filter_map(|item| item.notify_ko.as_deref())
         .collect();
-    queue_callbacks(&mut tx, &job.tenant_id, event_id, &urls).await?;
-    tx.commit().await?;
-    core.jobs_ready.notify_one();
+    queue_callbacks(conn, &job.tenant_id, event_id, &urls).await?;
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! The worker loop: claims jobs, runs them side by side, renews their leases, and
 //! records how each attempt ended. Started by `passhook serve`, stopped with it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use sqlx::Connection;
@@ -43,60 +43,104 @@ impl Default for WorkerConfig {
 
 /// Runs until `shutdown`; jobs already started are finished first.
 ///
-/// Up to `config.batch` jobs run side by side, and a slot that frees up is filled at
-/// once: a job waiting on a slow outside service holds its own slot, not the worker.
+/// Up to `batch` jobs run side by side, and free places are filled as jobs finish:
+/// one slow job (a callback to a peer that hangs until the HTTP timeout) never holds
+/// back the jobs behind it.
 pub async fn run(core: Core, config: WorkerConfig, shutdown: CancellationToken) {
     let worker = new_id("wrk");
     tracing::info!(%worker, "worker started");
     let finisher = Finisher::start(core.db.clone(), worker.clone());
     let mut running = JoinSet::new();
-    let mut heartbeat = tokio::time::interval(Duration::from_millis(config.lease_ms as u64 / 3));
+    // The job each running task runs: a job whose lease lapsed while it still runs here
+    // can come back in a claim, and must not start a second time beside itself.
+    let mut running_jobs: HashMap<tokio::task::Id, String> = HashMap::new();
+    let lease = Duration::from_millis(config.lease_ms as u64);
+    // When the running jobs' leases were last set (by their claim or a renewal).
+    let mut renewed = tokio::time::Instant::now();
+    let mut heartbeat = tokio::time::interval(lease / 3);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    heartbeat.tick().await;
-    let mut claim_now = true;
-    while !shutdown.is_cancelled() {
-        let room = config.batch - running.len() as i64;
-        if claim_now && room > 0 {
-            match jobs::claim(&core.db, &worker, &processing::KINDS, room, config.lease_ms).await {
+    // Claims wait for a quarter of the places to be free, so that a busy queue is not
+    // claimed from one job at a time.
+    let refill = (config.batch / 4).max(1) as usize;
+    let mut claim_failed = false;
+    loop {
+        let free = config.batch.max(1) as usize - running.len();
+        let mut idle = false;
+        if !shutdown.is_cancelled() && (running.is_empty() || free >= refill) {
+            let asked = tokio::time::Instant::now();
+            match jobs::claim(
+                &core.db,
+                &worker,
+                &processing::KINDS,
+                free as i64,
+                config.lease_ms,
+            )
+            .await
+            {
                 Ok(claimed) => {
-                    // A full claim suggests more is waiting: claim again once a slot frees.
-                    claim_now = claimed.len() as i64 == room;
+                    claim_failed = false;
+                    // Fewer than asked: the queue is empty for now, so wait for news.
+                    idle = claimed.len() < free;
+                    if running.is_empty() {
+                        renewed = asked;
+                        heartbeat.reset();
+                    }
                     for job in claimed {
+                        if running_jobs.values().any(|id| *id == job.id) {
+                            continue;
+                        }
+                        let id = job.id.clone();
                         let (core, finisher) = (core.clone(), finisher.clone());
-                        running.spawn(async move { run_one(&core, &finisher, job).await });
+                        let task =
+                            running.spawn(async move { run_one(&core, &finisher, job).await });
+                        running_jobs.insert(task.id(), id);
                     }
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot claim jobs; retrying");
-                    claim_now = false;
+                    claim_failed = true;
                 }
             }
         }
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            Some(_) = running.join_next(), if !running.is_empty() => {
-                // Reap whatever else ended meanwhile, then claim once for all of them.
-                while running.try_join_next().is_some() {}
-                claim_now = true;
-            }
-            _ = core.jobs_ready.notified() => claim_now = true,
-            _ = tokio::time::sleep(config.poll) => claim_now = true,
-            _ = heartbeat.tick(), if !running.is_empty() => renew(&core, &worker, &config).await,
+        if shutdown.is_cancelled() && running.is_empty() {
+            break;
         }
-    }
-    while !running.is_empty() {
+        let wait = if claim_failed {
+            Duration::from_secs(1)
+        } else {
+            config.poll
+        };
         tokio::select! {
-            _ = running.join_next() => {}
-            _ = heartbeat.tick() => renew(&core, &worker, &config).await,
+            Some(ended) = running.join_next_with_id(), if !running.is_empty() => {
+                let mut ended = Some(ended);
+                while let Some(task) = ended {
+                    running_jobs.remove(&task.map_or_else(|e| e.id(), |(id, ())| id));
+                    ended = running.try_join_next_with_id();
+                }
+            }
+            _ = core.jobs_ready.notified(), if idle => {}
+            _ = tokio::time::sleep(wait), if idle || claim_failed => {}
+            _ = shutdown.cancelled(), if !shutdown.is_cancelled() => {}
+            _ = heartbeat.tick(), if !running.is_empty() => {
+                let asked = tokio::time::Instant::now();
+                match tokio::time::timeout(lease / 3, jobs::heartbeat(&core.db, &worker, config.lease_ms)).await {
+                    Ok(Ok(())) => renewed = asked,
+                    Ok(Err(e)) => tracing::warn!(error = %e, "cannot renew job leases"),
+                    Err(_) => tracing::warn!("cannot renew job leases: the database does not answer"),
+                }
+                // Another worker may take these jobs once their lease lapses: stop
+                // them first (as a crash would: each job's writes are transactional,
+                // and it runs again), so a job never runs twice at once.
+                if renewed.elapsed() >= lease * 2 / 3 {
+                    tracing::error!(jobs = running.len(), "job leases could not be renewed; abandoning the running jobs");
+                    running.abort_all();
+                    while running.join_next().await.is_some() {}
+                    running_jobs.clear();
+                }
+            }
         }
     }
     tracing::info!(%worker, "worker stopped");
-}
-
-async fn renew(core: &Core, worker: &str, config: &WorkerConfig) {
-    if let Err(e) = jobs::heartbeat(&core.db, worker, config.lease_ms).await {
-        tracing::warn!(error = %e, "cannot renew job leases");
-    }
 }
 
 async fn run_one(core: &Core, finisher: &Finisher, job: Job) {
@@ -105,27 +149,18 @@ async fn run_one(core: &Core, finisher: &Finisher, job: Job) {
     if let Outcome::Retry { error, .. } | Outcome::Fatal { error } = &ran.outcome {
         tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempt, %error, "job attempt failed");
     }
+    // A dead custom action queues its notifyKO callbacks: wake a worker for them.
     let dead = match &ran.outcome {
         Outcome::Done => false,
         Outcome::Fatal { .. } => true,
         Outcome::Retry { .. } => job.attempt >= job.max_attempts,
     };
-    let dead_job = dead.then(|| job.clone());
     match finisher.finish(job, started, ran).await {
-        Some(true) => {}
-        // The lease went to another worker, which now owns the job's fate.
-        Some(false) => return,
-        None => {
-            tracing::error!(
-                "cannot record a job's outcome; its lease will expire and it will run again"
-            );
-            return;
-        }
-    }
-    if let Some(job) = dead_job {
-        if let Err(e) = processing::on_dead(core, &job).await {
-            tracing::error!(job = %job.id, error = %e, "cannot notify the failure of a dead job");
-        }
+        Some(true) if dead => core.jobs_ready.notify_one(),
+        Some(_) => {}
+        None => tracing::error!(
+            "cannot record a job's outcome; its lease will expire and it will run again"
+        ),
     }
 }
 
@@ -140,9 +175,11 @@ struct Finished {
 }
 
 /// Group commit for job outcomes: a worker's finished attempts (the job's new state,
-/// the attempt row, a delivery attempt, and the settling of events whose last job
-/// this was) are written in one transaction per batch, whatever ended during the
-/// previous commit, instead of two or three transactions per job.
+/// the attempt row, a delivery attempt, a dead custom action's notifyKO callbacks,
+/// and the settling of events whose last job this was) are written in one
+/// transaction per batch, whatever ended during the previous commit, instead of two
+/// or three transactions per job. A crash leaves all of an attempt's consequences or
+/// none (the job then runs again once its lease lapses).
 #[derive(Clone)]
 struct Finisher {
     sender: mpsc::Sender<Finished>,
@@ -201,9 +238,13 @@ async fn record(db: &Db, worker: &str, batch: &[Finished]) -> Result<(Vec<bool>,
         if let Some((delivery_id, attempt)) = &f.ran.delivery {
             live.extend(deliveries::record_attempt_in(&mut tx, delivery_id, attempt).await?);
         }
-        recorded
-            .push(jobs::finish_in(&mut tx, &f.job, worker, f.started_at, &f.ran.outcome).await?);
+        let status = jobs::finish_in(&mut tx, &f.job, worker, f.started_at, &f.ran.outcome).await?;
+        if status == Some(jobs::DEAD) {
+            processing::on_dead_in(db, &mut tx, &f.job).await?;
+        }
+        recorded.push(status.is_some());
     }
+    // In a stable order: on PostgreSQL settling locks the event's row.
     let settled: BTreeSet<&str> = batch
         .iter()
         .zip(&recorded)

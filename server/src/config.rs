@@ -42,6 +42,20 @@ fn sso_from_env(public_url: &str) -> Option<SsoConfig> {
     })
 }
 
+/// The worker's settings, with the lease from `PASSHOOK_JOB_LEASE_MS` when set (how
+/// long a crashed process's jobs wait before another worker takes them over).
+fn worker_from_env() -> WorkerConfig {
+    let mut worker = WorkerConfig::default();
+    if let Some(ms) = std::env::var("PASSHOOK_JOB_LEASE_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .filter(|ms| *ms >= 300)
+    {
+        worker.lease_ms = ms;
+    }
+    worker
+}
+
 impl Config {
     pub fn new(database_url: String, addr: SocketAddr, public_url: Option<String>) -> Self {
         let public_url = public_url
@@ -53,7 +67,7 @@ impl Config {
             addr,
             public_url: public_url.clone(),
             site_root: default_site_root(),
-            worker: WorkerConfig::default(),
+            worker: worker_from_env(),
             apns_url: std::env::var("PASSHOOK_APNS_URL")
                 .unwrap_or_else(|_| domain::wallet::apns::PRODUCTION_URL.to_string()),
             google_api_url: std::env::var("PASSHOOK_GOOGLE_API_URL")

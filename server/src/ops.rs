@@ -25,7 +25,9 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    if state.core.db.ping().await {
+    // An unreachable database must not keep the probe waiting for the pool's timeout.
+    let ping = tokio::time::timeout(std::time::Duration::from_secs(2), state.core.db.ping());
+    if ping.await.unwrap_or(false) {
         Json(json!({"status": "ready"})).into_response()
     } else {
         (

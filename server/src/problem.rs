@@ -6,6 +6,8 @@ use domain::{DomainError, FieldError};
 use serde::Serialize;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
+/// What a 503 asks callers to wait before retrying.
+pub const RETRY_AFTER_SECONDS: &str = "5";
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Problem {
@@ -74,8 +76,8 @@ impl Problem {
     pub fn unavailable() -> Self {
         Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "UNAVAILABLE",
-            "The database cannot be reached right now; retry later.",
+            "SERVICE_UNAVAILABLE",
+            "The database cannot be reached right now, so nothing was stored; retry later.",
         )
     }
 
@@ -107,6 +109,12 @@ impl IntoResponse for Problem {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+        if self.status == StatusCode::SERVICE_UNAVAILABLE.as_u16() {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
         response
     }
 }
@@ -125,8 +133,8 @@ impl From<DomainError> for Problem {
                     "Some fields are invalid; see errors.",
                 )
             },
-            DomainError::Db(domain::sqlx::Error::PoolTimedOut | domain::sqlx::Error::Io(_)) => {
-                tracing::error!(error = %err, at = %std::panic::Location::caller(), "database unavailable");
+            err if err.is_unavailable() => {
+                tracing::warn!(error = %err, at = %std::panic::Location::caller(), "database unavailable");
                 Problem::unavailable()
             }
             other => {

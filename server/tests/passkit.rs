@@ -370,3 +370,50 @@ async fn unavailable_apns_is_retried_without_pushing_twice() {
         t.s.stop().await;
     }
 }
+
+#[tokio::test]
+async fn apns_asking_to_slow_down_is_retried_after_retry_after() {
+    for db in TestDb::all().await {
+        let t = setup(db, true).await;
+        assert_eq!(t.register("device-1", "token-a").await, 201);
+        t.apns.script("token-a", &[429]);
+        *t.apns.state.retry_after.lock().unwrap() = Some("3");
+        t.set_points(11).await;
+        eventually("the push gets through on a retry", || async {
+            t.apns.pushes().len() == 2
+        })
+        .await;
+        let pushes = t.apns.pushes();
+        let waited = pushes[1].at.duration_since(pushes[0].at);
+        assert!(
+            waited >= std::time::Duration::from_secs(3),
+            "retried after {waited:?}"
+        );
+        let delivery = || async {
+            let page: Value =
+                t.s.http
+                    .get(t.s.url(&format!(
+                        "/api/acme/deliveries?passId={}&channel=apple",
+                        t.pass_id
+                    )))
+                    .header("X-API-KEY", &t.key)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+            page["items"][0].clone()
+        };
+        eventually("the delivery is recorded as delivered", || async {
+            delivery().await["status"] == "delivered"
+        })
+        .await;
+        let delivery = delivery().await;
+        assert_eq!(delivery["attempts"][0]["statusCode"], 429);
+        assert!(delivery["attempts"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("TooManyRequests")));
+        t.s.stop().await;
+    }
+}

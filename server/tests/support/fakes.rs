@@ -146,6 +146,7 @@ pub struct Push {
     pub topic: String,
     pub authorization: Option<String>,
     pub http2: bool,
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -153,6 +154,8 @@ pub struct ApnsState {
     pub pushes: Mutex<Vec<Push>>,
     /// Statuses to answer a token with, in order, before answering 200.
     pub scripted: Mutex<HashMap<String, Vec<u16>>>,
+    /// `Retry-After` sent with scripted failures, when set.
+    pub retry_after: Mutex<Option<&'static str>>,
 }
 
 /// A fake APNs speaking HTTP/2 without TLS (h2c), as the client does for http:// URLs.
@@ -203,6 +206,7 @@ async fn apns_push(
         topic: text("apns-topic").unwrap_or_default(),
         authorization: text("authorization"),
         http2: version == axum::http::Version::HTTP_2,
+        at: std::time::Instant::now(),
     });
     let status = {
         let mut scripted = state.scripted.lock().unwrap();
@@ -217,11 +221,24 @@ async fn apns_push(
     match status {
         None | Some(200) => StatusCode::OK.into_response(),
         Some(410) => (StatusCode::GONE, Json(json!({"reason": "Unregistered"}))).into_response(),
-        Some(code) => (
-            StatusCode::from_u16(code).unwrap(),
-            Json(json!({"reason": "ServiceUnavailable"})),
-        )
-            .into_response(),
+        Some(code) => {
+            let reason = if code == 429 {
+                "TooManyRequests"
+            } else {
+                "ServiceUnavailable"
+            };
+            let mut response = (
+                StatusCode::from_u16(code).unwrap(),
+                Json(json!({"reason": reason})),
+            )
+                .into_response();
+            if let Some(after) = *state.retry_after.lock().unwrap() {
+                response
+                    .headers_mut()
+                    .insert("retry-after", after.parse().unwrap());
+            }
+            response
+        }
     }
 }
 
@@ -345,4 +362,120 @@ async fn google_message(
         message["body"].as_str().unwrap_or_default().into(),
     ));
     StatusCode::OK
+}
+
+/// How [`FlakyPeer`] answers one request.
+#[derive(Clone, Debug)]
+pub enum Answer {
+    /// This status, with `Retry-After` when given.
+    Status(u16, Option<&'static str>),
+    /// Reads the request, then closes the connection without answering.
+    Close,
+    /// Reads the request, then says nothing for this long.
+    Hang(std::time::Duration),
+}
+
+#[derive(Default)]
+pub struct FlakyState {
+    /// Answers for the next requests, in order; then `otherwise`.
+    pub script: Mutex<std::collections::VecDeque<Answer>>,
+    /// The answer once the script is used up (200 when unset).
+    pub otherwise: Mutex<Option<Answer>>,
+    /// Each request's path and when it arrived.
+    pub requests: Mutex<Vec<(String, std::time::Instant)>>,
+}
+
+/// An outside service that misbehaves on demand (times out, fails with 5xx or 429 and
+/// `Retry-After`, or drops the connection), speaking raw HTTP/1.1 so that it can.
+pub struct FlakyPeer {
+    pub url: String,
+    pub state: Arc<FlakyState>,
+}
+
+impl FlakyPeer {
+    pub async fn start() -> FlakyPeer {
+        let state = Arc::new(FlakyState::default());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let shared = state.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(flaky_answer(stream, shared.clone()));
+            }
+        });
+        FlakyPeer { url, state }
+    }
+
+    pub fn script(&self, answers: &[Answer]) {
+        self.state
+            .script
+            .lock()
+            .unwrap()
+            .extend(answers.iter().cloned());
+    }
+
+    pub fn otherwise(&self, answer: Answer) {
+        *self.state.otherwise.lock().unwrap() = Some(answer);
+    }
+
+    pub fn requests(&self) -> Vec<(String, std::time::Instant)> {
+        self.state.requests.lock().unwrap().clone()
+    }
+}
+
+async fn flaky_answer(mut stream: tokio::net::TcpStream, state: Arc<FlakyState>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut request = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 65_536 {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&request);
+    let path = text
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    state
+        .requests
+        .lock()
+        .unwrap()
+        .push((path, std::time::Instant::now()));
+    let answer = {
+        let next = state.script.lock().unwrap().pop_front();
+        next.or_else(|| state.otherwise.lock().unwrap().clone())
+    };
+    match answer.unwrap_or(Answer::Status(200, None)) {
+        Answer::Close => {}
+        Answer::Hang(how_long) => tokio::time::sleep(how_long).await,
+        Answer::Status(status, retry_after) => {
+            let retry = retry_after
+                .map(|s| format!("Retry-After: {s}\r\n"))
+                .unwrap_or_default();
+            let head = format!(
+                "HTTP/1.1 {status} Scripted\r\nContent-Length: 0\r\nConnection: close\r\n{retry}\r\n"
+            );
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        }
+    }
+}
+
+/// Polls `check` until it holds or `within` passes.
+pub async fn eventually_within<F, Fut>(what: &str, within: std::time::Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting until {what}");
 }
