@@ -198,6 +198,21 @@ impl Db {
         self.live.publish_all(events);
     }
 
+    /// The live events of a transaction about to commit: on PostgreSQL they become
+    /// its notifications (delivered with the commit, never lost to a crash after it)
+    /// and `true` is returned; on SQLite the caller publishes them after the commit.
+    pub async fn notify_in(
+        &self,
+        conn: &mut AnyConnection,
+        events: &[LiveEvent],
+    ) -> Result<bool, sqlx::Error> {
+        if !self.live.notifies() {
+            return Ok(false);
+        }
+        crate::live::notify_in(conn, events).await?;
+        Ok(true)
+    }
+
     /// Every tenant's live events from now on; filter by `tenant_id`.
     pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
         self.live.subscribe()

@@ -12,6 +12,7 @@ use crate::error::{DomainError, Result};
 use crate::events::{self, Inbound, Ingested};
 use crate::ids::new_id;
 use crate::jobs::{self, NewJob};
+use crate::live::LiveEvent;
 
 /// Events stored per commit at most.
 const MAX_BATCH: usize = 256;
@@ -65,12 +66,9 @@ async fn write_batches(db: Db, mut receiver: mpsc::Receiver<Request>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
         match write(&db, &batch).await {
-            Ok(results) => {
+            Ok((results, live)) => {
+                db.publish_all(live);
                 for (request, result) in batch.drain(..).zip(results) {
-                    // Accepted now (not a duplicate): on the live feed after the commit.
-                    if let Ingested::New { event_id } = &result {
-                        db.publish(request.inbound.live(event_id));
-                    }
                     let _ = request.reply.send(Ok(result));
                 }
             }
@@ -106,7 +104,7 @@ async fn write_batches(db: Db, mut receiver: mpsc::Receiver<Request>) {
 /// Stores a batch in one transaction: the events in multi-row INSERTs, then every new
 /// event's jobs in multi-row INSERTs. Requests whose dedupe key was taken (a
 /// duplicate, possibly within this batch, or a key past its window) go one by one.
-async fn write(db: &Db, batch: &[Request]) -> Result<Vec<Ingested>> {
+async fn write(db: &Db, batch: &[Request]) -> Result<(Vec<Ingested>, Vec<LiveEvent>)> {
     let mut conn = db.priority().await?;
     let mut tx = conn.begin().await?;
     let ids: Vec<String> = batch.iter().map(|_| new_id("evt")).collect();
@@ -134,6 +132,18 @@ async fn write(db: &Db, batch: &[Request]) -> Result<Vec<Ingested>> {
         }
     }
     jobs::enqueue(&mut tx, &jobs).await?;
+    // Accepted now (not duplicates): on the live feed with the commit.
+    let mut live: Vec<LiveEvent> = batch
+        .iter()
+        .zip(&results)
+        .filter_map(|(request, result)| match result {
+            Ingested::New { event_id } => Some(request.inbound.live(event_id)),
+            Ingested::Duplicate { .. } => None,
+        })
+        .collect();
+    if db.notify_in(&mut tx, &live).await? {
+        live.clear();
+    }
     tx.commit().await?;
-    Ok(results)
+    Ok((results, live))
 }

@@ -336,6 +336,30 @@ fn payloads(events: &[LiveEvent]) -> Vec<String> {
     out
 }
 
+impl Live {
+    /// Whether events travel by NOTIFY (PostgreSQL) rather than in-process.
+    pub fn notifies(&self) -> bool {
+        self.inner.postgres.is_some()
+    }
+}
+
+/// Queues `events` as notifications of the caller's transaction: PostgreSQL delivers
+/// them when (and only if) it commits, so a process killed right after the commit
+/// loses none of them.
+pub async fn notify_in(
+    conn: &mut sqlx::AnyConnection,
+    events: &[LiveEvent],
+) -> Result<(), sqlx::Error> {
+    for payload in payloads(events) {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(&payload)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Sends queued events with `pg_notify`, batching what queued up meanwhile.
 async fn notify(pool: AnyPool, mut receiver: mpsc::Receiver<LiveEvent>) {
     let mut batch = Vec::with_capacity(256);
@@ -358,6 +382,8 @@ async fn notify(pool: AnyPool, mut receiver: mpsc::Receiver<LiveEvent>) {
 /// backoff (events sent while disconnected are missed).
 async fn listen(url: String, live: Weak<Inner>, ready: watch::Sender<bool>) {
     let mut backoff = Duration::from_millis(100);
+    // When the last connection was lost: notifications sent since then were missed.
+    let mut lost_at: Option<i64> = None;
     // Ends once the feed is gone (its database handle was dropped).
     while live.strong_count() > 0 {
         let connected = async {
@@ -376,6 +402,21 @@ async fn listen(url: String, live: Weak<Inner>, ready: watch::Sender<bool>) {
             }
         };
         backoff = Duration::from_millis(100);
+        if let Some(since) = lost_at {
+            // Listening again: what happened while deaf comes from the database
+            // (anything later arrives as notifications, so nothing falls between).
+            match missed_events(&mut listener, since).await {
+                Ok(events) => {
+                    let Some(live) = live.upgrade() else { return };
+                    events.into_iter().for_each(|e| live.deliver(e));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "live feed: cannot catch up; reconnecting");
+                    tokio::time::sleep(backoff).await;
+                    continue;
+                }
+            }
+        }
         let _ = ready.send(true);
         loop {
             match listener.try_recv().await {
@@ -390,10 +431,12 @@ async fn listen(url: String, live: Weak<Inner>, ready: watch::Sender<bool>) {
                 }
                 Ok(None) => {
                     tracing::warn!("live feed: the LISTEN connection was lost; reconnecting");
-                    // `try_recv` reconnects and listens again on its next call.
+                    lost_at = Some(now_ms());
+                    break;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "live feed: LISTEN failed; reconnecting");
+                    lost_at = Some(now_ms());
                     let _ = ready.send(false);
                     tokio::time::sleep(backoff).await;
                     break;
@@ -401,6 +444,52 @@ async fn listen(url: String, live: Weak<Inner>, ready: watch::Sender<bool>) {
             }
         }
     }
+}
+
+/// Inbound events stored or settled since `since` (with a margin for clocks and
+/// in-flight commits), as live events; at most [`RING`].
+async fn missed_events(
+    listener: &mut sqlx::postgres::PgListener,
+    since: i64,
+) -> Result<Vec<LiveEvent>, sqlx::Error> {
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, tenant_id, source, kind, status, reason, journey_id, key_value \
+         FROM inbound_events WHERE received_at >= $1 OR processed_at >= $1 \
+         ORDER BY received_at LIMIT $2",
+    )
+    .bind(since - 5_000)
+    .bind(RING as i64)
+    .fetch_all(&mut *listener)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(event_id, tenant_id, source, kind, status, reason, journey_id, key_value)| {
+                LiveEvent::new(
+                    &tenant_id,
+                    LiveKind::Inbound {
+                        event_id,
+                        source,
+                        kind,
+                        status,
+                        reason,
+                        journey_id,
+                        key_value,
+                    },
+                )
+            },
+        )
+        .collect())
 }
 
 #[cfg(test)]

@@ -254,6 +254,9 @@ async fn record(db: &Db, worker: &str, batch: &[Finished]) -> Result<(Vec<bool>,
     for event_id in settled {
         live.extend(events::settle_when_done_in(&mut tx, event_id).await?);
     }
+    if db.notify_in(&mut tx, &live).await? {
+        live.clear();
+    }
     tx.commit().await?;
     Ok((recorded, live))
 }
