@@ -2,9 +2,10 @@
 -- id (so none is a duplicate) and a pass picked from the seeded ones.
 -- Environment: API_KEY, PASSES (how many seeded passes), RATE (requests/s, 0 = as fast as possible).
 local counter = 0
-local thread_id = 0
 local threads = {}
 
+-- Each thread gets its number as the global `thread_id` (a `local` of that name
+-- would shadow it, and both threads would then send the same ids).
 function setup(thread)
   thread:set("thread_id", #threads)
   table.insert(threads, thread)

@@ -45,7 +45,7 @@ def wait_ready(url):
 
 
 def wrk(url, script, env, rate=0, duration=DURATION):
-    env = dict(os.environ, **env, RATE=str(rate), CONNECTIONS=str(CONNECTIONS))
+    env = dict(os.environ, **env, RATE=str(rate), CONNECTIONS=str(CONNECTIONS), THREADS="2")
     out = subprocess.run(
         ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{duration}", "--latency", "-s", script, url],
         capture_output=True, text=True, env=env, check=True).stdout

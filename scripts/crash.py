@@ -500,7 +500,7 @@ def main():
 def drain(db, timeout):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        busy = db.value(f"SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')")
+        busy = db.value(f"SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running', 'waiting')")
         pending = db.value(f"SELECT COUNT(*) FROM deliveries WHERE status IN ('pending', 'retrying')")
         if busy == 0 and pending == 0:
             return True

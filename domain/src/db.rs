@@ -118,7 +118,8 @@ impl Db {
                     Box::pin(async move {
                         conn.execute(
                             "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
-                             PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL;",
+                             PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; \
+                             PRAGMA wal_autocheckpoint = 20000;",
                         )
                         .await?;
                         Ok(())
@@ -137,6 +138,7 @@ impl Db {
             .connect(&url)
             .await?;
         let read = options().max_connections(4).connect(&url).await?;
+        tokio::spawn(checkpoints(read.clone()));
         Ok(Db {
             write,
             read,
@@ -251,6 +253,24 @@ impl Db {
     pub async fn close(&self) {
         self.write.close().await;
         self.read.close().await;
+    }
+}
+
+/// How often the WAL is checkpointed into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// Copies the WAL into the database file from a reader connection, beside the
+/// writer: left to SQLite, a checkpoint (copying and syncing megabytes) runs inside
+/// whichever commit crosses the threshold, and every writer waits for it. The
+/// threshold (20 000 pages) stays as a safety net. Ends when the pool is closed.
+async fn checkpoints(read: AnyPool) {
+    while !read.is_closed() {
+        tokio::time::sleep(CHECKPOINT_EVERY).await;
+        if let Err(e) = read.execute("PRAGMA wal_checkpoint(PASSIVE)").await {
+            if !read.is_closed() {
+                tracing::debug!(error = %e, "WAL checkpoint skipped");
+            }
+        }
     }
 }
 

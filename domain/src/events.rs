@@ -575,7 +575,7 @@ pub async fn settle_when_done_in(
             .find(|(status, _)| status == s)
             .map_or(0, |(_, n)| *n)
     };
-    if count(crate::jobs::QUEUED) + count(crate::jobs::RUNNING) > 0 {
+    if count(crate::jobs::QUEUED) + count(crate::jobs::RUNNING) + count(crate::jobs::WAITING) > 0 {
         return Ok(None);
     }
     let failure = match count(crate::jobs::DEAD) {

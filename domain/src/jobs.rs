@@ -1,9 +1,17 @@
 //! The durable job queue: jobs live in the database, are claimed with a lease, retried
 //! with exponential backoff and jitter, and dead-lettered after their last attempt.
 //!
-//! Jobs that share an `ordering_key` run one at a time, in the order they were
-//! enqueued. On PostgreSQL, claims use `FOR UPDATE SKIP LOCKED`, so several
-//! processes never run the same job at once; on SQLite the single writer does that.
+//! Jobs that share an `ordering_key` run in the order they were enqueued: only a
+//! key's first pending job is `queued`, the ones behind it are `waiting` and move up
+//! when it ends, so a claim never scans a backlog it could not take anyway. A worker
+//! may take a key's first job together with the waiting ones right behind it (a
+//! run), and runs them one after another. On PostgreSQL, claims use `FOR UPDATE SKIP
+//! LOCKED`, so several processes never run the same job at once (and a claim still
+//! checks that no earlier job of the key is pending, which keeps the order when two
+//! replicas enqueue for one key at the same moment); on SQLite the single writer
+//! does that.
+
+use std::collections::{BTreeSet, HashSet};
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -19,6 +27,10 @@ pub const QUEUED: &str = "queued";
 pub const RUNNING: &str = "running";
 pub const DONE: &str = "done";
 pub const DEAD: &str = "dead";
+/// Behind an earlier pending job of the same ordering key.
+pub const WAITING: &str = "waiting";
+/// Statuses of jobs not finished yet.
+const PENDING_SQL: &str = "('queued', 'running', 'waiting')";
 
 /// A job to enqueue.
 #[derive(Clone, Debug)]
@@ -79,22 +91,37 @@ pub struct Job {
     pub attempt: i64,
     pub max_attempts: i64,
     pub event_id: Option<String>,
+    #[serde(default)]
+    pub ordering_key: Option<String>,
 }
 
 const INSERT_COLUMNS: &str = "(id, tenant_id, kind, payload, ordering_key, event_id, status, \
      attempts, max_attempts, run_at, created_at, updated_at)";
 const ROWS_PER_INSERT: usize = 200;
 
-/// Enqueues jobs inside the caller's transaction, many rows per statement.
+/// Enqueues jobs inside the caller's transaction, many rows per statement. A job
+/// behind a pending job of its ordering key (already stored, or earlier in `jobs`)
+/// starts out `waiting`.
 pub async fn enqueue(conn: &mut AnyConnection, jobs: &[NewJob]) -> Result<Vec<String>> {
     let now = now_ms();
+    let mut taken = pending_keys(conn, jobs).await?;
+    let statuses: Vec<&str> = jobs
+        .iter()
+        .map(|job| match &job.ordering_key {
+            Some(key) if !taken.insert(key.as_str()) => WAITING,
+            _ => QUEUED,
+        })
+        .collect();
     let mut ids = Vec::with_capacity(jobs.len());
-    for chunk in jobs.chunks(ROWS_PER_INSERT) {
+    for (chunk, statuses) in jobs
+        .chunks(ROWS_PER_INSERT)
+        .zip(statuses.chunks(ROWS_PER_INSERT))
+    {
         let rows: Vec<String> = (0..chunk.len())
             .map(|r| {
-                let b = r * 9;
+                let b = r * 10;
                 format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, '{QUEUED}', 0, ${}, ${}, ${}, ${})",
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, 0, ${}, ${}, ${}, ${})",
                     b + 1,
                     b + 2,
                     b + 3,
@@ -104,7 +131,8 @@ pub async fn enqueue(conn: &mut AnyConnection, jobs: &[NewJob]) -> Result<Vec<St
                     b + 7,
                     b + 8,
                     b + 9,
-                    b + 9
+                    b + 10,
+                    b + 10
                 )
             })
             .collect();
@@ -113,7 +141,7 @@ pub async fn enqueue(conn: &mut AnyConnection, jobs: &[NewJob]) -> Result<Vec<St
             rows.join(", ")
         );
         let mut query = sqlx::query(&sql);
-        for job in chunk {
+        for (job, status) in chunk.iter().zip(statuses) {
             let id = new_id("job");
             query = query
                 .bind(id.clone())
@@ -122,6 +150,7 @@ pub async fn enqueue(conn: &mut AnyConnection, jobs: &[NewJob]) -> Result<Vec<St
                 .bind(job.payload.to_string())
                 .bind(job.ordering_key.clone())
                 .bind(job.event_id.clone())
+                .bind(*status)
                 .bind(job.max_attempts)
                 .bind(now + job.delay_ms)
                 .bind(now);
@@ -130,6 +159,44 @@ pub async fn enqueue(conn: &mut AnyConnection, jobs: &[NewJob]) -> Result<Vec<St
         query.execute(&mut *conn).await?;
     }
     Ok(ids)
+}
+
+/// The ordering keys of `jobs` that already have a pending job.
+async fn pending_keys<'a>(
+    conn: &mut AnyConnection,
+    jobs: &'a [NewJob],
+) -> Result<HashSet<&'a str>> {
+    let keys: BTreeSet<&str> = jobs
+        .iter()
+        .filter_map(|j| j.ordering_key.as_deref())
+        .collect();
+    let mut taken = HashSet::new();
+    let keys: Vec<&str> = keys.into_iter().collect();
+    for chunk in keys.chunks(ROWS_PER_INSERT) {
+        // One EXISTS per key: it stops at the key's first pending job, however
+        // many wait behind it.
+        let sql = (1..=chunk.len())
+            .map(|i| {
+                format!(
+                    "SELECT CAST(${i} AS TEXT) WHERE EXISTS (SELECT 1 FROM jobs \
+                     WHERE ordering_key = ${i} AND status IN {PENDING_SQL})"
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let mut query = sqlx::query_as::<_, (String,)>(&sql);
+        for key in chunk {
+            query = query.bind(*key);
+        }
+        let found = query.fetch_all(&mut *conn).await?;
+        taken.extend(
+            chunk
+                .iter()
+                .copied()
+                .filter(|key| found.iter().any(|(f,)| f == key)),
+        );
+    }
+    Ok(taken)
 }
 
 /// Claims up to `limit` runnable jobs of these kinds for `worker` until `now + lease_ms`.
@@ -141,12 +208,111 @@ pub async fn claim(
     limit: i64,
     lease_ms: i64,
 ) -> Result<Vec<Job>> {
+    let runs = claim_runs(db, worker, kinds, &Runs::none(), limit, lease_ms).await?;
+    Ok(runs.into_iter().flatten().collect())
+}
+
+/// Which claimed jobs take the waiting jobs right behind them along.
+pub struct Runs<'a> {
+    /// Kinds that may form a run (each job of a run is one of them).
+    pub kinds: &'a [&'a str],
+    /// Jobs per run at most, the first included.
+    pub max: usize,
+}
+
+impl Runs<'_> {
+    pub fn none() -> Self {
+        Runs { kinds: &[], max: 1 }
+    }
+}
+
+/// [`claim`], where a claimed job of one of `runs.kinds` comes with the waiting jobs
+/// of its ordering key right behind it that are of those kinds too, as one run, in
+/// order. Returns the runs (most of one job) in the order of their first jobs.
+pub async fn claim_runs(
+    db: &Db,
+    worker: &str,
+    kinds: &[&str],
+    runs: &Runs<'_>,
+    limit: i64,
+    lease_ms: i64,
+) -> Result<Vec<Vec<Job>>> {
     let now = now_ms();
+    let lease = Lease {
+        worker,
+        until: now + lease_ms,
+        now,
+    };
+    let mut conn = db.background().await?;
+    let mut tx = conn.begin().await?;
+    let heads = claim_heads(&mut tx, db.backend(), &lease, kinds, limit).await?;
+    let mut claimed = Vec::with_capacity(heads.len());
+    for head in heads {
+        let followers = match &head.ordering_key {
+            Some(key) if runs.max > 1 && runs.kinds.contains(&head.kind.as_str()) => {
+                claim_followers(&mut tx, db.backend(), &lease, key, head.seq, runs).await?
+            }
+            _ => Vec::new(),
+        };
+        let mut run = vec![head];
+        run.extend(followers);
+        claimed.push(run);
+    }
+    tx.commit().await?;
+    Ok(claimed)
+}
+
+/// Who claims, until when, as of when.
+struct Lease<'a> {
+    worker: &'a str,
+    until: i64,
+    now: i64,
+}
+
+const JOB_COLUMNS: &str =
+    "seq, id, tenant_id, kind, payload, attempts, max_attempts, event_id, ordering_key";
+type JobRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+);
+
+fn job_from(row: JobRow) -> Job {
+    let (seq, id, tenant_id, kind, payload, attempt, max_attempts, event_id, ordering_key) = row;
+    Job {
+        seq,
+        id,
+        tenant_id,
+        kind,
+        payload: serde_json::from_str(&payload).unwrap_or(Value::Null),
+        attempt,
+        max_attempts,
+        event_id,
+        ordering_key,
+    }
+}
+
+/// The runnable queued jobs (and lapsed running ones), oldest first. Waiting jobs are
+/// not looked at; the check for an earlier pending job of the key only matters when
+/// two replicas queued a key's first job at the same moment.
+async fn claim_heads(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    lease: &Lease<'_>,
+    kinds: &[&str],
+    limit: i64,
+) -> Result<Vec<Job>> {
     let kinds_sql = (0..kinds.len())
         .map(|i| format!("${}", i + 5))
         .collect::<Vec<_>>()
         .join(", ");
-    let lock = match db.backend() {
+    let lock = match backend {
         Backend::Postgres => "FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
     };
@@ -154,53 +320,102 @@ pub async fn claim(
         "UPDATE jobs SET status = '{RUNNING}', locked_by = $1, locked_until = $2, \
          attempts = attempts + 1, updated_at = $3 \
          WHERE seq IN (SELECT j.seq FROM jobs j \
-           WHERE j.kind IN ({kinds_sql}) \
+           WHERE j.kind IN ({kinds_sql}) AND j.status IN ('{QUEUED}', '{RUNNING}') \
            AND ((j.status = '{QUEUED}' AND j.run_at <= $3) OR (j.status = '{RUNNING}' AND j.locked_until < $3)) \
            AND (j.ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM jobs o \
                WHERE o.ordering_key = j.ordering_key AND o.seq < j.seq \
-               AND o.status IN ('{QUEUED}', '{RUNNING}'))) \
+               AND o.status IN {PENDING_SQL})) \
            ORDER BY j.seq LIMIT $4 {lock}) \
-         RETURNING seq, id, tenant_id, kind, payload, attempts, max_attempts, event_id"
+         RETURNING {JOB_COLUMNS}"
     );
-    let mut query = sqlx::query_as::<
-        _,
-        (
-            i64,
-            String,
-            String,
-            String,
-            String,
-            i64,
-            i64,
-            Option<String>,
-        ),
-    >(&sql)
-    .bind(worker)
-    .bind(now + lease_ms)
-    .bind(now)
-    .bind(limit);
+    let mut query = sqlx::query_as::<_, JobRow>(&sql)
+        .bind(lease.worker)
+        .bind(lease.until)
+        .bind(lease.now)
+        .bind(limit);
     for kind in kinds {
         query = query.bind(*kind);
     }
-    let mut jobs = query
-        .fetch_all(&mut *db.background().await?)
+    let mut jobs: Vec<Job> = query
+        .fetch_all(&mut *conn)
         .await?
         .into_iter()
-        .map(
-            |(seq, id, tenant_id, kind, payload, attempt, max_attempts, event_id)| Job {
-                seq,
-                id,
-                tenant_id,
-                kind,
-                payload: serde_json::from_str(&payload).unwrap_or(Value::Null),
-                attempt,
-                max_attempts,
-                event_id,
-            },
-        )
-        .collect::<Vec<_>>();
+        .map(job_from)
+        .collect();
     jobs.sort_by_key(|j| j.seq);
     Ok(jobs)
+}
+
+/// The waiting jobs right behind `head_seq` in `key`'s order, as long as they are of
+/// the run's kinds, claimed with the same lease.
+async fn claim_followers(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    lease: &Lease<'_>,
+    key: &str,
+    head_seq: i64,
+    runs: &Runs<'_>,
+) -> Result<Vec<Job>> {
+    let lock = match backend {
+        Backend::Postgres => "FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    let behind: Vec<(i64, String, String, i64)> = sqlx::query_as(&format!(
+        "SELECT seq, kind, status, run_at FROM jobs \
+         WHERE ordering_key = $1 AND seq > $2 AND status IN {PENDING_SQL} \
+         ORDER BY seq LIMIT $3 {lock}"
+    ))
+    .bind(key)
+    .bind(head_seq)
+    .bind(runs.max as i64 - 1)
+    .fetch_all(&mut *conn)
+    .await?;
+    let seqs: Vec<i64> = behind
+        .iter()
+        .take_while(|(_, kind, status, run_at)| {
+            status == WAITING && *run_at <= lease.now && runs.kinds.contains(&kind.as_str())
+        })
+        .map(|(seq, ..)| *seq)
+        .collect();
+    if seqs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = seqs
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut jobs: Vec<Job> = sqlx::query_as::<_, JobRow>(&format!(
+        "UPDATE jobs SET status = '{RUNNING}', locked_by = $1, locked_until = $2, \
+         attempts = attempts + 1, updated_at = $3 \
+         WHERE status = '{WAITING}' AND seq IN ({list}) RETURNING {JOB_COLUMNS}"
+    ))
+    .bind(lease.worker)
+    .bind(lease.until)
+    .bind(lease.now)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(job_from)
+    .collect();
+    jobs.sort_by_key(|j| j.seq);
+    Ok(jobs)
+}
+
+/// Moves up the first waiting job of every key that has no earlier pending job (a
+/// key whose last job ended while another replica was queueing behind it). Returns
+/// how many moved.
+pub async fn promote_orphans(db: &Db) -> Result<u64> {
+    let moved = sqlx::query(&format!(
+        "UPDATE jobs SET status = '{QUEUED}', updated_at = $1 \
+         WHERE status = '{WAITING}' AND NOT EXISTS (SELECT 1 FROM jobs o \
+           WHERE o.ordering_key = jobs.ordering_key AND o.seq < jobs.seq \
+           AND o.status IN {PENDING_SQL})"
+    ))
+    .bind(now_ms())
+    .execute(&mut *db.background().await?)
+    .await?;
+    Ok(moved.rows_affected())
 }
 
 /// Extends the leases of jobs this worker still runs.
@@ -227,6 +442,9 @@ pub enum Outcome {
     Fatal {
         error: String,
     },
+    /// Not run: it was claimed in a run behind a job that failed and will be
+    /// retried, so it waits for that job again (the attempt does not count).
+    Released,
 }
 
 /// Backoff before attempt `attempt + 1`: 2 s doubling per attempt, at most 10 min,
@@ -271,6 +489,7 @@ pub async fn finish_in(
 ) -> Result<Option<&'static str>> {
     let now = now_ms();
     let (status, run_at, error) = match outcome {
+        Outcome::Released => return release_in(conn, job, worker, now).await,
         Outcome::Done => (DONE, now, None),
         Outcome::Fatal { error } => (DEAD, now, Some(error.as_str())),
         Outcome::Retry { error, .. } if job.attempt >= job.max_attempts => {
@@ -315,7 +534,47 @@ pub async fn finish_in(
     .bind(error)
     .execute(&mut *conn)
     .await?;
+    if status != QUEUED {
+        if let Some(key) = &job.ordering_key {
+            promote_next_in(conn, key, now).await?;
+        }
+    }
     Ok(Some(status))
+}
+
+/// A released job waits again, with its attempt given back.
+async fn release_in(
+    conn: &mut AnyConnection,
+    job: &Job,
+    worker: &str,
+    now: i64,
+) -> Result<Option<&'static str>> {
+    let moved = sqlx::query(&format!(
+        "UPDATE jobs SET status = '{WAITING}', attempts = attempts - 1, locked_by = NULL, \
+         locked_until = NULL, updated_at = $1 WHERE id = $2 AND locked_by = $3"
+    ))
+    .bind(now)
+    .bind(&job.id)
+    .bind(worker)
+    .execute(&mut *conn)
+    .await?;
+    Ok((moved.rows_affected() > 0).then_some(WAITING))
+}
+
+/// Once none of `key`'s jobs is queued or running, its first waiting job is next.
+async fn promote_next_in(conn: &mut AnyConnection, key: &str, now: i64) -> Result<()> {
+    sqlx::query(&format!(
+        "UPDATE jobs SET status = '{QUEUED}', updated_at = $1 \
+         WHERE seq = (SELECT MIN(seq) FROM jobs WHERE ordering_key = $2 \
+           AND status IN {PENDING_SQL} AND status = '{WAITING}') \
+         AND NOT EXISTS (SELECT 1 FROM jobs WHERE ordering_key = $2 \
+           AND status IN ('{QUEUED}', '{RUNNING}'))"
+    ))
+    .bind(now)
+    .bind(key)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Puts a dead job back in the queue for a fresh set of attempts.

@@ -170,7 +170,14 @@ fn event_id(job: &Job) -> Result<&str> {
         .ok_or_else(|| DomainError::Internal(format!("job {} has no event", job.id)))
 }
 
-async fn custom_action(core: &Core, job: &Job) -> Result<()> {
+/// A custom action's items still to apply, read before any transaction.
+struct CustomAction {
+    event_id: String,
+    items: Vec<CustomActionItem>,
+    mapping: Vec<(String, String)>,
+}
+
+async fn read_custom_action(core: &Core, job: &Job) -> Result<CustomAction> {
     let event_id = event_id(job)?;
     let (body, done) = events::body(&core.db, event_id).await?;
     let envelope = envelope::parse(body.as_bytes())
@@ -182,55 +189,142 @@ async fn custom_action(core: &Core, job: &Job) -> Result<()> {
         .as_ref()
         .map(|s| s.identifier_mapping.clone())
         .unwrap_or_else(default_identifier_mapping);
-    for chunk in items
-        .iter()
-        .skip(done as usize)
-        .collect::<Vec<_>>()
-        .chunks(BATCH)
-    {
+    Ok(CustomAction {
+        event_id: event_id.to_string(),
+        items: items.into_iter().skip(done as usize).collect(),
+        mapping,
+    })
+}
+
+async fn custom_action(core: &Core, job: &Job) -> Result<()> {
+    let action = read_custom_action(core, job).await?;
+    for chunk in action.items.chunks(BATCH) {
         let mut conn = core.db.background().await?;
         let mut tx = conn.begin().await?;
-        let mut applied = Vec::new();
         let mut types = PassTypes::default();
-        let mut callbacks = Vec::new();
-        for item in chunk {
-            let targets = resolve_item(&mut tx, &job.tenant_id, item, &mapping).await?;
-            let cause = Cause {
-                source: "actito".into(),
-                event_id: Some(event_id.to_string()),
-                campaign_id: item.parameters.get("campaignId").and_then(scalar_text),
-                ..Default::default()
-            };
-            let changes = item.changes();
-            let message = item.message();
-            let update = Update {
-                changes: &changes,
-                cause: &cause,
-                message: message.as_deref(),
-            };
-            for pass_id in &targets {
-                let patched =
-                    apply_with(&mut tx, &mut types, &job.tenant_id, pass_id, update).await?;
-                applied.extend(live(&job.tenant_id, &patched, Some(event_id)));
-            }
-            let link = if targets.is_empty() {
-                &item.notify_ko
-            } else {
-                &item.notify_ok
-            };
-            callbacks.extend(link.as_deref());
-        }
-        queue_callbacks(&mut tx, &job.tenant_id, event_id, &callbacks).await?;
-        sqlx::query("UPDATE inbound_events SET items_done = items_done + $1 WHERE id = $2")
-            .bind(chunk.len() as i64)
-            .bind(event_id)
-            .execute(&mut *tx)
-            .await?;
+        let applied = apply_items_in(&mut tx, &mut types, job, &action, chunk).await?;
         tx.commit().await?;
         drop(conn);
         core.db.publish_all(applied);
     }
     Ok(())
+}
+
+/// Applies custom-action items, queues their callbacks and records the progress, in
+/// the caller's transaction. Returns the live events to publish after the commit.
+async fn apply_items_in(
+    tx: &mut AnyConnection,
+    types: &mut PassTypes,
+    job: &Job,
+    action: &CustomAction,
+    items: &[CustomActionItem],
+) -> Result<Vec<LiveEvent>> {
+    let event_id = action.event_id.as_str();
+    let mut applied = Vec::new();
+    let mut callbacks = Vec::new();
+    for item in items {
+        let targets = resolve_item(tx, &job.tenant_id, item, &action.mapping).await?;
+        let cause = Cause {
+            source: "actito".into(),
+            event_id: Some(event_id.to_string()),
+            campaign_id: item.parameters.get("campaignId").and_then(scalar_text),
+            ..Default::default()
+        };
+        let changes = item.changes();
+        let message = item.message();
+        let update = Update {
+            changes: &changes,
+            cause: &cause,
+            message: message.as_deref(),
+        };
+        for pass_id in &targets {
+            let patched = apply_with(tx, types, &job.tenant_id, pass_id, update).await?;
+            applied.extend(live(&job.tenant_id, &patched, Some(event_id)));
+        }
+        let link = if targets.is_empty() {
+            &item.notify_ko
+        } else {
+            &item.notify_ok
+        };
+        callbacks.extend(link.as_deref());
+    }
+    queue_callbacks(tx, &job.tenant_id, event_id, &callbacks).await?;
+    sqlx::query("UPDATE inbound_events SET items_done = items_done + $1 WHERE id = $2")
+        .bind(items.len() as i64)
+        .bind(event_id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(applied)
+}
+
+/// Kinds whose jobs of one ordering key may run as one run (see [`run_in_order`]).
+pub const RUN_KINDS: [&str; 2] = [ACTITO_CUSTOM_ACTION, SFMC_EXECUTE];
+
+/// Runs consecutive jobs of one ordering key, in order; returns how each went.
+///
+/// Small ones go through one transaction together (a burst of ONE_BY_ONE custom
+/// actions then costs one commit, not one each). If that fails, or a job is too
+/// big, they run one by one, and the jobs behind one that will be retried are
+/// released unrun, so that none overtakes it.
+pub async fn run_in_order(core: &Core, jobs: &[Job]) -> Vec<Ran> {
+    if jobs.len() > 1 {
+        match together(core, jobs).await {
+            Ok(true) => return jobs.iter().map(|_| Outcome::Done.into()).collect(),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, jobs = jobs.len(), "a run failed together; running its jobs one by one")
+            }
+        }
+    }
+    let mut rans = Vec::with_capacity(jobs.len());
+    let mut stopped = false;
+    for job in jobs {
+        if stopped {
+            rans.push(Outcome::Released.into());
+            continue;
+        }
+        let ran = run(core, job).await;
+        stopped = matches!(ran.outcome, Outcome::Retry { .. }) && job.attempt < job.max_attempts;
+        rans.push(ran);
+    }
+    rans
+}
+
+/// Applies every job of the run in one transaction; `false` (nothing written) when
+/// they hold more items than one transaction should (it holds the SQLite writer) or
+/// one is not of a kind that can.
+async fn together(core: &Core, jobs: &[Job]) -> Result<bool> {
+    let mut actions = HashMap::new();
+    let mut items = 0;
+    for job in jobs {
+        match job.kind.as_str() {
+            ACTITO_CUSTOM_ACTION => {
+                let action = read_custom_action(core, job).await?;
+                items += action.items.len();
+                if items > BATCH {
+                    return Ok(false);
+                }
+                actions.insert(job.id.as_str(), action);
+            }
+            SFMC_EXECUTE => {}
+            _ => return Ok(false),
+        }
+    }
+    let mut conn = core.db.background().await?;
+    let mut tx = conn.begin().await?;
+    let mut types = PassTypes::default();
+    let mut applied = Vec::new();
+    for job in jobs {
+        match actions.get(job.id.as_str()) {
+            Some(action) => applied
+                .extend(apply_items_in(&mut tx, &mut types, job, action, &action.items).await?),
+            None => applied.extend(sfmc_execute_in(&mut tx, &mut types, job).await?),
+        }
+    }
+    tx.commit().await?;
+    drop(conn);
+    core.db.publish_all(applied);
+    Ok(true)
 }
 
 /// `actionParameters.passId`, else the first identifier mapping with a value that
@@ -387,6 +481,22 @@ async fn profile(core: &Core, job: &Job) -> Result<()> {
 }
 
 async fn sfmc_execute(core: &Core, job: &Job) -> Result<()> {
+    let mut conn = core.db.background().await?;
+    let mut tx = conn.begin().await?;
+    let applied = sfmc_execute_in(&mut tx, &mut PassTypes::default(), job).await?;
+    tx.commit().await?;
+    drop(conn);
+    core.db.publish_all(applied);
+    Ok(())
+}
+
+/// An SFMC push update in the caller's transaction; returns the live events to
+/// publish after the commit.
+async fn sfmc_execute_in(
+    tx: &mut AnyConnection,
+    types: &mut PassTypes,
+    job: &Job,
+) -> Result<Vec<LiveEvent>> {
     let p = &job.payload;
     let pass_ids: Vec<String> = serde_json::from_value(p["passIds"].clone()).unwrap_or_default();
     let changes: Map<String, Value> = p["additionalData"].as_object().cloned().unwrap_or_default();
@@ -398,8 +508,6 @@ async fn sfmc_execute(core: &Core, job: &Job) -> Result<()> {
         actor: p["keyValue"].as_str().map(|k| format!("contact {k}")),
         ..Default::default()
     };
-    let mut conn = core.db.background().await?;
-    let mut tx = conn.begin().await?;
     let mut applied = Vec::new();
     for pass_id in &pass_ids {
         let update = Update {
@@ -407,16 +515,13 @@ async fn sfmc_execute(core: &Core, job: &Job) -> Result<()> {
             cause: &cause,
             message,
         };
-        match apply(&mut tx, &job.tenant_id, pass_id, update).await {
+        match apply_with(tx, types, &job.tenant_id, pass_id, update).await {
             Ok(patched) => applied.extend(live(&job.tenant_id, &patched, job.event_id.as_deref())),
             Err(DomainError::NotFound(_)) => {}
             Err(e) => return Err(e),
         }
     }
-    tx.commit().await?;
-    drop(conn);
-    core.db.publish_all(applied);
-    Ok(())
+    Ok(applied)
 }
 
 async fn callback(core: &Core, job: &Job) -> Ran {

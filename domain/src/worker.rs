@@ -29,6 +29,9 @@ pub struct WorkerConfig {
     pub poll: Duration,
     /// Jobs claimed and run side by side at once.
     pub batch: i64,
+    /// Jobs of one ordering key claimed and run one after the other as one run (see
+    /// [`processing::run_in_order`]); a run takes one of the `batch` places.
+    pub run: usize,
 }
 
 impl Default for WorkerConfig {
@@ -37,6 +40,7 @@ impl Default for WorkerConfig {
             lease_ms: 60_000,
             poll: Duration::from_millis(500),
             batch: 32,
+            run: 32,
         }
     }
 }
@@ -51,9 +55,14 @@ pub async fn run(core: Core, config: WorkerConfig, shutdown: CancellationToken) 
     tracing::info!(%worker, "worker started");
     let finisher = Finisher::start(core.db.clone(), worker.clone());
     let mut running = JoinSet::new();
-    // The job each running task runs: a job whose lease lapsed while it still runs here
-    // can come back in a claim, and must not start a second time beside itself.
-    let mut running_jobs: HashMap<tokio::task::Id, String> = HashMap::new();
+    // The jobs each running task runs: a job whose lease lapsed while it still runs
+    // here can come back in a claim, and must not start a second time beside itself.
+    let mut running_jobs: HashMap<tokio::task::Id, Vec<String>> = HashMap::new();
+    let runs = jobs::Runs {
+        kinds: &processing::RUN_KINDS,
+        max: config.run.max(1),
+    };
+    let mut orphans_checked = tokio::time::Instant::now();
     let lease = Duration::from_millis(config.lease_ms as u64);
     // When the running jobs' leases were last set (by their claim or a renewal).
     let mut renewed = tokio::time::Instant::now();
@@ -68,10 +77,11 @@ pub async fn run(core: Core, config: WorkerConfig, shutdown: CancellationToken) 
         let mut idle = false;
         if !shutdown.is_cancelled() && (running.is_empty() || free >= refill) {
             let asked = tokio::time::Instant::now();
-            match jobs::claim(
+            match jobs::claim_runs(
                 &core.db,
                 &worker,
                 &processing::KINDS,
+                &runs,
                 free as i64,
                 config.lease_ms,
             )
@@ -85,15 +95,21 @@ pub async fn run(core: Core, config: WorkerConfig, shutdown: CancellationToken) 
                         renewed = asked;
                         heartbeat.reset();
                     }
-                    for job in claimed {
-                        if running_jobs.values().any(|id| *id == job.id) {
+                    for run in claimed {
+                        let busy =
+                            |job: &Job| running_jobs.values().flatten().any(|id| *id == job.id);
+                        if run.iter().any(busy) {
                             continue;
                         }
-                        let id = job.id.clone();
+                        let ids = run.iter().map(|job| job.id.clone()).collect();
                         let (core, finisher) = (core.clone(), finisher.clone());
                         let task =
-                            running.spawn(async move { run_one(&core, &finisher, job).await });
-                        running_jobs.insert(task.id(), id);
+                            running.spawn(async move { run_in_order(&core, &finisher, run).await });
+                        running_jobs.insert(task.id(), ids);
+                    }
+                    if idle && orphans_checked.elapsed() >= ORPHAN_CHECK {
+                        orphans_checked = tokio::time::Instant::now();
+                        promote_orphans(&core.db).await;
                     }
                 }
                 Err(e) => {
@@ -143,24 +159,55 @@ pub async fn run(core: Core, config: WorkerConfig, shutdown: CancellationToken) 
     tracing::info!(%worker, "worker stopped");
 }
 
-async fn run_one(core: &Core, finisher: &Finisher, job: Job) {
-    let started = now_ms();
-    let ran = processing::run(core, &job).await;
-    if let Outcome::Retry { error, .. } | Outcome::Fatal { error } = &ran.outcome {
-        tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempt, %error, "job attempt failed");
+/// How often an idle worker looks for waiting jobs left without a job ahead of them.
+const ORPHAN_CHECK: Duration = Duration::from_secs(2);
+
+async fn promote_orphans(db: &Db) {
+    match jobs::promote_orphans(db).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(jobs = n, "waiting jobs with nothing ahead of them queued"),
+        Err(e) => tracing::warn!(error = %e, "cannot look for waiting jobs"),
     }
-    // A dead custom action queues its notifyKO callbacks: wake a worker for them.
-    let dead = match &ran.outcome {
-        Outcome::Done => false,
-        Outcome::Fatal { .. } => true,
-        Outcome::Retry { .. } => job.attempt >= job.max_attempts,
+}
+
+/// Runs a claimed run (most often one job) and hands every outcome to the finisher
+/// at once, so they share its next commit.
+async fn run_in_order(core: &Core, finisher: &Finisher, run: Vec<Job>) {
+    let started = now_ms();
+    let rans = if run.len() == 1 {
+        vec![processing::run(core, &run[0]).await]
+    } else {
+        processing::run_in_order(core, &run).await
     };
-    match finisher.finish(job, started, ran).await {
-        Some(true) if dead => core.jobs_ready.notify_one(),
-        Some(_) => {}
-        None => tracing::error!(
+    let mut woken = false;
+    let mut replies = Vec::with_capacity(run.len());
+    for (job, ran) in run.into_iter().zip(rans) {
+        if let Outcome::Retry { error, .. } | Outcome::Fatal { error } = &ran.outcome {
+            tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempt, %error, "job attempt failed");
+        }
+        // A dead custom action queues its notifyKO callbacks: wake a worker for them.
+        let dead = match &ran.outcome {
+            Outcome::Done | Outcome::Released => false,
+            Outcome::Fatal { .. } => true,
+            Outcome::Retry { .. } => job.attempt >= job.max_attempts,
+        };
+        woken |= dead;
+        replies.push(finisher.send(job, started, ran).await);
+    }
+    let mut recorded = true;
+    for reply in replies {
+        let answer = match reply {
+            Some(answer) => answer.await.ok().flatten(),
+            None => None,
+        };
+        recorded &= answer.is_some();
+    }
+    if !recorded {
+        tracing::error!(
             "cannot record a job's outcome; its lease will expire and it will run again"
-        ),
+        );
+    } else if woken {
+        core.jobs_ready.notify_one();
     }
 }
 
@@ -195,7 +242,13 @@ impl Finisher {
         Finisher { sender }
     }
 
-    async fn finish(&self, job: Job, started_at: i64, ran: Ran) -> Option<bool> {
+    /// Queues an outcome; the answer says whether it was recorded (see [`Finished`]).
+    async fn send(
+        &self,
+        job: Job,
+        started_at: i64,
+        ran: Ran,
+    ) -> Option<oneshot::Receiver<Option<bool>>> {
         let (reply, answer) = oneshot::channel();
         let finished = Finished {
             job,
@@ -204,7 +257,7 @@ impl Finisher {
             reply,
         };
         self.sender.send(finished).await.ok()?;
-        answer.await.ok().flatten()
+        Some(answer)
     }
 }
 

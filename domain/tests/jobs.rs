@@ -1,5 +1,5 @@
-//! The job queue's retry rules on both backends: backoff, then dead-letter, then a
-//! manual retry.
+//! The job queue on both backends: backoff, then dead-letter, then a manual retry;
+//! ordered jobs waiting their turn, runs, and waiting jobs moved up.
 
 use domain::jobs::{self, NewJob, Outcome};
 use domain::tenants;
@@ -178,5 +178,165 @@ async fn owed_refreshes_coalesce_and_a_dead_job_is_replaced() {
             (4, 3),
             "the newest version, and the last significant one"
         );
+    }
+}
+
+/// Enqueues one job per kind, all of one ordering key, in one call; returns their ids.
+async fn enqueue_ordered(t: &TestDb, kinds: &[&'static str]) -> Vec<String> {
+    let jobs: Vec<NewJob> = kinds
+        .iter()
+        .map(|kind| NewJob::new("acme", kind, json!({})).ordered_by("k".into()))
+        .collect();
+    let mut conn = t.db.writer().acquire().await.unwrap();
+    jobs::enqueue(&mut conn, &jobs).await.unwrap()
+}
+
+async fn statuses(t: &TestDb, ids: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for id in ids {
+        let (status,): (String,) = domain::sqlx::query_as("SELECT status FROM jobs WHERE id = $1")
+            .bind(id)
+            .fetch_one(t.db.reader())
+            .await
+            .unwrap();
+        out.push(status);
+    }
+    out
+}
+
+const ANY: [&str; 2] = ["test.a", "test.b"];
+
+#[tokio::test]
+async fn ordered_jobs_wait_behind_their_key_and_move_up_one_at_a_time() {
+    for t in TestDb::all().await {
+        tenants::create(&t.db, "acme", "Acme").await.unwrap();
+        let mut ids = enqueue_ordered(&t, &["test.a", "test.a"]).await;
+        // Enqueued later, on its own: still behind the pending ones.
+        ids.extend(enqueue_ordered(&t, &["test.a"]).await);
+        assert_eq!(statuses(&t, &ids).await, ["queued", "waiting", "waiting"]);
+
+        let first = jobs::claim(&t.db, "w", &ANY, 10, 60_000).await.unwrap();
+        assert_eq!(first.len(), 1, "only the key's first job is runnable");
+        assert_eq!(first[0].id, ids[0]);
+        jobs::finish(&t.db, &first[0], "w", 0, &Outcome::Done)
+            .await
+            .unwrap();
+        assert_eq!(statuses(&t, &ids).await, ["done", "queued", "waiting"]);
+
+        // A retry keeps its place: the job behind it still waits.
+        let second = jobs::claim(&t.db, "w", &ANY, 10, 60_000).await.unwrap();
+        assert_eq!(second[0].id, ids[1]);
+        let retry = Outcome::Retry {
+            error: "503".into(),
+            retry_after_ms: None,
+        };
+        jobs::finish(&t.db, &second[0], "w", 0, &retry)
+            .await
+            .unwrap();
+        assert_eq!(statuses(&t, &ids).await, ["done", "queued", "waiting"]);
+        force_due(&t).await;
+        let again = jobs::claim(&t.db, "w", &ANY, 10, 60_000).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].id, ids[1]);
+        // A dead job lets the next one go.
+        let fatal = Outcome::Fatal {
+            error: "bad".into(),
+        };
+        jobs::finish(&t.db, &again[0], "w", 0, &fatal)
+            .await
+            .unwrap();
+        assert_eq!(statuses(&t, &ids).await, ["done", "dead", "queued"]);
+    }
+}
+
+#[tokio::test]
+async fn a_run_takes_the_waiting_jobs_of_its_kinds_right_behind_its_first() {
+    for t in TestDb::all().await {
+        tenants::create(&t.db, "acme", "Acme").await.unwrap();
+        let ids = enqueue_ordered(&t, &["test.a", "test.a", "test.a", "test.b", "test.a"]).await;
+        let runs = jobs::Runs {
+            kinds: &["test.a"],
+            max: 10,
+        };
+        let claimed = jobs::claim_runs(&t.db, "w", &ANY, &runs, 10, 60_000)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        let run: Vec<&str> = claimed[0].iter().map(|j| j.id.as_str()).collect();
+        assert_eq!(run, &ids[..3], "stops at the first job of another kind");
+        assert_eq!(
+            statuses(&t, &ids).await,
+            ["running", "running", "running", "waiting", "waiting"]
+        );
+
+        // The second fails and will be retried: the third is released unrun.
+        let retry = Outcome::Retry {
+            error: "503".into(),
+            retry_after_ms: None,
+        };
+        let outcomes = [Outcome::Done, retry, Outcome::Released];
+        for (job, outcome) in claimed[0].iter().zip(&outcomes) {
+            jobs::finish(&t.db, job, "w", 0, outcome).await.unwrap();
+        }
+        assert_eq!(
+            statuses(&t, &ids).await,
+            ["done", "queued", "waiting", "waiting", "waiting"]
+        );
+        force_due(&t).await;
+        let claimed = jobs::claim_runs(&t.db, "w", &ANY, &runs, 10, 60_000)
+            .await
+            .unwrap();
+        let run: Vec<(&str, i64)> = claimed[0]
+            .iter()
+            .map(|j| (j.id.as_str(), j.attempt))
+            .collect();
+        assert_eq!(
+            run,
+            [(ids[1].as_str(), 2), (ids[2].as_str(), 1)],
+            "the released job's attempt was given back"
+        );
+        // Only the job whose attempt ended has an attempt row.
+        let (attempts,): (i64,) =
+            domain::sqlx::query_as("SELECT COUNT(*) FROM job_attempts WHERE job_id = $1")
+                .bind(&ids[2])
+                .fetch_one(t.db.reader())
+                .await
+                .unwrap();
+        assert_eq!(attempts, 0);
+        for job in &claimed[0] {
+            jobs::finish(&t.db, job, "w", 0, &Outcome::Done)
+                .await
+                .unwrap();
+        }
+        // The run ended: the next job (another kind) moves up, and runs alone.
+        let claimed = jobs::claim_runs(&t.db, "w", &ANY, &runs, 10, 60_000)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].len(), 1);
+        assert_eq!(claimed[0][0].id, ids[3]);
+    }
+}
+
+#[tokio::test]
+async fn a_waiting_job_left_without_a_job_ahead_is_moved_up() {
+    for t in TestDb::all().await {
+        tenants::create(&t.db, "acme", "Acme").await.unwrap();
+        let ids = enqueue_ordered(&t, &["test.a", "test.a", "test.a"]).await;
+        // As when the first job ends while another replica queues behind it.
+        domain::sqlx::query("UPDATE jobs SET status = 'done' WHERE id = $1")
+            .bind(&ids[0])
+            .execute(t.db.writer())
+            .await
+            .unwrap();
+        assert!(jobs::claim(&t.db, "w", &ANY, 10, 60_000)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(jobs::promote_orphans(&t.db).await.unwrap(), 1);
+        assert_eq!(statuses(&t, &ids).await, ["done", "queued", "waiting"]);
+        assert_eq!(jobs::promote_orphans(&t.db).await.unwrap(), 0);
+        let claimed = jobs::claim(&t.db, "w", &ANY, 10, 60_000).await.unwrap();
+        assert_eq!(claimed[0].id, ids[1]);
     }
 }

@@ -110,7 +110,15 @@ async fn replicas_on_postgres_never_run_a_job_twice() {
             .fetch_one(a.db.db.reader())
             .await
             .unwrap();
-        n == 40
+        // A job's attempt is recorded with its outcome, in a batch after the
+        // update itself commits: wait for the outcomes too.
+        let (pending,): (i64,) = domain::sqlx::query_as(
+            "SELECT COUNT(*) FROM jobs WHERE kind = 'actito.custom_action' AND status <> 'done'",
+        )
+        .fetch_one(a.db.db.reader())
+        .await
+        .unwrap();
+        n == 40 && pending == 0
     })
     .await;
     let (jobs, workers): (i64, i64) = domain::sqlx::query_as(

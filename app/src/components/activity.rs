@@ -50,7 +50,7 @@ pub fn StatusTag(status: String) -> impl IntoView {
     let tone = match status.as_str() {
         "processed" | "delivered" | "done" => "ok",
         "rejected" | "failed" | "dead" => "bad",
-        "retrying" | "pending" | "queued" | "running" | "accepted" => "wait",
+        "retrying" | "pending" | "queued" | "waiting" | "running" | "accepted" => "wait",
         _ => "neutral",
     };
     view! { <span class=format!("status status-{tone}")>{status}</span> }

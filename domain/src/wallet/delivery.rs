@@ -94,7 +94,7 @@ async fn has_live_job(
 ) -> Result<bool> {
     let (live,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM jobs WHERE ordering_key = $1 AND kind = $2 \
-         AND status IN ('queued', 'running')",
+         AND status IN ('queued', 'running', 'waiting')",
     )
     .bind(refresh_order(tenant_id, pass_id))
     .bind(WALLET_REFRESH)
