@@ -4,6 +4,7 @@
 #   scripts/pg.sh stop DIR    stop it and delete DIR
 #   scripts/pg.sh pause DIR   stop the server, keeping its data (clients see it go away)
 #   scripts/pg.sh resume DIR  start it again on the same port
+# Tests run it with fsync off; PG_FSYNC=on makes it durable (the benchmark).
 set -euo pipefail
 
 bin_dir() {
@@ -21,7 +22,7 @@ as_pg() {
 
 pg_start() {
   as_pg "$BIN/pg_ctl" -D "$1/data" -l "$1/server.log" -w \
-    -o "-p $2 -c listen_addresses=127.0.0.1 -c unix_socket_directories=$1 -c fsync=off -c max_connections=300" \
+    -o "-p $2 -c listen_addresses=127.0.0.1 -c unix_socket_directories=$1 -c fsync=${PG_FSYNC:-off} -c max_connections=300" \
     start >/dev/null
 }
 

@@ -106,9 +106,15 @@ pub async fn ingest(
 ) -> Result<Ingested> {
     let mut tx = db.writer().begin().await?;
     let ingested = ingest_in(&mut tx, inbound, response, jobs).await?;
-    tx.commit().await?;
+    let mut live = Vec::new();
     if let Ingested::New { event_id } = &ingested {
-        db.publish(inbound.live(event_id));
+        live.push(inbound.live(event_id));
+    }
+    // On PostgreSQL the notification goes out with the commit, never without it.
+    let notified = db.notify_in(&mut tx, &live).await?;
+    tx.commit().await?;
+    if !notified {
+        db.publish_all(live);
     }
     Ok(ingested)
 }

@@ -351,13 +351,15 @@ pub async fn notify_in(
     events: &[LiveEvent],
 ) -> Result<(), sqlx::Error> {
     for payload in payloads(events) {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(&payload)
-            .execute(&mut *conn)
-            .await?;
+        pg_notify(&payload).execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+fn pg_notify(payload: &str) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(payload)
 }
 
 /// Sends queued events with `pg_notify`, batching what queued up meanwhile.
@@ -365,11 +367,7 @@ async fn notify(pool: AnyPool, mut receiver: mpsc::Receiver<LiveEvent>) {
     let mut batch = Vec::with_capacity(256);
     while receiver.recv_many(&mut batch, 256).await > 0 {
         for payload in payloads(&batch) {
-            let sent = sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CHANNEL)
-                .bind(&payload)
-                .execute(&pool)
-                .await;
+            let sent = pg_notify(&payload).execute(&pool).await;
             if let Err(e) = sent {
                 tracing::warn!(error = %e, "live feed: cannot notify");
             }

@@ -260,25 +260,35 @@ async fn apply_items_in(
 /// Kinds whose jobs of one ordering key may run as one run (see [`run_in_order`]).
 pub const RUN_KINDS: [&str; 2] = [ACTITO_CUSTOM_ACTION, SFMC_EXECUTE];
 
+/// Jobs of a run applied per transaction: few enough that the SQLite writer is not
+/// held long (inbound events wait for the transaction under way).
+const TOGETHER: usize = 8;
+
 /// Runs consecutive jobs of one ordering key, in order; returns how each went.
 ///
-/// Small ones go through one transaction together (a burst of ONE_BY_ONE custom
-/// actions then costs one commit, not one each). If that fails, or a job is too
-/// big, they run one by one, and the jobs behind one that will be retried are
-/// released unrun, so that none overtakes it.
+/// Small ones go through one transaction per [`TOGETHER`] (a burst of ONE_BY_ONE
+/// custom actions then costs a commit per eight, not one each). If that fails, or a
+/// job is too big, the rest run one by one, and the jobs behind one that will be
+/// retried are released unrun, so that none overtakes it.
 pub async fn run_in_order(core: &Core, jobs: &[Job]) -> Vec<Ran> {
-    if jobs.len() > 1 {
-        match together(core, jobs).await {
-            Ok(true) => return jobs.iter().map(|_| Outcome::Done.into()).collect(),
-            Ok(false) => {}
+    let mut rans = Vec::with_capacity(jobs.len());
+    let mut rest = jobs;
+    while rest.len() > 1 {
+        let group = &rest[..rest.len().min(TOGETHER)];
+        match together(core, group).await {
+            Ok(true) => {
+                rans.extend(group.iter().map(|_| Ran::from(Outcome::Done)));
+                rest = &rest[group.len()..];
+            }
+            Ok(false) => break,
             Err(e) => {
-                tracing::debug!(error = %e, jobs = jobs.len(), "a run failed together; running its jobs one by one")
+                tracing::debug!(error = %e, jobs = group.len(), "jobs failed together; running them one by one");
+                break;
             }
         }
     }
-    let mut rans = Vec::with_capacity(jobs.len());
     let mut stopped = false;
-    for job in jobs {
+    for job in rest {
         if stopped {
             rans.push(Outcome::Released.into());
             continue;

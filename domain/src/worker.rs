@@ -179,46 +179,43 @@ async fn run_in_order(core: &Core, finisher: &Finisher, run: Vec<Job>) {
     } else {
         processing::run_in_order(core, &run).await
     };
-    let mut woken = false;
     let mut replies = Vec::with_capacity(run.len());
     for (job, ran) in run.into_iter().zip(rans) {
         if let Outcome::Retry { error, .. } | Outcome::Fatal { error } = &ran.outcome {
             tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempt, %error, "job attempt failed");
         }
-        // A dead custom action queues its notifyKO callbacks: wake a worker for them.
-        let dead = match &ran.outcome {
-            Outcome::Done | Outcome::Released => false,
-            Outcome::Fatal { .. } => true,
-            Outcome::Retry { .. } => job.attempt >= job.max_attempts,
-        };
-        woken |= dead;
         replies.push(finisher.send(job, started, ran).await);
     }
-    let mut recorded = true;
+    let mut dead = false;
     for reply in replies {
         let answer = match reply {
             Some(answer) => answer.await.ok().flatten(),
             None => None,
         };
-        recorded &= answer.is_some();
+        match answer {
+            Some(status) => dead |= status == Some(jobs::DEAD),
+            None => tracing::error!(
+                "cannot record a job's outcome; its lease will expire and it will run again"
+            ),
+        }
     }
-    if !recorded {
-        tracing::error!(
-            "cannot record a job's outcome; its lease will expire and it will run again"
-        );
-    } else if woken {
+    // A dead custom action queued its notifyKO callbacks: wake a worker for them.
+    if dead {
         core.jobs_ready.notify_one();
     }
 }
+
+/// A job's status once its outcome is recorded; `None` when its lease was lost.
+type Recorded = Option<&'static str>;
 
 /// A job attempt that ended, on its way to the database.
 struct Finished {
     job: Job,
     started_at: i64,
     ran: Ran,
-    /// Whether the outcome was recorded (false: the lease was lost); `None` when the
-    /// database refused the batch.
-    reply: oneshot::Sender<Option<bool>>,
+    /// The job's recorded status (`Some(None)`: the lease was lost and nothing was
+    /// written); `None` when the database refused the batch.
+    reply: oneshot::Sender<Option<Recorded>>,
 }
 
 /// Group commit for job outcomes: a worker's finished attempts (the job's new state,
@@ -232,12 +229,13 @@ struct Finisher {
     sender: mpsc::Sender<Finished>,
 }
 
-/// Outcomes recorded per commit at most.
-const FINISH_BATCH: usize = 128;
+/// Outcomes recorded per commit at most (a commit holds the SQLite writer, which
+/// inbound events wait for).
+const FINISH_BATCH: usize = 32;
 
 impl Finisher {
     fn start(db: Db, worker: String) -> Finisher {
-        let (sender, receiver) = mpsc::channel(FINISH_BATCH);
+        let (sender, receiver) = mpsc::channel(4 * FINISH_BATCH);
         tokio::spawn(record_batches(db, worker, receiver));
         Finisher { sender }
     }
@@ -248,7 +246,7 @@ impl Finisher {
         job: Job,
         started_at: i64,
         ran: Ran,
-    ) -> Option<oneshot::Receiver<Option<bool>>> {
+    ) -> Option<oneshot::Receiver<Option<Recorded>>> {
         let (reply, answer) = oneshot::channel();
         let finished = Finished {
             job,
@@ -281,7 +279,11 @@ async fn record_batches(db: Db, worker: String, mut receiver: mpsc::Receiver<Fin
     }
 }
 
-async fn record(db: &Db, worker: &str, batch: &[Finished]) -> Result<(Vec<bool>, Vec<LiveEvent>)> {
+async fn record(
+    db: &Db,
+    worker: &str,
+    batch: &[Finished],
+) -> Result<(Vec<Recorded>, Vec<LiveEvent>)> {
     let mut conn = db.background().await?;
     let mut tx = conn.begin().await?;
     let mut live = Vec::new();
@@ -295,13 +297,13 @@ async fn record(db: &Db, worker: &str, batch: &[Finished]) -> Result<(Vec<bool>,
         if status == Some(jobs::DEAD) {
             processing::on_dead_in(db, &mut tx, &f.job).await?;
         }
-        recorded.push(status.is_some());
+        recorded.push(status);
     }
     // In a stable order: on PostgreSQL settling locks the event's row.
     let settled: BTreeSet<&str> = batch
         .iter()
         .zip(&recorded)
-        .filter(|(_, recorded)| **recorded)
+        .filter(|(_, recorded)| recorded.is_some())
         .filter_map(|(f, _)| f.job.event_id.as_deref())
         .collect();
     for event_id in settled {

@@ -11,6 +11,7 @@ use domain::processing::{tenant_order, ACTITO_CUSTOM_ACTION, SFMC_EXECUTE};
 use domain::tenants;
 use domain::testing::TestDb;
 use domain::worker::{self, WorkerConfig};
+use domain::Core;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
@@ -49,55 +50,78 @@ fn sfmc_execute(n: i64, pass_id: &str) -> (Inbound, NewJob) {
     (inbound, job)
 }
 
+/// Ann's pass, the one every update of these tests is for.
+async fn ann_pass(t: &TestDb) -> String {
+    tenants::create(&t.db, "acme", "Acme").await.unwrap();
+    let mut identifiers = Identifiers::new();
+    identifiers.insert("email".into(), "ann@example.com".into());
+    let new = NewPass {
+        pass_type: "loyalty".into(),
+        identifiers,
+        ..Default::default()
+    };
+    passes::create(&t.db, "acme", new).await.unwrap().id
+}
+
+/// Runs a worker until the last of `events` is settled, then stops it.
+async fn work_off(core: &Core, events: &[String]) {
+    let shutdown = CancellationToken::new();
+    let config = WorkerConfig {
+        poll: Duration::from_millis(50),
+        ..WorkerConfig::default()
+    };
+    let running = tokio::spawn(worker::run(core.clone(), config, shutdown.clone()));
+    let last = events.last().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while domain::events::get(&core.db, "acme", last)
+        .await
+        .unwrap()
+        .status
+        == "accepted"
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "backlog not applied"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    running.await.unwrap();
+}
+
+/// The points each version of the pass set, oldest first.
+async fn applied_points(t: &TestDb, pass_id: &str) -> Vec<Value> {
+    let history = passes::versions(&t.db, "acme", pass_id).await.unwrap();
+    history
+        .iter()
+        .rev()
+        .map(|v| v.changes[0].after.clone().unwrap())
+        .collect()
+}
+
 #[tokio::test]
 async fn a_backlog_is_applied_in_runs_in_the_order_received() {
     for t in TestDb::all().await {
-        tenants::create(&t.db, "acme", "Acme").await.unwrap();
-        let mut identifiers = Identifiers::new();
-        identifiers.insert("email".into(), "ann@example.com".into());
-        let new = NewPass {
-            pass_type: "loyalty".into(),
-            identifiers,
-            ..Default::default()
-        };
-        let pass_id = passes::create(&t.db, "acme", new).await.unwrap().id;
+        let pass_id = ann_pass(&t).await;
         // The backlog, stored before any worker runs: custom actions with every
         // fifth update an SFMC push update, all in the tenant's order.
         let core = t.core();
+        let mut events = Vec::new();
         for n in 1..=UPDATES {
             let (inbound, job) = match n % 5 {
                 0 => sfmc_execute(n, &pass_id),
                 _ => custom_action(n),
             };
-            core.ingestor
+            let ingested = core
+                .ingestor
                 .ingest(inbound, None, vec![job])
                 .await
                 .unwrap();
+            events.push(ingested.event_id().to_string());
         }
+        work_off(&core, &events).await;
 
-        let shutdown = CancellationToken::new();
-        let config = WorkerConfig {
-            poll: Duration::from_millis(50),
-            ..WorkerConfig::default()
-        };
-        let running = tokio::spawn(worker::run(core.clone(), config, shutdown.clone()));
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while passes::get(&t.db, "acme", &pass_id).await.unwrap().version < UPDATES + 1 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "backlog not applied"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        shutdown.cancel();
-        running.await.unwrap();
-
-        let history = passes::versions(&t.db, "acme", &pass_id).await.unwrap();
-        let applied: Vec<Value> = history
-            .iter()
-            .rev()
-            .map(|v| v.changes[0].after.clone().unwrap())
-            .collect();
+        let applied = applied_points(&t, &pass_id).await;
         let expected: Vec<Value> = (1..=UPDATES).map(|n| json!(n)).collect();
         assert_eq!(applied, expected, "{:?}", t.backend());
         // Jobs claimed together share their start: far fewer starts than jobs.
@@ -124,5 +148,47 @@ async fn a_backlog_is_applied_in_runs_in_the_order_received() {
         .await
         .unwrap();
         assert_eq!(pending, 0);
+    }
+}
+
+#[tokio::test]
+async fn a_job_that_fails_in_a_run_fails_alone() {
+    for t in TestDb::all().await {
+        let pass_id = ann_pass(&t).await;
+        let core = t.core();
+        let mut events = Vec::new();
+        for n in 1..=6 {
+            let (mut inbound, job) = custom_action(n);
+            if n == 3 {
+                // Stored as received, yet no envelope (as an old release might have).
+                inbound.body = "not an envelope".into();
+            }
+            let ingested = core
+                .ingestor
+                .ingest(inbound, None, vec![job])
+                .await
+                .unwrap();
+            events.push(ingested.event_id().to_string());
+        }
+        work_off(&core, &events).await;
+
+        let applied = applied_points(&t, &pass_id).await;
+        let expected: Vec<Value> = [1, 2, 4, 5, 6].iter().map(|n| json!(n)).collect();
+        assert_eq!(applied, expected, "{:?}", t.backend());
+        let mut statuses = Vec::new();
+        for id in &events {
+            statuses.push(domain::events::get(&t.db, "acme", id).await.unwrap().status);
+        }
+        assert_eq!(
+            statuses,
+            [
+                "processed",
+                "processed",
+                "failed",
+                "processed",
+                "processed",
+                "processed"
+            ]
+        );
     }
 }
