@@ -596,6 +596,36 @@ pub async fn retry_dead(db: &Db, tenant_id: &str, job_id: &str) -> Result<()> {
     }
 }
 
+/// The queue's state for monitoring: unfinished jobs by kind and status, and the
+/// age of the oldest job due but not yet started.
+#[derive(Debug, Default)]
+pub struct Backlog {
+    /// (kind, status, count), for every kind and status with jobs.
+    pub counts: Vec<(String, String, i64)>,
+    pub oldest_due_ms: i64,
+}
+
+pub async fn backlog(db: &Db) -> Result<Backlog> {
+    let counts = sqlx::query_as(&format!(
+        "SELECT kind, status, COUNT(*) FROM jobs WHERE status IN {PENDING_SQL} \
+         GROUP BY kind, status ORDER BY kind, status"
+    ))
+    .fetch_all(db.reader())
+    .await?;
+    let now = now_ms();
+    let (oldest,): (Option<i64>,) = sqlx::query_as(&format!(
+        "SELECT MIN(run_at) FROM jobs WHERE status IN ('{QUEUED}', '{RUNNING}') \
+         AND status = '{QUEUED}' AND run_at <= $1"
+    ))
+    .bind(now)
+    .fetch_one(db.reader())
+    .await?;
+    Ok(Backlog {
+        counts,
+        oldest_due_ms: oldest.map_or(0, |run_at| now - run_at),
+    })
+}
+
 /// Counts by status, for tests and the console.
 pub async fn counts(db: &Db, tenant_id: &str) -> Result<Vec<(String, i64)>> {
     Ok(sqlx::query_as(

@@ -11,9 +11,12 @@ use axum::{Json, Router};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use serde_json::json;
+
+use domain::{jobs, processing};
 
 use crate::state::AppState;
 
@@ -39,6 +42,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
+    state.metrics.read_queue(&state.core.db).await;
     let mut text = String::new();
     match prometheus_client::encoding::text::encode(&mut text, &state.metrics.registry) {
         Ok(()) => (
@@ -62,11 +66,20 @@ struct HttpLabels {
 
 type HistogramFamily = Family<HttpLabels, Histogram, fn() -> Histogram>;
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    kind: String,
+    status: String,
+}
+
 /// The process's metrics, one registry per server instance.
 pub struct Metrics {
     registry: Registry,
     requests: Family<HttpLabels, Counter>,
     latency: HistogramFamily,
+    /// The job queue as stored (the same on every replica of one database).
+    jobs: Family<JobLabels, Gauge>,
+    oldest_due: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -81,11 +94,55 @@ impl Default for Metrics {
             "Time to answer HTTP requests",
             latency.clone(),
         );
+        let jobs = Family::<JobLabels, Gauge>::default();
+        registry.register(
+            "jobs",
+            "Unfinished jobs by kind and status (queued, running, waiting behind an earlier job of their order)",
+            jobs.clone(),
+        );
+        let oldest_due = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "jobs_oldest_due_seconds",
+            "How long the oldest job due has waited for a worker",
+            oldest_due.clone(),
+        );
         Metrics {
             registry,
             requests,
             latency,
+            jobs,
+            oldest_due,
         }
+    }
+}
+
+/// Job statuses the queue gauges always show (zero when none).
+const PENDING: [&str; 3] = [jobs::QUEUED, jobs::RUNNING, jobs::WAITING];
+
+impl Metrics {
+    /// Reads the job queue's gauges from the database; leaves them as they were when
+    /// it does not answer within a second (the HTTP metrics are served regardless).
+    async fn read_queue(&self, db: &domain::db::Db) {
+        let read = tokio::time::timeout(std::time::Duration::from_secs(1), jobs::backlog(db));
+        let Ok(Ok(backlog)) = read.await else {
+            return;
+        };
+        self.jobs.clear();
+        for kind in processing::KINDS {
+            for status in PENDING {
+                let labels = JobLabels {
+                    kind: kind.into(),
+                    status: status.into(),
+                };
+                self.jobs.get_or_create(&labels).set(0);
+            }
+        }
+        for (kind, status, count) in backlog.counts {
+            self.jobs
+                .get_or_create(&JobLabels { kind, status })
+                .set(count);
+        }
+        self.oldest_due.set(backlog.oldest_due_ms as f64 / 1000.0);
     }
 }
 

@@ -32,6 +32,35 @@ async fn operations_endpoints_answer() {
             ),
             "{metrics}"
         );
+        // The job queue as stored: two jobs of one order, the second waiting.
+        s.tenant("acme").await;
+        let ordered =
+            domain::jobs::NewJob::new("acme", "test.kind", json!({})).ordered_by("k".into());
+        let mut conn = s.db.db.writer().acquire().await.unwrap();
+        domain::jobs::enqueue(&mut conn, &[ordered.clone(), ordered])
+            .await
+            .unwrap();
+        drop(conn);
+        let metrics = s
+            .http
+            .get(s.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for line in [
+            r#"passhook_jobs{kind="test.kind",status="queued"} 1"#,
+            r#"passhook_jobs{kind="test.kind",status="waiting"} 1"#,
+            r#"passhook_jobs{kind="actito.callback",status="queued"} 0"#,
+        ] {
+            assert!(metrics.contains(line), "{line} in {metrics}");
+        }
+        assert!(
+            metrics.contains("passhook_jobs_oldest_due_seconds "),
+            "{metrics}"
+        );
 
         let doc: Value = s
             .http
