@@ -85,11 +85,12 @@ def seed(base, key):
         http("POST", f"{base}/passes", {"passType": "bench", "identifiers": {"email": f"p{i}@bench.test"}}, key)
 
 
-def postgres_listener(work, lua):
+def postgres_listener(lua):
     """The Actito listener on PostgreSQL (fsync on), the scale-out backend; None
     when PostgreSQL is not installed."""
     pg = os.path.join(ROOT, "scripts", "pg.sh")
-    pgdir = os.path.join(work, "pg")
+    # Its own directory: the PostgreSQL account cannot enter the bench's (mode 700).
+    pgdir = tempfile.mkdtemp(prefix="passhook-bench-pg.")
     started = subprocess.run([pg, "start", pgdir], capture_output=True, text=True, env=dict(os.environ, PG_FSYNC="on"))
     if started.returncode != 0:
         print(f"bench: no PostgreSQL run ({started.stderr.strip()})")
@@ -175,7 +176,7 @@ def main():
         # The SQLite server stops first (the sink stays: it takes the callbacks).
         procs[1].send_signal(signal.SIGTERM)
         procs[1].wait(timeout=60)
-        results["postgres"] = postgres_listener(work, actito_lua)
+        results["postgres"] = postgres_listener(actito_lua)
     finally:
         # The server first: it may still be calling back the sink.
         for p in reversed(procs):

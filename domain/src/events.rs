@@ -570,21 +570,24 @@ pub async fn settle_when_done_in(
             .execute(&mut *conn)
             .await?;
     }
-    let counts: Vec<(String, i64)> =
-        sqlx::query_as("SELECT status, COUNT(*) FROM jobs WHERE event_id = $1 GROUP BY status")
-            .bind(event_id)
-            .fetch_all(&mut *conn)
-            .await?;
-    let count = |s: &str| {
-        counts
-            .iter()
-            .find(|(status, _)| status == s)
-            .map_or(0, |(_, n)| *n)
-    };
-    if count(crate::jobs::QUEUED) + count(crate::jobs::RUNNING) + count(crate::jobs::WAITING) > 0 {
+    // Index seeks on (event_id, status): a BULK event has thousands of callback jobs,
+    // and this runs for every batch of them that ends.
+    let (pending,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE event_id = $1 \
+         AND status IN ('queued', 'running', 'waiting') LIMIT 1) AS pending",
+    )
+    .bind(event_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    if pending > 0 {
         return Ok(None);
     }
-    let failure = match count(crate::jobs::DEAD) {
+    let (dead,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM jobs WHERE event_id = $1 AND status = 'dead'")
+            .bind(event_id)
+            .fetch_one(&mut *conn)
+            .await?;
+    let failure = match dead {
         0 => None,
         n => Some(format!("{n} job(s) failed after every attempt")),
     };
