@@ -501,12 +501,25 @@ async fn sfmc_execute(core: &Core, job: &Job) -> Result<()> {
 }
 
 /// An SFMC push update in the caller's transaction; returns the live events to
-/// publish after the commit.
+/// publish after the commit. The event records that it was applied in the same
+/// transaction, so a job run again (its outcome was lost to a crash or a database
+/// outage after the commit) changes nothing the second time.
 async fn sfmc_execute_in(
     tx: &mut AnyConnection,
     types: &mut PassTypes,
     job: &Job,
 ) -> Result<Vec<LiveEvent>> {
+    if let Some(event_id) = &job.event_id {
+        let marked = sqlx::query(
+            "UPDATE inbound_events SET items_done = items WHERE id = $1 AND items_done < items",
+        )
+        .bind(event_id)
+        .execute(&mut *tx)
+        .await?;
+        if marked.rows_affected() == 0 {
+            return Ok(Vec::new());
+        }
+    }
     let p = &job.payload;
     let pass_ids: Vec<String> = serde_json::from_value(p["passIds"].clone()).unwrap_or_default();
     let changes: Map<String, Value> = p["additionalData"].as_object().cloned().unwrap_or_default();

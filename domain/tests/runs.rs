@@ -5,9 +5,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use domain::events::Inbound;
+use domain::jobs;
 use domain::jobs::NewJob;
 use domain::passes::{self, Identifiers, NewPass};
-use domain::processing::{tenant_order, ACTITO_CUSTOM_ACTION, SFMC_EXECUTE};
+use domain::processing::{self, tenant_order, ACTITO_CUSTOM_ACTION, RUN_KINDS, SFMC_EXECUTE};
 use domain::tenants;
 use domain::testing::TestDb;
 use domain::worker::{self, WorkerConfig};
@@ -189,6 +190,47 @@ async fn a_job_that_fails_in_a_run_fails_alone() {
                 "processed",
                 "processed"
             ]
+        );
+    }
+}
+
+#[tokio::test]
+async fn updates_run_again_after_their_outcome_was_lost_change_nothing() {
+    for t in TestDb::all().await {
+        let pass_id = ann_pass(&t).await;
+        let core = t.core();
+        for (inbound, job) in [
+            sfmc_execute(2, &pass_id),
+            custom_action(3),
+            sfmc_execute(4, &pass_id),
+        ] {
+            core.ingestor
+                .ingest(inbound, None, vec![job])
+                .await
+                .unwrap();
+        }
+        let runs = jobs::Runs {
+            kinds: &RUN_KINDS,
+            max: 10,
+        };
+        let claimed = jobs::claim_runs(&t.db, "w", &RUN_KINDS, &runs, 10, 60_000)
+            .await
+            .unwrap();
+        assert_eq!(claimed[0].len(), 3);
+        // Applied, then run again as after a crash before the outcomes were stored:
+        // together, and one by one.
+        for _ in 0..2 {
+            processing::run_in_order(&core, &claimed[0]).await;
+        }
+        for job in &claimed[0] {
+            processing::run(&core, job).await;
+        }
+        let expected: Vec<Value> = [2, 3, 4].iter().map(|n| json!(n)).collect();
+        assert_eq!(
+            applied_points(&t, &pass_id).await,
+            expected,
+            "{:?}",
+            t.backend()
         );
     }
 }
