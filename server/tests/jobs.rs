@@ -121,15 +121,25 @@ async fn replicas_on_postgres_never_run_a_job_twice() {
         n == 40 && pending == 0
     })
     .await;
-    let (jobs, workers): (i64, i64) = domain::sqlx::query_as(
-        "SELECT COUNT(DISTINCT a.job_id), COUNT(DISTINCT a.worker) FROM job_attempts a \
+    let (jobs,): (i64,) = domain::sqlx::query_as(
+        "SELECT COUNT(DISTINCT a.job_id) FROM job_attempts a \
          JOIN jobs j ON j.id = a.job_id WHERE j.kind = 'actito.custom_action'",
     )
     .fetch_one(a.db.db.reader())
     .await
     .unwrap();
     assert_eq!(jobs, 120);
-    assert_eq!(workers, 2, "both replicas took work");
+    // One tenant's updates run in order, in runs that one replica may well take
+    // all of; the passes' wallet refreshes (one order per pass) spread.
+    eventually("both replicas took work", || async {
+        let (workers,): (i64,) =
+            domain::sqlx::query_as("SELECT COUNT(DISTINCT worker) FROM job_attempts")
+                .fetch_one(a.db.db.reader())
+                .await
+                .unwrap();
+        workers == 2
+    })
+    .await;
     let (all, distinct): (i64, i64) =
         domain::sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT job_id) FROM job_attempts")
             .fetch_one(a.db.db.reader())
