@@ -291,6 +291,7 @@ pub async fn rotate(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    db.key_cache().clear();
     let what = format!(
         "Rotated API key, the old one valid until {},",
         rfc3339(ends)
@@ -304,26 +305,39 @@ pub async fn rotate(
 
 pub const MAX_GRACE_MS: i64 = 30 * 24 * 3600 * 1000;
 
-/// The identity behind a presented key, if it is known and not revoked.
+/// The identity behind a presented key, if it is known and not revoked (read through
+/// the [`crate::key_cache`]).
 pub async fn identify(db: &Db, presented: &str) -> Result<Option<KeyIdentity>> {
     if !presented.starts_with(KEY_PREFIX) || presented.len() > 200 {
         return Ok(None);
     }
-    let row: Option<(String, String, String, String, Option<i64>)> = sqlx::query_as(
-        "SELECT id, name, tenant_id, scopes, last_used_at FROM api_keys WHERE key_hash = $1 \
-         AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
+    let hash = sha256_hex(presented);
+    let now = now_ms();
+    if let Some(identity) = db.key_cache().get(&hash, now) {
+        return Ok(Some(identity));
+    }
+    let generation = db.key_cache().generation();
+    type Row = (String, String, String, String, Option<i64>, Option<i64>);
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT id, name, tenant_id, scopes, last_used_at, expires_at FROM api_keys \
+         WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
     )
-    .bind(sha256_hex(presented))
-    .bind(now_ms())
+    .bind(&hash)
+    .bind(now)
     .fetch_optional(db.reader())
     .await?;
     Ok(row.map(
-        |(key_id, name, tenant_id, scopes, last_used_at)| KeyIdentity {
-            key_id,
-            name,
-            tenant_id,
-            scopes: scopes_from_text(&scopes),
-            last_used_at,
+        |(key_id, name, tenant_id, scopes, last_used_at, expires_at)| {
+            let identity = KeyIdentity {
+                key_id,
+                name,
+                tenant_id,
+                scopes: scopes_from_text(&scopes),
+                last_used_at,
+            };
+            db.key_cache()
+                .put(generation, hash, identity.clone(), expires_at);
+            identity
         },
     ))
 }
@@ -331,12 +345,14 @@ pub async fn identify(db: &Db, presented: &str) -> Result<Option<KeyIdentity>> {
 /// Notes when and from where a key was used (see [`KeyIdentity::use_note_due`]).
 pub async fn note_use(db: &Db, key_id: &str, ip: Option<&str>) -> Result<()> {
     let mut conn = db.background().await?;
+    let now = now_ms();
     sqlx::query("UPDATE api_keys SET last_used_at = $1, last_used_ip = $2 WHERE id = $3")
-        .bind(now_ms())
+        .bind(now)
         .bind(ip)
         .bind(key_id)
         .execute(&mut *conn)
         .await?;
+    db.key_cache().noted(key_id, now);
     Ok(())
 }
 
@@ -394,6 +410,7 @@ pub async fn revoke(db: &Db, tenant_id: &str, key_id: &str, actor: Option<&str>)
     if done.rows_affected() == 0 {
         return Err(DomainError::NotFound("api key"));
     }
+    db.key_cache().clear();
     if let Some(key) = list(db, tenant_id)
         .await?
         .into_iter()

@@ -14,6 +14,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Executor};
 use tokio::sync::broadcast;
 
+use crate::key_cache::KeyCache;
 use crate::live::{Live, LiveEvent};
 use crate::turns::{Turn, Turns};
 
@@ -45,6 +46,8 @@ pub struct Db {
     turns: Arc<Turns>,
     /// The live feed (see [`crate::live`]): in-process on SQLite, NOTIFY on PostgreSQL.
     live: Live,
+    /// Recently read API keys (see [`crate::key_cache`]).
+    keys: Arc<KeyCache>,
 }
 
 /// A writer connection for background work, holding its place at the gate.
@@ -103,6 +106,7 @@ impl Db {
                     read: pool,
                     backend: Backend::Postgres,
                     turns: Arc::default(),
+                    keys: Arc::default(),
                 })
             }
             None => Err(ConnectError::UnsupportedUrl(url.to_string())),
@@ -114,6 +118,9 @@ impl Db {
         let options = || {
             AnyPoolOptions::new()
                 .acquire_timeout(Duration::from_secs(10))
+                // A connection to a local file does not go stale: no ping before each
+                // use (on SQLite a ping is a round trip to the connection's thread).
+                .test_before_acquire(false)
                 .after_connect(|conn, _meta| {
                     Box::pin(async move {
                         conn.execute(
@@ -145,7 +152,12 @@ impl Db {
             backend: Backend::Sqlite,
             turns: Arc::default(),
             live: Live::local(),
+            keys: Arc::default(),
         })
+    }
+
+    pub(crate) fn key_cache(&self) -> &KeyCache {
+        &self.keys
     }
 
     pub fn backend(&self) -> Backend {

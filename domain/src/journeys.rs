@@ -175,3 +175,60 @@ pub async fn contacts(
         )
         .collect())
 }
+
+/// One interval of a journey's timeline.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimelineBucket {
+    pub start_ms: i64,
+    /// Executions that matched at least one pass.
+    pub matched: i64,
+    /// Executions answered 404 or refused.
+    pub unmatched: i64,
+}
+
+/// A journey's executions from `from_ms` to `to_ms` in `buckets` equal intervals,
+/// oldest first, empty ones included, so the console can draw them over time.
+pub async fn timeline(
+    db: &Db,
+    tenant_id: &str,
+    journey_id: &str,
+    from_ms: i64,
+    to_ms: i64,
+    buckets: i64,
+) -> Result<Vec<TimelineBucket>> {
+    let buckets = buckets.max(1);
+    let size = ((to_ms - from_ms) / buckets + 1).max(1);
+    let sql = format!(
+        "SELECT (received_at - $3) / {size} AS bucket, \
+         CASE WHEN status = '{rejected}' THEN 1 ELSE 0 END AS missed, COUNT(*) \
+         FROM inbound_events WHERE tenant_id = $1 AND {GROUP} = $2 \
+         AND received_at >= $3 AND received_at <= $4 AND {EXECUTIONS} \
+         GROUP BY bucket, missed",
+        rejected = events::REJECTED
+    );
+    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(&sql)
+        .bind(tenant_id)
+        .bind(journey_id)
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(db.reader())
+        .await?;
+    let mut out: Vec<TimelineBucket> = (0..buckets)
+        .map(|i| TimelineBucket {
+            start_ms: from_ms + i * size,
+            ..Default::default()
+        })
+        .collect();
+    for (bucket, missed, n) in rows {
+        let Some(b) = usize::try_from(bucket).ok().and_then(|i| out.get_mut(i)) else {
+            continue;
+        };
+        if missed != 0 {
+            b.unmatched += n;
+        } else {
+            b.matched += n;
+        }
+    }
+    Ok(out)
+}

@@ -20,6 +20,7 @@ pub mod ids;
 pub mod ingest;
 pub mod jobs;
 pub mod journeys;
+pub mod key_cache;
 pub mod live;
 pub mod passes;
 pub mod processing;

@@ -174,11 +174,7 @@ async fn promote_orphans(db: &Db) {
 /// at once, so they share its next commit.
 async fn run_in_order(core: &Core, finisher: &Finisher, run: Vec<Job>) {
     let started = now_ms();
-    let rans = if run.len() == 1 {
-        vec![processing::run(core, &run[0]).await]
-    } else {
-        processing::run_in_order(core, &run).await
-    };
+    let rans = processing::run_in_order(core, &run).await;
     let mut replies = Vec::with_capacity(run.len());
     for (job, ran) in run.into_iter().zip(rans) {
         if let Outcome::Retry { error, .. } | Outcome::Fatal { error } = &ran.outcome {

@@ -34,12 +34,14 @@ async fn a_rotated_key_works_until_its_grace_period_ends() {
         );
         assert!(api_keys::identify(db, &new_key).await.unwrap().is_some());
 
-        // End the grace period now: only the new key works.
+        // End the grace period now, as another replica would see it: only the new key
+        // works once this process's cached identity has lapsed.
         domain::sqlx::query("UPDATE api_keys SET expires_at = 1 WHERE id = $1")
             .bind(&old.id)
             .execute(db.writer())
             .await
             .unwrap();
+        tokio::time::sleep(domain::key_cache::TTL).await;
         assert!(api_keys::identify(db, &old_key).await.unwrap().is_none());
         assert!(
             api_keys::rotate(db, "acme", &old.id, 0, None)

@@ -219,6 +219,14 @@ test('an admin sends a signed test event from the audit page and follows it to i
   await page.getByTestId('test-result').getByRole('link', { name: 'see the event' }).click();
   await expect(page.getByTestId('authentication')).toContainText('JWT (HS256)');
   await expect(page.getByTestId('pass-updates')).toContainText('platinum');
+
+  // The console's journey: its executions over time, and its contact leads back to the audit.
+  await navigate(page, 'Journeys');
+  await page.getByRole('link', { name: 'console-test' }).click();
+  await expect(page.getByRole('img', { name: /Executions per interval: .*[1-9]\d* matched a pass/ })).toBeVisible();
+  await page.getByTestId('contact-table').getByRole('link', { name: 'jane.smith@example.com' }).click();
+  await expect(page).toHaveURL(/\/audit\?q=jane\.smith%40example\.com/);
+  await expect(page.getByRole('cell', { name: 'pushupdate.execute' }).first()).toBeVisible();
   expect(errors).toEqual([]);
 });
 

@@ -11,9 +11,26 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::ops::Metrics;
 
-/// What every handler can reach.
-#[derive(Clone, FromRef)]
-pub struct AppState {
+/// What every handler can reach: one shared allocation, since axum clones the state
+/// for every extractor and middleware that asks for it.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+pub struct Shared {
     pub core: Core,
     pub config: Arc<Config>,
     pub leptos_options: LeptosOptions,
@@ -42,7 +59,7 @@ impl AppState {
             .site_pkg_dir("pkg")
             .site_addr(config.addr)
             .build();
-        AppState {
+        AppState(Arc::new(Shared {
             core,
             config: Arc::new(config),
             leptos_options,
@@ -50,7 +67,7 @@ impl AppState {
             marks: Arc::default(),
             sso: Arc::default(),
             stopping: CancellationToken::new(),
-        }
+        }))
     }
 
     /// The job workers and housekeeping, until shutdown.

@@ -285,6 +285,28 @@ async fn journeys_and_the_dashboard_count_what_happened() {
         assert_eq!((nobody.unmatched, nobody.pass_ids.len()), (1, 0));
 
         let now = domain::clock::now_ms();
+        let timeline = journeys::timeline(&s.db.db, "acme", "journey-7", now - 3_600_000, now, 12)
+            .await
+            .unwrap();
+        assert_eq!(timeline.len(), 12);
+        let totals = timeline
+            .iter()
+            .fold((0, 0), |(m, u), b| (m + b.matched, u + b.unmatched));
+        assert_eq!(
+            totals,
+            (1, 1),
+            "both executions over time, split by outcome"
+        );
+        let last = timeline.last().unwrap();
+        assert_eq!(
+            last.matched + last.unmatched,
+            2,
+            "the executions just sent are in the newest interval"
+        );
+        let before = journeys::timeline(&s.db.db, "acme", "journey-7", 0, now - 3_600_000, 4)
+            .await
+            .unwrap();
+        assert!(before.iter().all(|b| b.matched + b.unmatched == 0));
         let hour = stats::overview(&s.db.db, "acme", now, 3_600_000, 12)
             .await
             .unwrap();

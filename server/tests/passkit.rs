@@ -252,20 +252,26 @@ async fn an_iphone_registers_is_pushed_and_fetches_the_new_pass() {
         assert_eq!(again.status(), 304);
         problem(s.http.get(&pass_url).send().await.unwrap(), 401).await;
 
-        let deliveries: Value = s
-            .http
-            .get(s.url(&format!(
-                "/api/acme/deliveries?passId={}&channel=apple",
-                t.pass_id
-            )))
-            .header("X-API-KEY", &t.key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(deliveries["items"][0]["status"], "delivered");
+        // The push's outcome is recorded with the worker's next batch of outcomes,
+        // which may come just after the device's fetch.
+        let apple_deliveries = || async {
+            let answer = s
+                .http
+                .get(s.url(&format!(
+                    "/api/acme/deliveries?passId={}&channel=apple",
+                    t.pass_id
+                )))
+                .header("X-API-KEY", &t.key)
+                .send()
+                .await
+                .unwrap();
+            answer.json::<Value>().await.unwrap()
+        };
+        eventually("the push is recorded as delivered", || async {
+            apple_deliveries().await["items"][0]["status"] == "delivered"
+        })
+        .await;
+        let deliveries = apple_deliveries().await;
         assert_eq!(deliveries["items"][0]["attempts"][0]["statusCode"], 200);
 
         let gone = s

@@ -339,6 +339,17 @@ pub struct ContactView {
 pub struct JourneyDetail {
     pub summary: Option<JourneyRow>,
     pub contacts: Vec<ContactView>,
+    /// Executions over the chosen range: matched (good) and not (bad).
+    pub timeline: Vec<Bar>,
+}
+
+/// One column of a stacked chart: what went well at the bottom, what did not on top.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Bar {
+    /// e.g. `14:00` or `11-23`.
+    pub label: String,
+    pub good: i64,
+    pub bad: i64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -4,9 +4,10 @@ use leptos_meta::Title;
 
 use leptos_router::hooks::use_query_map;
 
+use crate::components::chart::StackChart;
 use crate::components::feedback::{EmptyState, ErrorNote, PageHeader, TableSkeleton};
 use crate::components::live::{use_live_refresh, LiveBadge};
-use crate::model::{Activity, BucketStat, Dashboard};
+use crate::model::{Activity, Bar, BucketStat, Dashboard};
 use crate::pages::passes::PassTable;
 use crate::server::{get_activity, get_dashboard};
 
@@ -150,78 +151,28 @@ fn ActivityBody(a: Activity) -> impl IntoView {
         <div class="grid-2 even">
             <section class="card">
                 <h2>"Requests"</h2>
-                <StackChart buckets=a.buckets.clone() pick=|b| (b.accepted, b.rejected)
+                <StackChart bars=bars(&a.buckets, |b| (b.accepted, b.rejected))
                     labels=("accepted", "rejected") title="Requests per interval"/>
             </section>
             <section class="card">
                 <h2>"Deliveries"</h2>
-                <StackChart buckets=a.buckets pick=|b| (b.delivered, b.failed)
+                <StackChart bars=bars(&a.buckets, |b| (b.delivered, b.failed))
                     labels=("delivered", "failed") title="Deliveries per interval"/>
             </section>
         </div>
     }
 }
 
-/// Stacked columns (good at the bottom, bad on top), one per bucket, as inline SVG.
-#[component]
-fn StackChart(
-    buckets: Vec<BucketStat>,
-    pick: fn(&BucketStat) -> (i64, i64),
-    labels: (&'static str, &'static str),
-    title: &'static str,
-) -> impl IntoView {
-    const HEIGHT: f64 = 120.0;
-    let max = buckets
+fn bars(buckets: &[BucketStat], pick: fn(&BucketStat) -> (i64, i64)) -> Vec<Bar> {
+    buckets
         .iter()
         .map(|b| {
             let (good, bad) = pick(b);
-            good + bad
+            Bar {
+                label: b.label.clone(),
+                good,
+                bad,
+            }
         })
-        .max()
-        .unwrap_or(0)
-        .max(1) as f64;
-    let step = 400.0 / buckets.len().max(1) as f64;
-    let summary = buckets
-        .iter()
-        .filter(|b| pick(b) != (0, 0))
-        .map(|b| {
-            let (good, bad) = pick(b);
-            format!("{}: {good} {}, {bad} {}", b.label, labels.0, labels.1)
-        })
-        .collect::<Vec<_>>()
-        .join("; ");
-    let aria = if summary.is_empty() {
-        format!("{title}: nothing yet")
-    } else {
-        format!("{title}: {summary}")
-    };
-    let every = (buckets.len() / 6).max(1);
-    view! {
-        <svg class="column-chart" viewBox="0 0 400 140" role="img" aria-label=aria>
-            <line x1="0" y1=HEIGHT x2="400" y2=HEIGHT class="axis"/>
-            {buckets
-                .iter()
-                .enumerate()
-                .map(|(i, b)| {
-                    let (good, bad) = pick(b);
-                    let x = i as f64 * step + 2.0;
-                    let w = (step - 4.0).max(1.0);
-                    let hg = HEIGHT * good as f64 / max;
-                    let hb = HEIGHT * bad as f64 / max;
-                    view! {
-                        <rect x=format!("{x:.1}") y=format!("{:.1}", HEIGHT - hg) width=format!("{w:.1}") height=format!("{hg:.1}") class="seg-ok">
-                            <title>{format!("{}: {good} {}", b.label, labels.0)}</title>
-                        </rect>
-                        <rect x=format!("{x:.1}") y=format!("{:.1}", HEIGHT - hg - hb) width=format!("{w:.1}") height=format!("{hb:.1}") class="seg-bad">
-                            <title>{format!("{}: {bad} {}", b.label, labels.1)}</title>
-                        </rect>
-                        {(i % every == 0).then(|| view! {
-                            <text x=format!("{x:.1}") y="136" class="tick">{b.label.clone()}</text>
-                        })}
-                    }
-                })
-                .collect_view()}
-        </svg>
-        <p class="legend"><span class="swatch seg-ok"></span>{labels.0}" "<span class="swatch seg-bad"></span>{labels.1}</p>
-    }
+        .collect()
 }

@@ -8,6 +8,7 @@ use leptos_router::components::{Form, A};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::components::activity::RangeSelect;
+use crate::components::chart::StackChart;
 use crate::components::feedback::{EmptyState, ErrorNote, PageHeader, TableSkeleton};
 use crate::components::live::{use_live_refresh, LiveBadge};
 use crate::model::{ContactView, JourneyDetail, JourneyRow, Range};
@@ -123,7 +124,7 @@ pub fn JourneyPage() -> impl IntoView {
         <Transition fallback=|| view! { <TableSkeleton/> }>
             {move || Suspend::new(async move {
                 match detail.await {
-                    Ok(detail) => Either::Left(view! { <JourneyBody id=id() detail/> }),
+                    Ok(detail) => Either::Left(view! { <JourneyBody id=id() detail range=range.get_untracked()/> }),
                     Err(error) => Either::Right(view! { <ErrorNote error/> }),
                 }
             })}
@@ -132,8 +133,12 @@ pub fn JourneyPage() -> impl IntoView {
 }
 
 #[component]
-fn JourneyBody(id: String, detail: JourneyDetail) -> impl IntoView {
-    let JourneyDetail { summary, contacts } = detail;
+fn JourneyBody(id: String, detail: JourneyDetail, range: Range) -> impl IntoView {
+    let JourneyDetail {
+        summary,
+        contacts,
+        timeline,
+    } = detail;
     view! {
         <header class="page-header"><div><h1><code>{id}</code></h1></div></header>
         {summary.map(|s| view! {
@@ -147,8 +152,13 @@ fn JourneyBody(id: String, detail: JourneyDetail) -> impl IntoView {
             </section>
         })}
         <section class="card">
+            <h2>"Executions over time"</h2>
+            <StackChart bars=timeline labels=("matched a pass", "no pass or refused")
+                title="Executions per interval"/>
+        </section>
+        <section class="card">
             <h2>"Contacts"</h2>
-            <ContactTable contacts/>
+            <ContactTable contacts range/>
         </section>
     }
 }
@@ -164,7 +174,7 @@ fn Figure(label: &'static str, value: i64) -> impl IntoView {
 }
 
 #[component]
-fn ContactTable(contacts: Vec<ContactView>) -> impl IntoView {
+fn ContactTable(contacts: Vec<ContactView>, range: Range) -> impl IntoView {
     if contacts.is_empty() {
         return Either::Left(view! { <p class="muted">"No executions in this range."</p> });
     }
@@ -182,7 +192,7 @@ fn ContactTable(contacts: Vec<ContactView>) -> impl IntoView {
             <tbody>
                 {contacts.into_iter().map(|c| view! {
                     <tr>
-                        <td>{if c.key_value.is_empty() { "—".to_string() } else { c.key_value.clone() }}</td>
+                        <td>{contact_link(c.key_value.clone(), range)}</td>
                         <td class="num">{c.executions}</td>
                         <td class="num">{c.unmatched}</td>
                         <td>
@@ -196,4 +206,13 @@ fn ContactTable(contacts: Vec<ContactView>) -> impl IntoView {
             </tbody>
         </table>
     })
+}
+
+/// A contact leads to its requests in the audit (searched by its keyValue).
+fn contact_link(key_value: String, range: Range) -> impl IntoView {
+    if key_value.is_empty() {
+        return Either::Left("—");
+    }
+    let href = format!("/audit?q={}&range={}", urlencode(&key_value), range.param());
+    Either::Right(view! { <A href=href>{key_value}</A> })
 }

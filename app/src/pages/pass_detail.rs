@@ -128,7 +128,7 @@ fn VersionTable(versions: Vec<VersionRow>) -> impl IntoView {
                         </td>
                         <td>
                             {v.message.unwrap_or_default()}
-                            {v.significant.then(|| view! { <span class="tag">"notified"</span> })}
+                            {v.significant.then(|| view! { " "<span class="tag">"notified"</span> })}
                         </td>
                     </tr>
                 }).collect_view()}

@@ -24,6 +24,17 @@ mod convert {
         range.span_ms().map(|span| domain::clock::now_ms() - span)
     }
 
+    /// A chart tick: `14:05` within a day, `11-23` over longer spans.
+    pub fn tick(ms: i64, daily: bool) -> String {
+        let text = domain::clock::rfc3339(ms);
+        let part = if daily {
+            text.get(5..10)
+        } else {
+            text.get(11..16)
+        };
+        part.unwrap_or_default().to_string()
+    }
+
     pub fn text(value: &Value) -> String {
         match value {
             Value::String(s) => s.clone(),
@@ -385,7 +396,27 @@ pub async fn get_journey(id: String, range: Range) -> Result<JourneyDetail, Serv
     let contacts = domain::journeys::contacts(&core.db, tenant, &id, since)
         .await
         .map_err(internal)?;
+    let now = domain::clock::now_ms();
+    // "All time" starts at the journey's first execution.
+    let from = convert::since(range)
+        .or_else(|| {
+            let first = summary.as_ref()?.first_at.as_str();
+            domain::clock::parse_rfc3339(first)
+        })
+        .unwrap_or(now);
+    let timeline = domain::journeys::timeline(&core.db, tenant, &id, from, now, 24)
+        .await
+        .map_err(internal)?;
+    let daily = now - from > 86_400_000;
     Ok(JourneyDetail {
+        timeline: timeline
+            .iter()
+            .map(|b| Bar {
+                label: convert::tick(b.start_ms, daily),
+                good: b.matched,
+                bad: b.unmatched,
+            })
+            .collect(),
         summary,
         contacts: contacts
             .into_iter()
@@ -442,10 +473,7 @@ pub async fn get_activity(day: bool) -> Result<Activity, ServerFnError> {
             .buckets
             .iter()
             .map(|b| BucketStat {
-                label: domain::clock::rfc3339(b.start_ms)
-                    .get(11..16)
-                    .unwrap_or_default()
-                    .to_string(),
+                label: convert::tick(b.start_ms, false),
                 accepted: b.accepted,
                 rejected: b.rejected,
                 delivered: b.delivered,
