@@ -10,6 +10,9 @@ pub fn StackChart(
     bars: Vec<Bar>,
     labels: (&'static str, &'static str),
     title: &'static str,
+    /// Drawing units across (the height is fixed): wider for a chart across the page.
+    #[prop(default = 400.0)]
+    width: f64,
 ) -> impl IntoView {
     const HEIGHT: f64 = 120.0;
     let max = bars
@@ -18,7 +21,7 @@ pub fn StackChart(
         .max()
         .unwrap_or(0)
         .max(1) as f64;
-    let step = 400.0 / bars.len().max(1) as f64;
+    let step = width / bars.len().max(1) as f64;
     let summary = bars
         .iter()
         .filter(|b| b.good + b.bad > 0)
@@ -37,8 +40,8 @@ pub fn StackChart(
     };
     let every = (bars.len() / 6).max(1);
     view! {
-        <svg class="column-chart" viewBox="0 0 400 140" role="img" aria-label=aria>
-            <line x1="0" y1=HEIGHT x2="400" y2=HEIGHT class="axis"/>
+        <svg class="column-chart" viewBox=format!("0 0 {width} 140") role="img" aria-label=aria>
+            <line x1="0" y1=HEIGHT x2=width y2=HEIGHT class="axis"/>
             {bars
                 .iter()
                 .enumerate()

@@ -154,7 +154,7 @@ fn JourneyBody(id: String, detail: JourneyDetail, range: Range) -> impl IntoView
         <section class="card">
             <h2>"Executions over time"</h2>
             <StackChart bars=timeline labels=("matched a pass", "no pass or refused")
-                title="Executions per interval"/>
+                title="Executions per interval" width=1000.0/>
         </section>
         <section class="card">
             <h2>"Contacts"</h2>
