@@ -267,10 +267,9 @@ pub async fn rotate(
         ));
     }
     let now = now_ms();
-    let Some(old) = list(db, tenant_id)
+    let Some(old) = find(db, tenant_id, key_id)
         .await?
-        .into_iter()
-        .find(|k| k.id == key_id && k.is_active(now))
+        .filter(|k| k.is_active(now))
     else {
         return Err(DomainError::NotFound("api key"));
     };
@@ -356,45 +355,58 @@ pub async fn note_use(db: &Db, key_id: &str, ip: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+type InfoRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+);
+
+const INFO_COLUMNS: &str = "id, name, prefix, scopes, created_by, created_at, last_used_at, \
+     last_used_ip, revoked_at, expires_at";
+
+fn info(row: InfoRow) -> ApiKeyInfo {
+    let (id, name, prefix, scopes, created_by, created, used, ip, revoked, expires) = row;
+    ApiKeyInfo {
+        id,
+        name,
+        prefix,
+        scopes: scopes_from_text(&scopes),
+        created_by,
+        created_at: rfc3339(created),
+        last_used_at: used.map(rfc3339),
+        last_used_ip: ip,
+        revoked_at: revoked.map(rfc3339),
+        expires_at: expires.map(rfc3339),
+    }
+}
+
 pub async fn list(db: &Db, tenant_id: &str) -> Result<Vec<ApiKeyInfo>> {
-    type Row = (
-        String,
-        String,
-        String,
-        String,
-        Option<String>,
-        i64,
-        Option<i64>,
-        Option<String>,
-        Option<i64>,
-        Option<i64>,
-    );
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, name, prefix, scopes, created_by, created_at, last_used_at, last_used_ip, \
-         revoked_at, expires_at FROM api_keys WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC",
-    )
+    let rows: Vec<InfoRow> = sqlx::query_as(&format!(
+        "SELECT {INFO_COLUMNS} FROM api_keys WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC"
+    ))
     .bind(tenant_id)
     .fetch_all(db.reader())
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(id, name, prefix, scopes, created_by, created, used, ip, revoked, expires)| {
-                ApiKeyInfo {
-                    id,
-                    name,
-                    prefix,
-                    scopes: scopes_from_text(&scopes),
-                    created_by,
-                    created_at: rfc3339(created),
-                    last_used_at: used.map(rfc3339),
-                    last_used_ip: ip,
-                    revoked_at: revoked.map(rfc3339),
-                    expires_at: expires.map(rfc3339),
-                }
-            },
-        )
-        .collect())
+    Ok(rows.into_iter().map(info).collect())
+}
+
+/// One key of this tenant (a key of another tenant is not found).
+pub async fn find(db: &Db, tenant_id: &str, key_id: &str) -> Result<Option<ApiKeyInfo>> {
+    let row: Option<InfoRow> = sqlx::query_as(&format!(
+        "SELECT {INFO_COLUMNS} FROM api_keys WHERE tenant_id = $1 AND id = $2"
+    ))
+    .bind(tenant_id)
+    .bind(key_id)
+    .fetch_optional(db.reader())
+    .await?;
+    Ok(row.map(info))
 }
 
 /// Revokes a key of this tenant; a key of another tenant is "not found".
@@ -411,11 +423,7 @@ pub async fn revoke(db: &Db, tenant_id: &str, key_id: &str, actor: Option<&str>)
         return Err(DomainError::NotFound("api key"));
     }
     db.key_cache().clear();
-    if let Some(key) = list(db, tenant_id)
-        .await?
-        .into_iter()
-        .find(|k| k.id == key_id)
-    {
+    if let Some(key) = find(db, tenant_id, key_id).await? {
         record(db, tenant_id, actor, &key, "Revoked API key").await?;
     }
     Ok(())

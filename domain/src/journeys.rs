@@ -1,6 +1,8 @@
 //! Journeys: SFMC Journey Builder executions grouped by journey (and Actito custom
 //! actions grouped by the kind of push), with what they matched, changed and sent.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::clock::rfc3339;
@@ -66,10 +68,11 @@ pub async fn list(db: &Db, tenant_id: &str, since_ms: i64) -> Result<Vec<Journey
         .bind(since_ms)
         .fetch_all(db.reader())
         .await?;
+    let outcomes = outcomes(db, tenant_id, since_ms).await?;
     let mut out = Vec::with_capacity(rows.len());
     for (journey_id, source, executions, matched, unmatched, first, last) in rows {
         let (passes_updated, pushes_sent, pushes_failed) =
-            outcomes(db, tenant_id, &journey_id, since_ms).await?;
+            outcomes.get(&journey_id).copied().unwrap_or_default();
         out.push(JourneySummary {
             journey_id,
             source,
@@ -87,44 +90,52 @@ pub async fn list(db: &Db, tenant_id: &str, since_ms: i64) -> Result<Vec<Journey
     Ok(out)
 }
 
-/// Passes the journey changed, and the wallet pushes that followed those changes
-/// (deliveries to the changed passes created after the change). A pass changed again
-/// by something else before its push is counted for both, which is rare enough to show.
+/// Per journey: the passes it changed, and the wallet pushes that followed those
+/// changes (deliveries to the changed passes created after the change), all journeys
+/// in two queries. A pass changed again by something else before its push is counted
+/// for both, which is rare enough to show.
 async fn outcomes(
     db: &Db,
     tenant_id: &str,
-    journey_id: &str,
     since_ms: i64,
-) -> Result<(i64, i64, i64)> {
+) -> Result<HashMap<String, (i64, i64, i64)>> {
     let changed = format!(
-        "SELECT v.pass_id, MIN(v.created_at) AS at FROM pass_versions v \
-         JOIN inbound_events e ON e.id = v.event_id \
-         WHERE v.tenant_id = $1 AND e.tenant_id = $1 AND {GROUP} = $2 AND e.received_at >= $3 \
-         GROUP BY v.pass_id"
+        "SELECT {GROUP} AS journey, v.pass_id AS pass_id, MIN(v.created_at) AS at \
+         FROM pass_versions v JOIN inbound_events e ON e.id = v.event_id \
+         WHERE v.tenant_id = $1 AND e.tenant_id = $1 AND e.received_at >= $2 \
+         GROUP BY journey, v.pass_id"
     );
-    let (passes,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM ({changed}) c"))
-        .bind(tenant_id)
-        .bind(journey_id)
-        .bind(since_ms)
-        .fetch_one(db.reader())
-        .await?;
+    let passes: Vec<(String, i64)> = sqlx::query_as(&format!(
+        "SELECT journey, COUNT(*) FROM ({changed}) c GROUP BY journey"
+    ))
+    .bind(tenant_id)
+    .bind(since_ms)
+    .fetch_all(db.reader())
+    .await?;
     let sql = format!(
-        "SELECT d.status, COUNT(*) FROM deliveries d JOIN ({changed}) c ON c.pass_id = d.pass_id \
-         WHERE d.tenant_id = $1 AND d.channel = '{wallet}' AND d.created_at >= c.at GROUP BY d.status",
+        "SELECT c.journey, d.status, COUNT(*) FROM deliveries d JOIN ({changed}) c ON c.pass_id = d.pass_id \
+         WHERE d.tenant_id = $1 AND d.channel = '{wallet}' AND d.created_at >= c.at \
+         GROUP BY c.journey, d.status",
         wallet = deliveries::WALLET
     );
-    let rows: Vec<(String, i64)> = sqlx::query_as(&sql)
+    let pushes: Vec<(String, String, i64)> = sqlx::query_as(&sql)
         .bind(tenant_id)
-        .bind(journey_id)
         .bind(since_ms)
         .fetch_all(db.reader())
         .await?;
-    let count = |s: &str| rows.iter().filter(|(st, _)| st == s).map(|(_, n)| n).sum();
-    Ok((
-        passes,
-        count(deliveries::DELIVERED),
-        count(deliveries::FAILED),
-    ))
+    let mut out: HashMap<String, (i64, i64, i64)> = passes
+        .into_iter()
+        .map(|(journey, n)| (journey, (n, 0, 0)))
+        .collect();
+    for (journey, status, n) in pushes {
+        let entry = out.entry(journey).or_default();
+        if status == deliveries::DELIVERED {
+            entry.1 += n;
+        } else if status == deliveries::FAILED {
+            entry.2 += n;
+        }
+    }
+    Ok(out)
 }
 
 /// The contacts of one journey, most recent first.

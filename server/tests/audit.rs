@@ -265,6 +265,7 @@ async fn journeys_and_the_dashboard_count_what_happened() {
             s.backend()
         );
         assert_eq!(journey.passes_updated, 1);
+        assert_eq!((journey.pushes_sent, journey.pushes_failed), (0, 0));
         let actito_group = list
             .iter()
             .find(|j| j.journey_id == "custom-action.updatePass")
@@ -327,5 +328,27 @@ async fn journeys_and_the_dashboard_count_what_happened() {
             .await
             .unwrap();
         assert_eq!((later.accepted(), later.pass_updates), (0, 0));
+
+        // Wallet pushes to the changed pass after its change count for the journey.
+        for status in [deliveries::DELIVERED, deliveries::FAILED] {
+            let mut conn = s.db.db.writer().acquire().await.unwrap();
+            let id = deliveries::create(
+                &mut conn,
+                "acme",
+                deliveries::WALLET,
+                Some(&pass),
+                None,
+                "apple",
+            )
+            .await
+            .unwrap();
+            drop(conn);
+            deliveries::set_status(&s.db.db, &id, status, None)
+                .await
+                .unwrap();
+        }
+        let list = journeys::list(&s.db.db, "acme", 0).await.unwrap();
+        let journey = list.iter().find(|j| j.journey_id == "journey-7").unwrap();
+        assert_eq!((journey.pushes_sent, journey.pushes_failed), (1, 1));
     }
 }
