@@ -130,14 +130,18 @@ pub async fn put(
     input: ActitoSettingsInput,
     actor: &str,
 ) -> Result<ActitoSettingsView> {
-    let before = get(core, tenant_id).await?;
-    let before_view = view(core, tenant_id).await?;
-    let saved = store(core, tenant_id, input).await?;
-    let key_changed = before.as_ref().map(|b| b.api_key.as_str())
-        != get(core, tenant_id)
-            .await?
-            .as_ref()
-            .map(|a| a.api_key.as_str());
+    let before = row(core, tenant_id).await?;
+    let before_settings = before
+        .as_ref()
+        .map(|r| decrypt(core, tenant_id, r))
+        .transpose()?;
+    let before_view = before_settings
+        .as_ref()
+        .zip(before.as_ref())
+        .map(|(settings, r)| view_of(settings, r.7));
+    let sealed_key = before.map(|r| r.2);
+    let (after, saved) = store(core, tenant_id, input, sealed_key).await?;
+    let key_changed = before_settings.map(|b| b.api_key) != Some(after.api_key);
     record_change(
         core,
         tenant_id,
@@ -179,11 +183,14 @@ async fn record_change(
     history::record(&core.db, tenant_id, Area::Actito, actor, summary, &changes).await
 }
 
+/// Validates and writes the settings (`existing_key`: the sealed key already stored,
+/// kept when the input has none); returns them in clear and as an admin sees them.
 async fn store(
     core: &Core,
     tenant_id: &str,
     input: ActitoSettingsInput,
-) -> Result<ActitoSettingsView> {
+    existing_key: Option<String>,
+) -> Result<(ActitoSettings, ActitoSettingsView)> {
     let mut errors = Vec::new();
     let base = input
         .api_base_url
@@ -221,7 +228,6 @@ async fn store(
             ));
         }
     }
-    let existing_key = load_sealed_key(core, tenant_id).await?;
     let sealed = match input
         .api_key
         .as_deref()
@@ -260,18 +266,20 @@ async fn store(
     .bind(now)
     .execute(core.db.writer())
     .await?;
-    view(core, tenant_id)
-        .await?
-        .ok_or(DomainError::NotFound("actito settings"))
-}
-
-async fn load_sealed_key(core: &Core, tenant_id: &str) -> Result<Option<String>> {
-    let row: Option<(String,)> =
-        sqlx::query_as("SELECT api_key FROM actito_settings WHERE tenant_id = $1")
-            .bind(tenant_id)
-            .fetch_optional(core.db.reader())
-            .await?;
-    Ok(row.map(|(k,)| k))
+    let settings = ActitoSettings {
+        api_base_url: base,
+        entity: input.entity.trim().to_string(),
+        api_key: core
+            .master_key
+            .decrypt(&sealed, &seal_context(tenant_id))
+            .map_err(|e| DomainError::Internal(e.to_string()))?,
+        profile_table_id: input.profile_table_id.trim().to_string(),
+        identifier_mapping,
+        data_mapping,
+        callback_hosts,
+    };
+    let view = view_of(&settings, now);
+    Ok((settings, view))
 }
 
 type Row = (String, String, String, String, String, String, String, i64);
@@ -296,41 +304,48 @@ fn parse_pairs(text: &str) -> Vec<(String, String)> {
 
 /// The settings in clear, for calling Actito; `None` when not configured.
 pub async fn get(core: &Core, tenant_id: &str) -> Result<Option<ActitoSettings>> {
-    let Some((base, entity, sealed, table, ids, data, hosts, _)) = row(core, tenant_id).await?
-    else {
+    let Some(row) = row(core, tenant_id).await? else {
         return Ok(None);
     };
+    decrypt(core, tenant_id, &row).map(Some)
+}
+
+fn decrypt(core: &Core, tenant_id: &str, row: &Row) -> Result<ActitoSettings> {
+    let (base, entity, sealed, table, ids, data, hosts, _) = row;
     let api_key = core
         .master_key
-        .decrypt(&sealed, &seal_context(tenant_id))
+        .decrypt(sealed, &seal_context(tenant_id))
         .map_err(|e| DomainError::Internal(e.to_string()))?;
-    Ok(Some(ActitoSettings {
-        api_base_url: base,
-        entity,
+    Ok(ActitoSettings {
+        api_base_url: base.clone(),
+        entity: entity.clone(),
         api_key,
-        profile_table_id: table,
-        identifier_mapping: parse_pairs(&ids),
-        data_mapping: parse_pairs(&data),
-        callback_hosts: serde_json::from_str(&hosts).unwrap_or_default(),
-    }))
+        profile_table_id: table.clone(),
+        identifier_mapping: parse_pairs(ids),
+        data_mapping: parse_pairs(data),
+        callback_hosts: serde_json::from_str(hosts).unwrap_or_default(),
+    })
 }
 
 /// The settings as an admin may see them.
 pub async fn view(core: &Core, tenant_id: &str) -> Result<Option<ActitoSettingsView>> {
-    let Some(settings) = get(core, tenant_id).await? else {
+    let Some(row) = row(core, tenant_id).await? else {
         return Ok(None);
     };
-    let updated_at = row(core, tenant_id).await?.map(|r| r.7).unwrap_or_default();
-    Ok(Some(ActitoSettingsView {
-        api_base_url: settings.api_base_url,
-        entity: settings.entity,
+    Ok(Some(view_of(&decrypt(core, tenant_id, &row)?, row.7)))
+}
+
+fn view_of(settings: &ActitoSettings, updated_at: i64) -> ActitoSettingsView {
+    ActitoSettingsView {
+        api_base_url: settings.api_base_url.clone(),
+        entity: settings.entity.clone(),
         api_key: mask(&settings.api_key),
-        profile_table_id: settings.profile_table_id,
+        profile_table_id: settings.profile_table_id.clone(),
         identifier_mapping: to_map(&settings.identifier_mapping),
         data_mapping: to_map(&settings.data_mapping),
-        callback_hosts: settings.callback_hosts,
+        callback_hosts: settings.callback_hosts.clone(),
         updated_at: rfc3339(updated_at),
-    }))
+    }
 }
 
 #[cfg(test)]
