@@ -572,21 +572,24 @@ pub async fn settle_when_done_in(
     }
     // Index seeks on (event_id, status): a BULK event has thousands of callback jobs,
     // and this runs for every batch of them that ends.
-    let (pending,): (i64,) = sqlx::query_as(
+    let (pending,): (i64,) = sqlx::query_as(&format!(
         "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE event_id = $1 \
-         AND status IN ('queued', 'running', 'waiting') LIMIT 1) AS pending",
-    )
+         AND status IN {pending} LIMIT 1) AS pending",
+        pending = crate::jobs::PENDING_SQL
+    ))
     .bind(event_id)
     .fetch_one(&mut *conn)
     .await?;
     if pending > 0 {
         return Ok(None);
     }
-    let (dead,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM jobs WHERE event_id = $1 AND status = 'dead'")
-            .bind(event_id)
-            .fetch_one(&mut *conn)
-            .await?;
+    let (dead,): (i64,) = sqlx::query_as(&format!(
+        "SELECT COUNT(*) FROM jobs WHERE event_id = $1 AND status = '{}'",
+        crate::jobs::DEAD
+    ))
+    .bind(event_id)
+    .fetch_one(&mut *conn)
+    .await?;
     let failure = match dead {
         0 => None,
         n => Some(format!("{n} job(s) failed after every attempt")),

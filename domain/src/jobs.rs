@@ -30,7 +30,7 @@ pub const DEAD: &str = "dead";
 /// Behind an earlier pending job of the same ordering key.
 pub const WAITING: &str = "waiting";
 /// Statuses of jobs not finished yet.
-const PENDING_SQL: &str = "('queued', 'running', 'waiting')";
+pub(crate) const PENDING_SQL: &str = "('queued', 'running', 'waiting')";
 
 /// A job to enqueue.
 #[derive(Clone, Debug)]
@@ -613,6 +613,8 @@ pub async fn backlog(db: &Db) -> Result<Backlog> {
     .fetch_all(db.reader())
     .await?;
     let now = now_ms();
+    // The `IN` term lets the partial index of queued and running jobs serve the query
+    // (a bare `status = 'queued'` does not match its condition and scans the table).
     let (oldest,): (Option<i64>,) = sqlx::query_as(&format!(
         "SELECT MIN(run_at) FROM jobs WHERE status IN ('{QUEUED}', '{RUNNING}') \
          AND status = '{QUEUED}' AND run_at <= $1"

@@ -226,6 +226,7 @@ test('an admin sends a signed test event from the audit page and follows it to i
   await expect(page.getByRole('img', { name: /Executions per interval: .*[1-9]\d* matched a pass/ })).toBeVisible();
   await page.getByTestId('contact-table').getByRole('link', { name: 'jane.smith@example.com' }).click();
   await expect(page).toHaveURL(/\/audit\?q=jane\.smith%40example\.com/);
+  await expect(page.locator('#filter-q')).toHaveValue('jane.smith@example.com');
   await expect(page.getByRole('cell', { name: 'pushupdate.execute' }).first()).toBeVisible();
   expect(errors).toEqual([]);
 });

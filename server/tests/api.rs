@@ -17,15 +17,7 @@ async fn operations_endpoints_answer() {
             200
         );
 
-        let metrics = s
-            .http
-            .get(s.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = s.get_text("/metrics").await;
         assert!(
             metrics.contains(
                 r#"passhook_http_requests_total{method="GET",route="/healthz",status="200"} 1"#
@@ -41,15 +33,7 @@ async fn operations_endpoints_answer() {
             .await
             .unwrap();
         drop(conn);
-        let metrics = s
-            .http
-            .get(s.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = s.get_text("/metrics").await;
         for line in [
             r#"passhook_jobs{kind="test.kind",status="queued"} 1"#,
             r#"passhook_jobs{kind="test.kind",status="waiting"} 1"#,

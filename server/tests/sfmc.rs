@@ -414,15 +414,7 @@ async fn the_activity_is_described_for_journey_builder() {
         assert_eq!(page.status(), 200);
         let html = page.text().await.unwrap();
         assert!(html.contains("postmonger.js") && html.contains("Find the contact's passes by"));
-        let script = s
-            .http
-            .get(s.url(&format!("{BASE}/postmonger.js")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let script = s.get_text(&format!("{BASE}/postmonger.js")).await;
         assert!(script.contains("Postmonger"));
         problem(
             s.http

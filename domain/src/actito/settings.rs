@@ -130,18 +130,18 @@ pub async fn put(
     input: ActitoSettingsInput,
     actor: &str,
 ) -> Result<ActitoSettingsView> {
-    let before = row(core, tenant_id).await?;
-    let before_settings = before
+    let before = match row(core, tenant_id).await? {
+        Some(row) => Some((decrypt(core, tenant_id, &row)?, row)),
+        None => None,
+    };
+    let before_view = before
         .as_ref()
-        .map(|r| decrypt(core, tenant_id, r))
-        .transpose()?;
-    let before_view = before_settings
+        .map(|(settings, row)| view_of(settings, row.7));
+    let stored_key = before
         .as_ref()
-        .zip(before.as_ref())
-        .map(|(settings, r)| view_of(settings, r.7));
-    let sealed_key = before.map(|r| r.2);
-    let (after, saved) = store(core, tenant_id, input, sealed_key).await?;
-    let key_changed = before_settings.map(|b| b.api_key) != Some(after.api_key);
+        .map(|(settings, row)| (row.2.clone(), settings.api_key.clone()));
+    let (after, saved) = store(core, tenant_id, input, stored_key).await?;
+    let key_changed = before.map(|(settings, _)| settings.api_key) != Some(after.api_key);
     record_change(
         core,
         tenant_id,
@@ -183,13 +183,14 @@ async fn record_change(
     history::record(&core.db, tenant_id, Area::Actito, actor, summary, &changes).await
 }
 
-/// Validates and writes the settings (`existing_key`: the sealed key already stored,
-/// kept when the input has none); returns them in clear and as an admin sees them.
+/// Validates and writes the settings (`stored_key`: the key already stored, sealed and
+/// in clear, kept when the input has none); returns them in clear and as an admin
+/// sees them.
 async fn store(
     core: &Core,
     tenant_id: &str,
     input: ActitoSettingsInput,
-    existing_key: Option<String>,
+    stored_key: Option<(String, String)>,
 ) -> Result<(ActitoSettings, ActitoSettingsView)> {
     let mut errors = Vec::new();
     let base = input
@@ -228,20 +229,20 @@ async fn store(
             ));
         }
     }
-    let sealed = match input
+    let (sealed, api_key) = match input
         .api_key
         .as_deref()
         .map(str::trim)
         .filter(|k| !k.is_empty())
     {
-        Some(key) => core.master_key.encrypt(key, &seal_context(tenant_id)),
-        None => match existing_key {
-            Some(sealed) => sealed,
-            None => {
-                errors.push(FieldError::new("apiKey", "is required"));
-                String::new()
-            }
-        },
+        Some(key) => (
+            core.master_key.encrypt(key, &seal_context(tenant_id)),
+            key.to_string(),
+        ),
+        None => stored_key.unwrap_or_else(|| {
+            errors.push(FieldError::new("apiKey", "is required"));
+            Default::default()
+        }),
     };
     if !errors.is_empty() {
         return Err(DomainError::Invalid(errors));
@@ -269,10 +270,7 @@ async fn store(
     let settings = ActitoSettings {
         api_base_url: base,
         entity: input.entity.trim().to_string(),
-        api_key: core
-            .master_key
-            .decrypt(&sealed, &seal_context(tenant_id))
-            .map_err(|e| DomainError::Internal(e.to_string()))?,
+        api_key,
         profile_table_id: input.profile_table_id.trim().to_string(),
         identifier_mapping,
         data_mapping,

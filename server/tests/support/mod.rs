@@ -93,6 +93,12 @@ impl TestServer {
         format!("{}{path}", self.url)
     }
 
+    /// The body of an unauthenticated GET of `path`, as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        let response = self.http.get(self.url(path)).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     pub fn backend(&self) -> domain::db::Backend {
         self.db.backend()
     }
