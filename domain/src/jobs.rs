@@ -170,8 +170,16 @@ async fn pending_keys<'a>(
         .iter()
         .filter_map(|j| j.ordering_key.as_deref())
         .collect();
-    let mut taken = HashSet::new();
     let keys: Vec<&str> = keys.into_iter().collect();
+    pending_among(conn, &keys).await
+}
+
+/// Those of `keys` (distinct ordering keys) that have a pending job.
+pub(crate) async fn pending_among<'a>(
+    conn: &mut AnyConnection,
+    keys: &[&'a str],
+) -> Result<HashSet<&'a str>> {
+    let mut taken = HashSet::new();
     for chunk in keys.chunks(ROWS_PER_INSERT) {
         // One EXISTS per key: it stops at the key's first pending job, however
         // many wait behind it.

@@ -20,7 +20,8 @@ use crate::events;
 use crate::jobs::{self, Job, NewJob, Outcome};
 use crate::live::{LiveEvent, LiveKind};
 use crate::passes::{self, Cause, Data, Patched, Update};
-use crate::wallet::{delivery, pass_types};
+use crate::wallet::delivery::{self, Owed};
+use crate::wallet::pass_types;
 
 pub const ACTITO_CUSTOM_ACTION: &str = "actito.custom_action";
 pub const ACTITO_PROFILE: &str = "actito.profile";
@@ -95,13 +96,47 @@ pub async fn apply(
     pass_id: &str,
     update: Update<'_>,
 ) -> Result<Patched> {
-    apply_with(conn, &mut PassTypes::default(), tenant_id, pass_id, update).await
+    apply_all(conn, tenant_id, &[(pass_id, update)])
+        .await?
+        .pop()
+        .flatten()
+        .ok_or(DomainError::NotFound("pass"))
 }
 
-/// Pass types read at most once per transaction (a BULK chunk touches many passes
-/// of few types).
+/// [`apply`] for many updates, in order, in a few statements (a BULK chunk, a run of
+/// custom actions); `None` for a pass that does not exist.
+pub async fn apply_all(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    updates: &[(&str, Update<'_>)],
+) -> Result<Vec<Option<Patched>>> {
+    let mut results = passes::patch_many(conn, tenant_id, updates).await?;
+    let mut types = PassTypes::default();
+    let mut owed = Vec::new();
+    for ((pass_id, update), patched) in updates.iter().zip(results.iter_mut()) {
+        let Some(patched) = patched.as_mut().filter(|p| !p.changes.is_empty()) else {
+            continue;
+        };
+        let changed: Vec<&str> = patched.changes.iter().map(|c| c.key.as_str()).collect();
+        let worthy = types
+            .notify_worthy(conn, tenant_id, &patched.pass.pass_type, &changed)
+            .await?;
+        patched.significant = patched.significant || worthy;
+        owed.push(Owed {
+            pass_id,
+            version: patched.pass.version,
+            significant: patched.significant,
+            message: update.message,
+        });
+    }
+    delivery::owe_many(conn, tenant_id, &owed).await?;
+    Ok(results)
+}
+
+/// Pass types read at most once per batch (a BULK chunk touches many passes of few
+/// types).
 #[derive(Default)]
-pub struct PassTypes(HashMap<String, Option<pass_types::PassType>>);
+struct PassTypes(HashMap<String, Option<pass_types::PassType>>);
 
 impl PassTypes {
     async fn notify_worthy(
@@ -121,32 +156,38 @@ impl PassTypes {
     }
 }
 
-/// [`apply`] with pass types remembered across calls in one transaction.
-pub async fn apply_with(
+/// An update of one pass planned by a job, kept until its run is applied.
+struct Planned {
+    pass_id: String,
+    changes: Data,
+    cause: Cause,
+    message: Option<String>,
+}
+
+/// Applies a run's planned updates together; returns the live events to publish
+/// after the commit.
+async fn apply_planned(
     conn: &mut AnyConnection,
-    types: &mut PassTypes,
     tenant_id: &str,
-    pass_id: &str,
-    update: Update<'_>,
-) -> Result<Patched> {
-    let mut patched = passes::patch_in(conn, tenant_id, pass_id, update).await?;
-    if !patched.changes.is_empty() {
-        let changed: Vec<&str> = patched.changes.iter().map(|c| c.key.as_str()).collect();
-        let worthy = types
-            .notify_worthy(conn, tenant_id, &patched.pass.pass_type, &changed)
-            .await?;
-        patched.significant = patched.significant || worthy;
-        delivery::owe(
-            conn,
-            tenant_id,
-            pass_id,
-            patched.pass.version,
-            patched.significant,
-            update.message,
-        )
-        .await?;
-    }
-    Ok(patched)
+    planned: &[Planned],
+) -> Result<Vec<LiveEvent>> {
+    let updates: Vec<(&str, Update)> = planned
+        .iter()
+        .map(|p| {
+            let update = Update {
+                changes: &p.changes,
+                cause: &p.cause,
+                message: p.message.as_deref(),
+            };
+            (p.pass_id.as_str(), update)
+        })
+        .collect();
+    let results = apply_all(conn, tenant_id, &updates).await?;
+    Ok(results
+        .iter()
+        .zip(planned)
+        .filter_map(|(patched, p)| live(tenant_id, patched.as_ref()?, p.cause.event_id.as_deref()))
+        .collect())
 }
 
 /// The live-feed event of an applied update, if it changed the pass.
@@ -201,8 +242,9 @@ async fn custom_action(core: &Core, job: &Job) -> Result<()> {
     for chunk in action.items.chunks(BATCH) {
         let mut conn = core.db.background().await?;
         let mut tx = conn.begin().await?;
-        let mut types = PassTypes::default();
-        let applied = apply_items_in(&mut tx, &mut types, job, &action, chunk).await?;
+        let mut planned = Vec::new();
+        plan_items_in(&mut tx, job, &action, chunk, &mut planned).await?;
+        let applied = apply_planned(&mut tx, &job.tenant_id, &planned).await?;
         tx.commit().await?;
         drop(conn);
         core.db.publish_all(applied);
@@ -210,37 +252,33 @@ async fn custom_action(core: &Core, job: &Job) -> Result<()> {
     Ok(())
 }
 
-/// Applies custom-action items, queues their callbacks and records the progress, in
-/// the caller's transaction. Returns the live events to publish after the commit.
-async fn apply_items_in(
+/// Finds the passes of custom-action items and plans their updates, queues the
+/// items' callbacks and records the progress, in the caller's transaction (which
+/// then applies the plan).
+async fn plan_items_in(
     tx: &mut AnyConnection,
-    types: &mut PassTypes,
     job: &Job,
     action: &CustomAction,
     items: &[CustomActionItem],
-) -> Result<Vec<LiveEvent>> {
+    planned: &mut Vec<Planned>,
+) -> Result<()> {
     let event_id = action.event_id.as_str();
-    let mut applied = Vec::new();
+    let targets = resolve_items(tx, &job.tenant_id, items, &action.mapping).await?;
     let mut callbacks = Vec::new();
-    for item in items {
-        let targets = resolve_item(tx, &job.tenant_id, item, &action.mapping).await?;
+    for (item, targets) in items.iter().zip(&targets) {
         let cause = Cause {
             source: "actito".into(),
             event_id: Some(event_id.to_string()),
             campaign_id: item.parameters.get("campaignId").and_then(scalar_text),
             ..Default::default()
         };
-        let changes = item.changes();
-        let message = item.message();
-        let update = Update {
-            changes: &changes,
-            cause: &cause,
-            message: message.as_deref(),
-        };
-        for pass_id in &targets {
-            let patched = apply_with(tx, types, &job.tenant_id, pass_id, update).await?;
-            applied.extend(live(&job.tenant_id, &patched, Some(event_id)));
-        }
+        let (changes, message) = (item.changes(), item.message());
+        planned.extend(targets.iter().map(|pass_id| Planned {
+            pass_id: pass_id.clone(),
+            changes: changes.clone(),
+            cause: cause.clone(),
+            message: message.clone(),
+        }));
         let link = if targets.is_empty() {
             &item.notify_ko
         } else {
@@ -254,7 +292,7 @@ async fn apply_items_in(
         .bind(event_id)
         .execute(&mut *tx)
         .await?;
-    Ok(applied)
+    Ok(())
 }
 
 /// Kinds whose jobs of one ordering key may run as one run (see [`run_in_order`]).
@@ -322,54 +360,77 @@ async fn together(core: &Core, jobs: &[Job]) -> Result<bool> {
     }
     let mut conn = core.db.background().await?;
     let mut tx = conn.begin().await?;
-    let mut types = PassTypes::default();
-    let mut applied = Vec::new();
+    let mut planned = Vec::new();
     for job in jobs {
         match actions.get(job.id.as_str()) {
-            Some(action) => applied
-                .extend(apply_items_in(&mut tx, &mut types, job, action, &action.items).await?),
-            None => applied.extend(sfmc_execute_in(&mut tx, &mut types, job).await?),
+            Some(action) => {
+                plan_items_in(&mut tx, job, action, &action.items, &mut planned).await?
+            }
+            None => plan_sfmc_in(&mut tx, job, &mut planned).await?,
         }
     }
+    // One tenant's run: its jobs' updates apply together, in order.
+    let applied = apply_planned(&mut tx, &jobs[0].tenant_id, &planned).await?;
     tx.commit().await?;
     drop(conn);
     core.db.publish_all(applied);
     Ok(true)
 }
 
-/// `actionParameters.passId`, else the first identifier mapping with a value that
-/// matches at least one pass; `actionParameters.passType` restricts either way.
-async fn resolve_item(
+/// Each item's passes: `actionParameters.passId`, else the first identifier mapping
+/// with a value that matches at least one pass; `actionParameters.passType`
+/// restricts either way. One query for the pass ids and one per mapping used.
+async fn resolve_items(
     conn: &mut AnyConnection,
     tenant_id: &str,
-    item: &CustomActionItem,
+    items: &[CustomActionItem],
     mapping: &[(String, String)],
-) -> Result<Vec<String>> {
-    let pass_type = item.pass_type();
-    if let Some(pass_id) = item.pass_id() {
-        return Ok(
-            passes::find_by_id(conn, tenant_id, &pass_id, pass_type.as_deref())
-                .await?
-                .into_iter()
-                .collect(),
-        );
-    }
-    for (attribute, identifier) in mapping {
-        let Some(value) = item.profile_value(attribute) else {
-            continue;
-        };
-        let found = passes::find_any(
-            conn,
-            tenant_id,
-            &[(identifier.clone(), value)],
-            pass_type.as_deref(),
-        )
-        .await?;
-        if !found.is_empty() {
-            return Ok(found);
+) -> Result<Vec<Vec<String>>> {
+    let wanted: Vec<Option<String>> = items
+        .iter()
+        .map(|item| item.pass_type().filter(|t| !t.is_empty()))
+        .collect();
+    let of_type = |i: usize, pass_type: &str| wanted[i].as_deref().is_none_or(|t| t == pass_type);
+    let mut targets = vec![Vec::new(); items.len()];
+    let by_id: Vec<(usize, String)> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, item)| Some((i, item.pass_id()?)))
+        .collect();
+    let ids: Vec<&str> = by_id.iter().map(|(_, id)| id.as_str()).collect();
+    let types = passes::types_of(conn, tenant_id, &ids).await?;
+    for (i, id) in &by_id {
+        if types.get(id).is_some_and(|t| of_type(*i, t)) {
+            targets[*i].push(id.clone());
         }
     }
-    Ok(Vec::new())
+    let mut open: Vec<usize> = (0..items.len())
+        .filter(|i| !by_id.iter().any(|(j, _)| j == i))
+        .collect();
+    for (attribute, identifier) in mapping {
+        let asked: Vec<(usize, String)> = open
+            .iter()
+            .filter_map(|&i| {
+                let value = items[i].profile_value(attribute)?;
+                Some((i, passes::normalize_identifier(identifier, &value)))
+            })
+            .collect();
+        if asked.is_empty() {
+            continue;
+        }
+        let values: Vec<&str> = asked.iter().map(|(_, v)| v.as_str()).collect();
+        let found = passes::find_many(conn, tenant_id, identifier, &values).await?;
+        for (i, value) in &asked {
+            let ids = found.get(value).into_iter().flatten();
+            targets[*i] = ids
+                .filter(|(_, pass_type)| of_type(*i, pass_type))
+                .map(|(id, _)| id.clone())
+                .collect();
+            targets[*i].dedup();
+        }
+        open.retain(|i| targets[*i].is_empty());
+    }
+    Ok(targets)
 }
 
 /// A callback delivery and its job per URL, in multi-row inserts.
@@ -479,10 +540,15 @@ async fn profile(core: &Core, job: &Job) -> Result<()> {
             cause: &cause,
             message: None,
         };
-        for pass_id in passes::find_any(&mut tx, &job.tenant_id, &identifiers, None).await? {
-            let patched = apply(&mut tx, &job.tenant_id, &pass_id, update).await?;
-            applied.extend(live(&job.tenant_id, &patched, job.event_id.as_deref()));
-        }
+        let found = passes::find_any(&mut tx, &job.tenant_id, &identifiers, None).await?;
+        let updates: Vec<(&str, Update)> = found.iter().map(|id| (id.as_str(), update)).collect();
+        let results = apply_all(&mut tx, &job.tenant_id, &updates).await?;
+        applied.extend(
+            results
+                .iter()
+                .flatten()
+                .filter_map(|patched| live(&job.tenant_id, patched, job.event_id.as_deref())),
+        );
     }
     tx.commit().await?;
     drop(conn);
@@ -493,22 +559,20 @@ async fn profile(core: &Core, job: &Job) -> Result<()> {
 async fn sfmc_execute(core: &Core, job: &Job) -> Result<()> {
     let mut conn = core.db.background().await?;
     let mut tx = conn.begin().await?;
-    let applied = sfmc_execute_in(&mut tx, &mut PassTypes::default(), job).await?;
+    let mut planned = Vec::new();
+    plan_sfmc_in(&mut tx, job, &mut planned).await?;
+    let applied = apply_planned(&mut tx, &job.tenant_id, &planned).await?;
     tx.commit().await?;
     drop(conn);
     core.db.publish_all(applied);
     Ok(())
 }
 
-/// An SFMC push update in the caller's transaction; returns the live events to
-/// publish after the commit. The event records that it was applied in the same
-/// transaction, so a job run again (its outcome was lost to a crash or a database
-/// outage after the commit) changes nothing the second time.
-async fn sfmc_execute_in(
-    tx: &mut AnyConnection,
-    types: &mut PassTypes,
-    job: &Job,
-) -> Result<Vec<LiveEvent>> {
+/// Plans an SFMC push update in the caller's transaction (passes that no longer
+/// exist are skipped when it is applied). The event records that it was applied in
+/// the same transaction, so a job run again (its outcome was lost to a crash or a
+/// database outage after the commit) changes nothing the second time.
+async fn plan_sfmc_in(tx: &mut AnyConnection, job: &Job, planned: &mut Vec<Planned>) -> Result<()> {
     if let Some(event_id) = &job.event_id {
         let marked = sqlx::query(
             "UPDATE inbound_events SET items_done = items WHERE id = $1 AND items_done < items",
@@ -517,13 +581,12 @@ async fn sfmc_execute_in(
         .execute(&mut *tx)
         .await?;
         if marked.rows_affected() == 0 {
-            return Ok(Vec::new());
+            return Ok(());
         }
     }
     let p = &job.payload;
     let pass_ids: Vec<String> = serde_json::from_value(p["passIds"].clone()).unwrap_or_default();
     let changes: Map<String, Value> = p["additionalData"].as_object().cloned().unwrap_or_default();
-    let message = p["message"].as_str();
     let cause = Cause {
         source: "sfmc".into(),
         event_id: job.event_id.clone(),
@@ -531,20 +594,13 @@ async fn sfmc_execute_in(
         actor: p["keyValue"].as_str().map(|k| format!("contact {k}")),
         ..Default::default()
     };
-    let mut applied = Vec::new();
-    for pass_id in &pass_ids {
-        let update = Update {
-            changes: &changes,
-            cause: &cause,
-            message,
-        };
-        match apply_with(tx, types, &job.tenant_id, pass_id, update).await {
-            Ok(patched) => applied.extend(live(&job.tenant_id, &patched, job.event_id.as_deref())),
-            Err(DomainError::NotFound(_)) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(applied)
+    planned.extend(pass_ids.into_iter().map(|pass_id| Planned {
+        pass_id,
+        changes: changes.clone(),
+        cause: cause.clone(),
+        message: p["message"].as_str().map(str::to_string),
+    }));
+    Ok(())
 }
 
 async fn callback(core: &Core, job: &Job) -> Ran {

@@ -119,6 +119,17 @@ pub(crate) fn escape_like(text: &str) -> String {
         .replace('_', "\\_")
 }
 
+/// Rows or values per multi-row statement: far below both backends' parameter limits.
+pub(crate) const PER_STATEMENT: usize = 200;
+
+/// `$from, $from+1, …` for `n` values (an `IN (…)` list or a `VALUES` row).
+pub(crate) fn params(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,5 +152,11 @@ mod tests {
         );
         assert!(matches!(&w.args[3], Arg::Text(t) if t == "%50\\%\\_%"));
         assert!(w.before("at", "id", Some("nonsense")).is_err());
+    }
+
+    #[test]
+    fn params_count_from_the_first_placeholder() {
+        assert_eq!(params(3, 3), "$3, $4, $5");
+        assert_eq!(params(1, 0), "");
     }
 }

@@ -2,6 +2,8 @@
 //! started a moment after the first change so a burst of updates becomes one push
 //! per device. Every push is a delivery with its attempts.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::json;
 use sqlx::Connection;
 
@@ -12,6 +14,7 @@ use crate::deliveries::{self, Attempt};
 use crate::error::{DomainError, Result};
 use crate::jobs::{self, Job, NewJob, Outcome};
 use crate::passes;
+use crate::sql::{params, PER_STATEMENT};
 
 pub const WALLET_REFRESH: &str = "wallet.refresh";
 pub const APPLE_CHANNEL: &str = "apple";
@@ -44,63 +47,179 @@ pub async fn owe(
     significant: bool,
     message: Option<&str>,
 ) -> Result<()> {
-    // The newest significant version owed (0: none), so each channel can tell
-    // whether it already notified of it.
-    let significant = if significant { version } else { 0 };
-    let now = crate::clock::now_ms();
-    let updated = sqlx::query(
-        "UPDATE wallet_refreshes SET version = $1, \
-         significant = CASE WHEN $2 > 0 THEN $2 ELSE significant END, \
-         message = COALESCE($3, message), requested_at = $4, job_pending = 1 \
-         WHERE tenant_id = $5 AND pass_id = $6",
-    )
-    .bind(version)
-    .bind(significant)
-    .bind(message)
-    .bind(now)
-    .bind(tenant_id)
-    .bind(pass_id)
-    .execute(&mut *conn)
-    .await?;
-    let needs_job = if updated.rows_affected() == 0 {
-        let inserted = sqlx::query(
-            "INSERT INTO wallet_refreshes (tenant_id, pass_id, version, significant, message, requested_at, job_pending) \
-             VALUES ($1, $2, $3, $4, $5, $6, 1) ON CONFLICT (tenant_id, pass_id) DO NOTHING",
-        )
-        .bind(tenant_id)
-        .bind(pass_id)
-        .bind(version)
-        .bind(significant)
-        .bind(message)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-        // Zero rows: another update inserted it just now, with its job.
-        inserted.rows_affected() == 1
-    } else {
-        // A refresh was owed already; its job may have died since (dead-lettered).
-        !has_live_job(conn, tenant_id, pass_id).await?
+    let owed = Owed {
+        pass_id,
+        version,
+        significant,
+        message,
     };
-    if needs_job {
-        jobs::enqueue(conn, &[refresh_job(tenant_id, pass_id)]).await?;
+    owe_many(conn, tenant_id, &[owed]).await
+}
+
+/// One pass's owed refresh, for [`owe_many`].
+#[derive(Clone, Copy, Debug)]
+pub struct Owed<'a> {
+    pub pass_id: &'a str,
+    pub version: i64,
+    pub significant: bool,
+    pub message: Option<&'a str>,
+}
+
+/// [`owe`] for many updates at once, in order, in four statements: the owed rows
+/// that exist are updated first (locking them, as in [`owe`]), the others inserted
+/// with their jobs, and updated ones whose job died get a new one.
+pub async fn owe_many(
+    conn: &mut sqlx::AnyConnection,
+    tenant_id: &str,
+    owed: &[Owed<'_>],
+) -> Result<()> {
+    let owed = collapse(owed);
+    if owed.is_empty() {
+        return Ok(());
     }
+    let now = crate::clock::now_ms();
+    let updated = update_owed(conn, tenant_id, &owed, now).await?;
+    let missing: Vec<&OwedRow> = owed
+        .iter()
+        .filter(|o| !updated.contains(o.pass_id))
+        .collect();
+    let mut need_job = insert_owed(conn, tenant_id, &missing, now).await?;
+    // An owed row's job may have died since (dead-lettered): those need a new one.
+    let keys: Vec<(String, &str)> = updated
+        .iter()
+        .map(|id| (refresh_order(tenant_id, id), id.as_str()))
+        .collect();
+    let key_refs: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+    let live = jobs::pending_among(conn, &key_refs).await?;
+    need_job.extend(
+        keys.iter()
+            .filter(|(key, _)| !live.contains(key.as_str()))
+            .map(|(_, id)| id.to_string()),
+    );
+    let jobs: Vec<NewJob> = need_job
+        .iter()
+        .map(|id| refresh_job(tenant_id, id))
+        .collect();
+    jobs::enqueue(conn, &jobs).await?;
     Ok(())
 }
 
-async fn has_live_job(
+/// An owed row as successive [`owe`]s would leave it.
+struct OwedRow<'a> {
+    pass_id: &'a str,
+    version: i64,
+    /// The newest significant version (0: none).
+    significant: i64,
+    message: Option<&'a str>,
+}
+
+/// One row per pass: the newest version, the newest significant one, the newest
+/// message.
+fn collapse<'a>(owed: &[Owed<'a>]) -> Vec<OwedRow<'a>> {
+    let mut rows: Vec<OwedRow<'a>> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for o in owed {
+        let i = *index.entry(o.pass_id).or_insert_with(|| {
+            rows.push(OwedRow {
+                pass_id: o.pass_id,
+                version: 0,
+                significant: 0,
+                message: None,
+            });
+            rows.len() - 1
+        });
+        let row = &mut rows[i];
+        row.version = o.version;
+        if o.significant {
+            row.significant = o.version;
+        }
+        row.message = o.message.or(row.message);
+    }
+    rows
+}
+
+/// Updates the rows that exist (as [`owe`] does); returns their pass ids.
+async fn update_owed(
     conn: &mut sqlx::AnyConnection,
     tenant_id: &str,
-    pass_id: &str,
-) -> Result<bool> {
-    let (live,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM jobs WHERE ordering_key = $1 AND kind = $2 \
-         AND status IN ('queued', 'running', 'waiting')",
-    )
-    .bind(refresh_order(tenant_id, pass_id))
-    .bind(WALLET_REFRESH)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(live > 0)
+    owed: &[OwedRow<'_>],
+    now: i64,
+) -> Result<HashSet<String>> {
+    const PER_ROW: usize = 4;
+    let mut updated = HashSet::new();
+    for rows in owed.chunks(PER_STATEMENT) {
+        let values: Vec<String> = (0..rows.len())
+            .map(|r| format!("({})", params(3 + r * PER_ROW, PER_ROW)))
+            .collect();
+        // VALUES columns are column1.. on both backends.
+        let sql = format!(
+            "UPDATE wallet_refreshes SET version = v.column2, \
+             significant = CASE WHEN v.column3 > 0 THEN v.column3 ELSE wallet_refreshes.significant END, \
+             message = COALESCE(v.column4, wallet_refreshes.message), requested_at = $2, job_pending = 1 \
+             FROM (VALUES {}) AS v \
+             WHERE wallet_refreshes.tenant_id = $1 AND wallet_refreshes.pass_id = v.column1 \
+             RETURNING wallet_refreshes.pass_id",
+            values.join(", ")
+        );
+        let mut query = sqlx::query_as::<_, (String,)>(&sql)
+            .bind(tenant_id)
+            .bind(now);
+        for row in rows {
+            query = query
+                .bind(row.pass_id)
+                .bind(row.version)
+                .bind(row.significant)
+                .bind(row.message);
+        }
+        updated.extend(
+            query
+                .fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .map(|(id,)| id),
+        );
+    }
+    Ok(updated)
+}
+
+/// Inserts rows for passes that owed nothing; returns the pass ids it inserted (a
+/// row inserted by another transaction meanwhile came with its own job).
+async fn insert_owed(
+    conn: &mut sqlx::AnyConnection,
+    tenant_id: &str,
+    owed: &[&OwedRow<'_>],
+    now: i64,
+) -> Result<Vec<String>> {
+    const PER_ROW: usize = 4;
+    let mut inserted = Vec::new();
+    for rows in owed.chunks(PER_STATEMENT) {
+        let values: Vec<String> = (0..rows.len())
+            .map(|r| format!("($1, {}, $2, 1)", params(3 + r * PER_ROW, PER_ROW)))
+            .collect();
+        let sql = format!(
+            "INSERT INTO wallet_refreshes (tenant_id, pass_id, version, significant, message, requested_at, job_pending) \
+             VALUES {} ON CONFLICT (tenant_id, pass_id) DO NOTHING RETURNING pass_id",
+            values.join(", ")
+        );
+        let mut query = sqlx::query_as::<_, (String,)>(&sql)
+            .bind(tenant_id)
+            .bind(now);
+        for row in rows {
+            query = query
+                .bind(row.pass_id)
+                .bind(row.version)
+                .bind(row.significant)
+                .bind(row.message);
+        }
+        inserted.extend(
+            query
+                .fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .map(|(id,)| id),
+        );
+    }
+    Ok(inserted)
 }
 
 fn retry(error: String, retry_after_ms: Option<i64>) -> Outcome {

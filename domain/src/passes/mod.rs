@@ -18,6 +18,9 @@ use crate::error::{DomainError, FieldError, Result};
 use crate::ids::{new_id, PASS};
 use crate::sql::{escape_like, Arg, Where};
 
+mod many;
+pub use many::{find_many, patch_many, types_of};
+
 pub type Identifiers = BTreeMap<String, String>;
 pub type Data = Map<String, Value>;
 

@@ -1,0 +1,233 @@
+//! Many pass lookups and updates in a few statements, for the workers: a BULK chunk
+//! or a run of custom actions reads its passes in one query, merges every update in
+//! memory, in order, and writes each changed pass once and all new versions in
+//! multi-row inserts. Same results as [`super::patch_in`] one update at a time.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use sqlx::AnyConnection;
+
+use super::{from_row, merge, validate_data, Pass, PassRow, Patched, Update, PASS_COLUMNS};
+use crate::clock::{now_ms, rfc3339};
+use crate::error::{DomainError, Result};
+use crate::sql::{params, PER_STATEMENT};
+
+/// The pass type of each of `ids` that exists.
+pub async fn types_of(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    ids: &[&str],
+) -> Result<HashMap<String, String>> {
+    let mut found = HashMap::new();
+    for ids in ids.chunks(PER_STATEMENT) {
+        let sql = format!(
+            "SELECT id, pass_type FROM passes WHERE tenant_id = $1 AND id IN ({})",
+            params(2, ids.len())
+        );
+        let mut query = sqlx::query_as::<_, (String, String)>(&sql).bind(tenant_id);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        found.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(found)
+}
+
+/// For each value of identifier `name` (normalized, see
+/// [`super::normalize_identifier`]), the passes that have it, with their types, in
+/// pass id order.
+pub async fn find_many(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    name: &str,
+    values: &[&str],
+) -> Result<HashMap<String, Vec<(String, String)>>> {
+    let mut found: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for values in values.chunks(PER_STATEMENT) {
+        let sql = format!(
+            "SELECT i.value, i.pass_id, p.pass_type FROM pass_identifiers i \
+             JOIN passes p ON p.tenant_id = i.tenant_id AND p.id = i.pass_id \
+             WHERE i.tenant_id = $1 AND i.name = $2 AND i.value IN ({}) ORDER BY i.pass_id",
+            params(3, values.len())
+        );
+        let mut query = sqlx::query_as::<_, (String, String, String)>(&sql)
+            .bind(tenant_id)
+            .bind(name);
+        for value in values {
+            query = query.bind(*value);
+        }
+        for (value, pass_id, pass_type) in query.fetch_all(&mut *conn).await? {
+            found.entry(value).or_default().push((pass_id, pass_type));
+        }
+    }
+    Ok(found)
+}
+
+/// Applies each `(pass id, update)` in order, as [`super::patch_in`] would one by
+/// one, inside the caller's transaction. `None` for a pass that does not exist.
+pub async fn patch_many(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    planned: &[(&str, Update<'_>)],
+) -> Result<Vec<Option<Patched>>> {
+    for (_, update) in planned {
+        let errors = validate_data(update.changes, true);
+        if !errors.is_empty() {
+            return Err(DomainError::Invalid(errors));
+        }
+    }
+    let mut ids: Vec<&str> = planned.iter().map(|(id, _)| *id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut passes = load_locked(conn, tenant_id, &ids).await?;
+    let read: HashMap<String, i64> = passes
+        .iter()
+        .map(|(id, pass)| (id.clone(), pass.version))
+        .collect();
+    let now = now_ms();
+    let mut versions = Vec::new();
+    let mut results = Vec::with_capacity(planned.len());
+    for (pass_id, update) in planned {
+        let Some(pass) = passes.get_mut(*pass_id) else {
+            results.push(None);
+            continue;
+        };
+        let (data, changes) = merge(&pass.additional_data, update.changes);
+        if !changes.is_empty() {
+            pass.additional_data = data;
+            pass.version += 1;
+            pass.updated_at = rfc3339(now);
+            versions.push(NewVersion {
+                pass_id,
+                version: pass.version,
+                changes: serde_json::to_string(&changes).expect("changes serialise"),
+                update: *update,
+            });
+        }
+        results.push(Some(Patched {
+            pass: pass.clone(),
+            significant: !changes.is_empty() && update.message.is_some(),
+            changes,
+        }));
+    }
+    for pass in passes.values().filter(|p| p.version != read[&p.id]) {
+        store(conn, tenant_id, pass, read[&pass.id], now).await?;
+    }
+    insert_versions(conn, tenant_id, &versions, now).await?;
+    Ok(results)
+}
+
+/// The passes of `ids` (sorted), locked until the transaction ends on PostgreSQL
+/// (in id order, so two batches cannot deadlock); SQLite has one writer anyway.
+async fn load_locked(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    ids: &[&str],
+) -> Result<HashMap<String, Pass>> {
+    let lock = if conn.backend_name() == "PostgreSQL" {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let mut passes = HashMap::with_capacity(ids.len());
+    for ids in ids.chunks(PER_STATEMENT) {
+        let sql = format!(
+            "SELECT {PASS_COLUMNS} FROM passes p WHERE p.tenant_id = $1 AND p.id IN ({}) \
+             ORDER BY p.id{lock}",
+            params(2, ids.len())
+        );
+        let mut query = sqlx::query_as::<_, PassRow>(&sql).bind(tenant_id);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let pass = from_row(row)?;
+            passes.insert(pass.id.clone(), pass);
+        }
+    }
+    Ok(passes)
+}
+
+/// Writes a pass's new content over the version it was read at.
+async fn store(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    pass: &Pass,
+    read: i64,
+    now: i64,
+) -> Result<()> {
+    let updated = sqlx::query(
+        "UPDATE passes SET additional_data = $1, version = $2, updated_at = $3 \
+         WHERE tenant_id = $4 AND id = $5 AND version = $6",
+    )
+    .bind(Value::Object(pass.additional_data.clone()).to_string())
+    .bind(pass.version)
+    .bind(now)
+    .bind(tenant_id)
+    .bind(&pass.id)
+    .bind(read)
+    .execute(&mut *conn)
+    .await?;
+    if updated.rows_affected() == 0 {
+        // Cannot happen while the rows are locked; the job is retried if it does.
+        return Err(DomainError::Internal(format!(
+            "pass {} changed while a batch held it",
+            pass.id
+        )));
+    }
+    Ok(())
+}
+
+struct NewVersion<'a> {
+    pass_id: &'a str,
+    version: i64,
+    changes: String,
+    update: Update<'a>,
+}
+
+/// Version rows in multi-row inserts; `$1` and `$2` (tenant, time) are shared.
+async fn insert_versions(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    versions: &[NewVersion<'_>],
+    now: i64,
+) -> Result<()> {
+    const PER_ROW: usize = 7;
+    for rows in versions.chunks(PER_STATEMENT) {
+        let values: Vec<String> = (0..rows.len())
+            .map(|r| {
+                let p = 3 + r * PER_ROW;
+                format!(
+                    "($1, ${}, ${}, ${}, ${}, $2, ${}, ${}, ${})",
+                    p,
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 5,
+                    p + 6
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO pass_versions (tenant_id, pass_id, version, changes, cause, created_at, message, significant, event_id) \
+             VALUES {}",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(tenant_id).bind(now);
+        for row in rows {
+            let u = row.update;
+            query = query
+                .bind(row.pass_id)
+                .bind(row.version)
+                .bind(row.changes.as_str())
+                .bind(serde_json::to_string(u.cause).expect("cause serialises"))
+                .bind(u.message)
+                .bind(i64::from(u.message.is_some()))
+                .bind(u.cause.event_id.as_deref());
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
