@@ -1,7 +1,7 @@
 //! Many pass lookups and updates in a few statements, for the workers: a BULK chunk
 //! or a run of custom actions reads its passes in one query, merges every update in
 //! memory, in order, and writes each changed pass once and all new versions in
-//! multi-row inserts. Same results as [`super::patch_in`] one update at a time.
+//! multi-row statements. [`super::patch`] is the same for one update.
 
 use std::collections::HashMap;
 
@@ -64,8 +64,9 @@ pub async fn find_many(
     Ok(found)
 }
 
-/// Applies each `(pass id, update)` in order, as [`super::patch_in`] would one by
-/// one, inside the caller's transaction. `None` for a pass that does not exist.
+/// Applies each `(pass id, update)` in order, each on top of the ones before it,
+/// inside the caller's transaction; a pass's version rises only when its content
+/// changed. `None` for a pass that does not exist.
 pub async fn patch_many(
     conn: &mut AnyConnection,
     tenant_id: &str,
@@ -111,9 +112,12 @@ pub async fn patch_many(
             changes,
         }));
     }
-    for pass in passes.values().filter(|p| p.version != read[&p.id]) {
-        store(conn, tenant_id, pass, read[&pass.id], now).await?;
-    }
+    let changed: Vec<(&Pass, i64)> = passes
+        .values()
+        .filter(|p| p.version != read[&p.id])
+        .map(|p| (p, read[&p.id]))
+        .collect();
+    store(conn, tenant_id, &changed, now).await?;
     insert_versions(conn, tenant_id, &versions, now).await?;
     Ok(results)
 }
@@ -149,32 +153,41 @@ async fn load_locked(
     Ok(passes)
 }
 
-/// Writes a pass's new content over the version it was read at.
+/// Writes each pass's new content over the version it was read at, in multi-row
+/// updates.
 async fn store(
     conn: &mut AnyConnection,
     tenant_id: &str,
-    pass: &Pass,
-    read: i64,
+    passes: &[(&Pass, i64)],
     now: i64,
 ) -> Result<()> {
-    let updated = sqlx::query(
-        "UPDATE passes SET additional_data = $1, version = $2, updated_at = $3 \
-         WHERE tenant_id = $4 AND id = $5 AND version = $6",
-    )
-    .bind(Value::Object(pass.additional_data.clone()).to_string())
-    .bind(pass.version)
-    .bind(now)
-    .bind(tenant_id)
-    .bind(&pass.id)
-    .bind(read)
-    .execute(&mut *conn)
-    .await?;
-    if updated.rows_affected() == 0 {
-        // Cannot happen while the rows are locked; the job is retried if it does.
-        return Err(DomainError::Internal(format!(
-            "pass {} changed while a batch held it",
-            pass.id
-        )));
+    const PER_ROW: usize = 4;
+    for rows in passes.chunks(PER_STATEMENT) {
+        let values: Vec<String> = (0..rows.len())
+            .map(|r| format!("({})", params(3 + r * PER_ROW, PER_ROW)))
+            .collect();
+        // VALUES columns are column1.. on both backends.
+        let sql = format!(
+            "UPDATE passes SET additional_data = v.column2, version = v.column3, updated_at = $2 \
+             FROM (VALUES {}) AS v \
+             WHERE passes.tenant_id = $1 AND passes.id = v.column1 AND passes.version = v.column4",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(tenant_id).bind(now);
+        for (pass, read) in rows {
+            query = query
+                .bind(pass.id.as_str())
+                .bind(Value::Object(pass.additional_data.clone()).to_string())
+                .bind(pass.version)
+                .bind(*read);
+        }
+        let updated = query.execute(&mut *conn).await?;
+        if updated.rows_affected() != rows.len() as u64 {
+            // Cannot happen while the rows are locked; the job is retried if it does.
+            return Err(DomainError::Internal(
+                "a pass changed while a batch held it".into(),
+            ));
+        }
     }
     Ok(())
 }

@@ -332,79 +332,11 @@ pub async fn patch_in(
     pass_id: &str,
     update: Update<'_>,
 ) -> Result<Patched> {
-    let errors = validate_data(update.changes, true);
-    if !errors.is_empty() {
-        return Err(DomainError::Invalid(errors));
-    }
-    loop {
-        let current = get_in(conn, tenant_id, pass_id).await?;
-        let (data, diff) = merge(&current.additional_data, update.changes);
-        if diff.is_empty() {
-            return Ok(Patched {
-                pass: current,
-                changes: diff,
-                significant: false,
-            });
-        }
-        let significant = update.message.is_some();
-        if let Some(pass) = store_version(conn, tenant_id, current, data, &diff, update).await? {
-            return Ok(Patched {
-                pass,
-                changes: diff,
-                significant,
-            });
-        }
-        // Another transaction wrote a version in between: merge again on top of it.
-    }
-}
-
-/// Writes the next version unless the pass moved on meanwhile (then `None`).
-async fn store_version(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    current: Pass,
-    data: Data,
-    diff: &[Change],
-    update: Update<'_>,
-) -> Result<Option<Pass>> {
-    let now = now_ms();
-    let version = current.version + 1;
-    let updated = sqlx::query(
-        "UPDATE passes SET additional_data = $1, version = $2, updated_at = $3 \
-         WHERE tenant_id = $4 AND id = $5 AND version = $6",
-    )
-    .bind(Value::Object(data.clone()).to_string())
-    .bind(version)
-    .bind(now)
-    .bind(tenant_id)
-    .bind(&current.id)
-    .bind(current.version)
-    .execute(&mut *conn)
-    .await?;
-    if updated.rows_affected() == 0 {
-        return Ok(None);
-    }
-    sqlx::query(
-        "INSERT INTO pass_versions (tenant_id, pass_id, version, changes, cause, created_at, message, significant, event_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(tenant_id)
-    .bind(&current.id)
-    .bind(version)
-    .bind(serde_json::to_string(diff).expect("changes serialise"))
-    .bind(serde_json::to_string(update.cause).expect("cause serialises"))
-    .bind(now)
-    .bind(update.message)
-    .bind(i64::from(update.message.is_some()))
-    .bind(&update.cause.event_id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(Some(Pass {
-        additional_data: data,
-        version,
-        updated_at: rfc3339(now),
-        ..current
-    }))
+    patch_many(conn, tenant_id, &[(pass_id, update)])
+        .await?
+        .pop()
+        .flatten()
+        .ok_or(DomainError::NotFound("pass"))
 }
 
 /// Ids of passes matching ANY of the identifiers, optionally of one type.
