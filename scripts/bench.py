@@ -254,6 +254,12 @@ Non-2xx answers during the runs: {errors}.
   NOTHING RETURNING id` statements and all their jobs in multi-row inserts, so a
   batch of 32 requests costs a handful of statements instead of 96; only requests
   whose dedupe key is taken go one by one.
+- **No database read to authenticate.** A listener request used to read its API key
+  from the database (on SQLite two thread hops, on PostgreSQL a round trip), and
+  sqlx pinged the SQLite connection before each use. Keys are now remembered for one
+  second (cleared at once by a revocation in this process) and SQLite connections
+  are not pinged; the shared state is one `Arc` instead of a dozen clones per
+  request. On PostgreSQL the listener went from 1.7 k to 2.7 k requests/s.
 - **One writer connection** on SQLite: writers queue in-process instead of retrying on
   `SQLITE_BUSY`, and turns at it go to the event writer before background work
   (`domain/src/turns.rs`), so an acknowledgement waits for at most the one background
@@ -282,8 +288,14 @@ Non-2xx answers during the runs: {errors}.
   slot and not the worker.
 - **Batched work.** A BULK envelope is one event and one job; the worker applies its
   items 100 per transaction and records progress with them, so a crash resumes where
-  it stopped; each chunk's callbacks are queued with multi-row inserts and pass types
-  are read once per chunk.
+  it stopped. A chunk (or a run of ONE_BY_ONE custom actions and SFMC push updates)
+  is applied in a fixed number of statements instead of about seven per item
+  (`domain/src/passes/many.rs`): the items' passes are found with one query per
+  identifier mapping, read in one query (locked, in id order, on PostgreSQL), merged
+  in memory in the order received, and written with multi-row `UPDATE … FROM
+  (VALUES …)` and `INSERT` statements, as are their versions, owed wallet refreshes
+  and callbacks; pass types are read once per chunk. A BULK of 10 000 went from
+  8.4 s to 1.9 s in `make bench` (3.9 s → 1.2 s on a fresh server).
 - The "half load" run starts once the full-load run's backlog has been applied (as a
   steady rate would find the server); the drain took {r.get('drain_s', 0):.0f} s.
 - The "half load" row uses wrk's per-connection delay to approximate a fixed rate
