@@ -24,6 +24,7 @@ pub const FAILED: &str = "failed";
 /// Failed, then retried by hand as a new delivery.
 pub const RETRIED: &str = "retried";
 
+/// One delivery to `target`; its id.
 pub async fn create(
     conn: &mut AnyConnection,
     tenant_id: &str,
@@ -32,32 +33,18 @@ pub async fn create(
     event_id: Option<&str>,
     target: &str,
 ) -> Result<String> {
-    let id = new_id("dlv");
-    let now = now_ms();
-    sqlx::query(
-        "INSERT INTO deliveries (id, tenant_id, channel, pass_id, event_id, target, status, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-    )
-    .bind(&id)
-    .bind(tenant_id)
-    .bind(channel)
-    .bind(pass_id)
-    .bind(event_id)
-    .bind(target)
-    .bind(PENDING)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    Ok(id)
+    let ids = create_many(conn, tenant_id, channel, pass_id, event_id, &[target]).await?;
+    Ok(ids.into_iter().next().expect("one id per target"))
 }
 
-/// Deliveries of one event to each of `targets`, many rows per statement; their ids
-/// in the same order.
+/// Deliveries to each of `targets`, many rows per statement; their ids in the same
+/// order.
 pub async fn create_many(
     conn: &mut AnyConnection,
     tenant_id: &str,
     channel: &str,
-    event_id: &str,
+    pass_id: Option<&str>,
+    event_id: Option<&str>,
     targets: &[&str],
 ) -> Result<Vec<String>> {
     let now = now_ms();
@@ -66,13 +53,13 @@ pub async fn create_many(
         .chunks(ROWS_PER_INSERT)
         .zip(targets.chunks(ROWS_PER_INSERT))
     {
-        // $1..$5 are shared by every row; each row adds its id and target.
+        // $1..$6 are shared by every row; each row adds its id and target.
         let rows: Vec<String> = (0..ids.len())
             .map(|r| {
                 format!(
-                    "(${}, $1, $2, NULL, $3, ${}, $4, $5, $5)",
-                    6 + 2 * r,
-                    7 + 2 * r
+                    "(${}, $1, $2, $3, $4, ${}, $5, $6, $6)",
+                    7 + 2 * r,
+                    8 + 2 * r
                 )
             })
             .collect();
@@ -84,6 +71,7 @@ pub async fn create_many(
         let mut query = sqlx::query(&sql)
             .bind(tenant_id)
             .bind(channel)
+            .bind(pass_id)
             .bind(event_id)
             .bind(PENDING)
             .bind(now);

@@ -440,9 +440,15 @@ async fn queue_callbacks(
     event_id: &str,
     urls: &[&str],
 ) -> Result<()> {
-    let deliveries =
-        deliveries::create_many(conn, tenant_id, deliveries::ACTITO_CALLBACK, event_id, urls)
-            .await?;
+    let deliveries = deliveries::create_many(
+        conn,
+        tenant_id,
+        deliveries::ACTITO_CALLBACK,
+        None,
+        Some(event_id),
+        urls,
+    )
+    .await?;
     let jobs: Vec<NewJob> = deliveries
         .iter()
         .zip(urls)
