@@ -33,50 +33,62 @@ pub async fn create(
     event_id: Option<&str>,
     target: &str,
 ) -> Result<String> {
-    let ids = create_many(conn, tenant_id, channel, pass_id, event_id, &[target]).await?;
-    Ok(ids.into_iter().next().expect("one id per target"))
+    let new = NewDelivery {
+        pass_id,
+        event_id,
+        target,
+    };
+    let ids = create_many(conn, tenant_id, channel, &[new]).await?;
+    Ok(ids.into_iter().next().expect("one id per delivery"))
 }
 
-/// Deliveries to each of `targets`, many rows per statement; their ids in the same
-/// order.
+/// A delivery to create: where to, for which pass or event.
+#[derive(Clone, Copy, Debug)]
+pub struct NewDelivery<'a> {
+    pub pass_id: Option<&'a str>,
+    pub event_id: Option<&'a str>,
+    pub target: &'a str,
+}
+
+/// Deliveries of one channel, many rows per statement; their ids in the same order.
 pub async fn create_many(
     conn: &mut AnyConnection,
     tenant_id: &str,
     channel: &str,
-    pass_id: Option<&str>,
-    event_id: Option<&str>,
-    targets: &[&str],
+    new: &[NewDelivery<'_>],
 ) -> Result<Vec<String>> {
+    const PER_ROW: usize = 4;
     let now = now_ms();
-    let ids: Vec<String> = targets.iter().map(|_| new_id("dlv")).collect();
-    for (ids, targets) in ids
-        .chunks(ROWS_PER_INSERT)
-        .zip(targets.chunks(ROWS_PER_INSERT))
-    {
-        // $1..$6 are shared by every row; each row adds its id and target.
-        let rows: Vec<String> = (0..ids.len())
+    let ids: Vec<String> = new.iter().map(|_| new_id("dlv")).collect();
+    for (ids, rows) in ids.chunks(ROWS_PER_INSERT).zip(new.chunks(ROWS_PER_INSERT)) {
+        // $1..$4 are shared by every row; each row adds id, pass, event and target.
+        let values: Vec<String> = (0..rows.len())
             .map(|r| {
+                let p = 5 + r * PER_ROW;
                 format!(
-                    "(${}, $1, $2, $3, $4, ${}, $5, $6, $6)",
-                    7 + 2 * r,
-                    8 + 2 * r
+                    "(${p}, $1, $2, ${}, ${}, ${}, $3, $4, $4)",
+                    p + 1,
+                    p + 2,
+                    p + 3
                 )
             })
             .collect();
         let sql = format!(
             "INSERT INTO deliveries (id, tenant_id, channel, pass_id, event_id, target, status, created_at, updated_at) \
              VALUES {}",
-            rows.join(", ")
+            values.join(", ")
         );
         let mut query = sqlx::query(&sql)
             .bind(tenant_id)
             .bind(channel)
-            .bind(pass_id)
-            .bind(event_id)
             .bind(PENDING)
             .bind(now);
-        for (id, target) in ids.iter().zip(targets) {
-            query = query.bind(id.as_str()).bind(*target);
+        for (id, row) in ids.iter().zip(rows) {
+            query = query
+                .bind(id.as_str())
+                .bind(row.pass_id)
+                .bind(row.event_id)
+                .bind(row.target);
         }
         query.execute(&mut *conn).await?;
     }

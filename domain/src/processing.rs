@@ -1,7 +1,7 @@
 //! What the workers do with each kind of job: apply Actito custom actions, profile
 //! changes and SFMC push updates to passes, and deliver Actito callbacks.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{json, Map, Value};
 use sqlx::{AnyConnection, Connection};
@@ -14,12 +14,13 @@ use crate::actito::settings::{
 };
 use crate::core::Core;
 use crate::customers;
-use crate::deliveries::{self, Attempt};
+use crate::deliveries::{self, Attempt, NewDelivery};
 use crate::error::{DomainError, Result};
 use crate::events;
 use crate::jobs::{self, Job, NewJob, Outcome};
 use crate::live::{LiveEvent, LiveKind};
 use crate::passes::{self, Cause, Data, Patched, Update};
+use crate::sql::{params, PER_STATEMENT};
 use crate::wallet::delivery::{self, Owed};
 use crate::wallet::pass_types;
 
@@ -215,7 +216,6 @@ fn event_id(job: &Job) -> Result<&str> {
 struct CustomAction {
     event_id: String,
     items: Vec<CustomActionItem>,
-    mapping: Vec<(String, String)>,
 }
 
 async fn read_custom_action(core: &Core, job: &Job) -> Result<CustomAction> {
@@ -225,26 +225,31 @@ async fn read_custom_action(core: &Core, job: &Job) -> Result<CustomAction> {
         .map_err(|e| DomainError::invalid("body", &format!("{e:?}")))?;
     let items = envelope::custom_action_items(&envelope)
         .map_err(|e| DomainError::invalid("body", &format!("{e:?}")))?;
-    let settings = actito_settings::get(core, &job.tenant_id).await?;
-    let mapping = settings
-        .as_ref()
-        .map(|s| s.identifier_mapping.clone())
-        .unwrap_or_else(default_identifier_mapping);
     Ok(CustomAction {
         event_id: event_id.to_string(),
         items: items.into_iter().skip(done as usize).collect(),
-        mapping,
     })
+}
+
+/// How the tenant's Actito profile attributes map to pass identifiers.
+async fn identifier_mapping(core: &Core, tenant_id: &str) -> Result<Vec<(String, String)>> {
+    Ok(actito_settings::get(core, tenant_id)
+        .await?
+        .map(|s| s.identifier_mapping)
+        .unwrap_or_else(default_identifier_mapping))
 }
 
 async fn custom_action(core: &Core, job: &Job) -> Result<()> {
     let action = read_custom_action(core, job).await?;
+    let mapping = identifier_mapping(core, &job.tenant_id).await?;
     for chunk in action.items.chunks(BATCH) {
+        let work = Work::Action {
+            event_id: &action.event_id,
+            items: chunk,
+        };
         let mut conn = core.db.background().await?;
         let mut tx = conn.begin().await?;
-        let mut planned = Vec::new();
-        plan_items_in(&mut tx, job, &action, chunk, &mut planned).await?;
-        let applied = apply_planned(&mut tx, &job.tenant_id, &planned).await?;
+        let applied = apply_run_in(&mut tx, &job.tenant_id, &mapping, &[work]).await?;
         tx.commit().await?;
         drop(conn);
         core.db.publish_all(applied);
@@ -252,46 +257,165 @@ async fn custom_action(core: &Core, job: &Job) -> Result<()> {
     Ok(())
 }
 
-/// Finds the passes of custom-action items and plans their updates, queues the
-/// items' callbacks and records the progress, in the caller's transaction (which
-/// then applies the plan).
-async fn plan_items_in(
+/// One job's part of a run.
+enum Work<'a> {
+    /// Custom-action items (all of a ONE_BY_ONE, a chunk of a BULK).
+    Action {
+        event_id: &'a str,
+        items: &'a [CustomActionItem],
+    },
+    /// An SFMC push update.
+    Push(&'a Job),
+}
+
+/// Applies a run's work in the caller's transaction, in order, in a fixed number of
+/// statements however many jobs and items it holds: the items' passes are found
+/// together, their callbacks queued and their progress recorded, SFMC push updates
+/// already applied are skipped, and every update goes through [`apply_all`].
+/// Returns the live events to publish after the commit.
+async fn apply_run_in(
     tx: &mut AnyConnection,
-    job: &Job,
-    action: &CustomAction,
-    items: &[CustomActionItem],
-    planned: &mut Vec<Planned>,
-) -> Result<()> {
-    let event_id = action.event_id.as_str();
-    let targets = resolve_items(tx, &job.tenant_id, items, &action.mapping).await?;
-    let mut callbacks = Vec::new();
-    for (item, targets) in items.iter().zip(&targets) {
-        let cause = Cause {
-            source: "actito".into(),
-            event_id: Some(event_id.to_string()),
-            campaign_id: item.parameters.get("campaignId").and_then(scalar_text),
-            ..Default::default()
-        };
-        let (changes, message) = (item.changes(), item.message());
-        planned.extend(targets.iter().map(|pass_id| Planned {
-            pass_id: pass_id.clone(),
-            changes: changes.clone(),
-            cause: cause.clone(),
-            message: message.clone(),
-        }));
-        let link = if targets.is_empty() {
-            &item.notify_ko
-        } else {
-            &item.notify_ok
-        };
-        callbacks.extend(link.as_deref());
+    tenant_id: &str,
+    mapping: &[(String, String)],
+    work: &[Work<'_>],
+) -> Result<Vec<LiveEvent>> {
+    let pushes: Vec<&str> = work
+        .iter()
+        .filter_map(|w| match w {
+            Work::Push(job) => job.event_id.as_deref(),
+            Work::Action { .. } => None,
+        })
+        .collect();
+    let unapplied = mark_applied(tx, &pushes).await?;
+    let items: Vec<&CustomActionItem> = work
+        .iter()
+        .flat_map(|w| match w {
+            Work::Action { items, .. } => items.iter().collect(),
+            Work::Push(_) => Vec::new(),
+        })
+        .collect();
+    let mut targets = resolve_items(tx, tenant_id, &items, mapping)
+        .await?
+        .into_iter();
+    let (mut planned, mut callbacks, mut progress) = (Vec::new(), Vec::new(), Vec::new());
+    for w in work {
+        match w {
+            Work::Action { event_id, items } => {
+                for item in *items {
+                    let found = targets.next().expect("one target list per item");
+                    let link = if found.is_empty() {
+                        &item.notify_ko
+                    } else {
+                        &item.notify_ok
+                    };
+                    callbacks.extend(link.as_deref().map(|url| (*event_id, url)));
+                    plan_item(item, event_id, found, &mut planned);
+                }
+                progress.push((*event_id, items.len()));
+            }
+            Work::Push(job) => {
+                if job
+                    .event_id
+                    .as_deref()
+                    .is_none_or(|e| unapplied.contains(e))
+                {
+                    plan_push(job, &mut planned);
+                }
+            }
+        }
     }
-    queue_callbacks(tx, &job.tenant_id, event_id, &callbacks).await?;
-    sqlx::query("UPDATE inbound_events SET items_done = items_done + $1 WHERE id = $2")
-        .bind(items.len() as i64)
-        .bind(event_id)
-        .execute(&mut *tx)
-        .await?;
+    queue_callbacks(tx, tenant_id, &callbacks).await?;
+    record_progress(tx, &progress).await?;
+    apply_planned(tx, tenant_id, &planned).await
+}
+
+/// A custom-action item's update of each of its passes.
+fn plan_item(
+    item: &CustomActionItem,
+    event_id: &str,
+    passes: Vec<String>,
+    planned: &mut Vec<Planned>,
+) {
+    let cause = Cause {
+        source: "actito".into(),
+        event_id: Some(event_id.to_string()),
+        campaign_id: item.parameters.get("campaignId").and_then(scalar_text),
+        ..Default::default()
+    };
+    let (changes, message) = (item.changes(), item.message());
+    planned.extend(passes.into_iter().map(|pass_id| Planned {
+        pass_id,
+        changes: changes.clone(),
+        cause: cause.clone(),
+        message: message.clone(),
+    }));
+}
+
+/// An SFMC push update of each of its passes (those gone by now are skipped).
+fn plan_push(job: &Job, planned: &mut Vec<Planned>) {
+    let p = &job.payload;
+    let pass_ids: Vec<String> = serde_json::from_value(p["passIds"].clone()).unwrap_or_default();
+    let changes: Map<String, Value> = p["additionalData"].as_object().cloned().unwrap_or_default();
+    let cause = Cause {
+        source: "sfmc".into(),
+        event_id: job.event_id.clone(),
+        journey_id: p["journeyId"].as_str().map(str::to_string),
+        actor: p["keyValue"].as_str().map(|k| format!("contact {k}")),
+        ..Default::default()
+    };
+    planned.extend(pass_ids.into_iter().map(|pass_id| Planned {
+        pass_id,
+        changes: changes.clone(),
+        cause: cause.clone(),
+        message: p["message"].as_str().map(str::to_string),
+    }));
+}
+
+/// Marks SFMC events applied in the caller's transaction; returns those that were
+/// not yet. A job run again (its outcome lost to a crash or a database outage after
+/// the commit) then changes nothing the second time.
+async fn mark_applied(conn: &mut AnyConnection, event_ids: &[&str]) -> Result<HashSet<String>> {
+    let mut marked = HashSet::new();
+    for ids in event_ids.chunks(PER_STATEMENT) {
+        let sql = format!(
+            "UPDATE inbound_events SET items_done = items \
+             WHERE id IN ({}) AND items_done < items RETURNING id",
+            params(1, ids.len())
+        );
+        let mut query = sqlx::query_as::<_, (String,)>(&sql);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        marked.extend(
+            query
+                .fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .map(|(id,)| id),
+        );
+    }
+    Ok(marked)
+}
+
+/// Adds each event's applied items to its progress, one statement per count.
+async fn record_progress(conn: &mut AnyConnection, progress: &[(&str, usize)]) -> Result<()> {
+    let mut by_count: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
+    for (event_id, n) in progress {
+        by_count.entry(*n).or_default().push(event_id);
+    }
+    for (n, event_ids) in by_count {
+        for ids in event_ids.chunks(PER_STATEMENT) {
+            let sql = format!(
+                "UPDATE inbound_events SET items_done = items_done + $1 WHERE id IN ({})",
+                params(2, ids.len())
+            );
+            let mut query = sqlx::query(&sql).bind(n as i64);
+            for id in ids {
+                query = query.bind(*id);
+            }
+            query.execute(&mut *conn).await?;
+        }
+    }
     Ok(())
 }
 
@@ -342,35 +466,42 @@ pub async fn run_in_order(core: &Core, jobs: &[Job]) -> Vec<Ran> {
 /// they hold more items than one transaction should (it holds the SQLite writer) or
 /// one is not of a kind that can.
 async fn together(core: &Core, jobs: &[Job]) -> Result<bool> {
+    if jobs
+        .iter()
+        .any(|job| !RUN_KINDS.contains(&job.kind.as_str()))
+    {
+        return Ok(false);
+    }
     let mut actions = HashMap::new();
     let mut items = 0;
-    for job in jobs {
-        match job.kind.as_str() {
-            ACTITO_CUSTOM_ACTION => {
-                let action = read_custom_action(core, job).await?;
-                items += action.items.len();
-                if items > BATCH {
-                    return Ok(false);
-                }
-                actions.insert(job.id.as_str(), action);
-            }
-            SFMC_EXECUTE => {}
-            _ => return Ok(false),
+    for job in jobs.iter().filter(|j| j.kind == ACTITO_CUSTOM_ACTION) {
+        let action = read_custom_action(core, job).await?;
+        items += action.items.len();
+        if items > BATCH {
+            return Ok(false);
         }
+        actions.insert(job.id.as_str(), action);
     }
+    // One tenant's run (its ordering key): one mapping, updates applied in order.
+    let tenant_id = &jobs[0].tenant_id;
+    let mapping = if actions.is_empty() {
+        Vec::new()
+    } else {
+        identifier_mapping(core, tenant_id).await?
+    };
+    let work: Vec<Work> = jobs
+        .iter()
+        .map(|job| match actions.get(job.id.as_str()) {
+            Some(action) => Work::Action {
+                event_id: &action.event_id,
+                items: &action.items,
+            },
+            None => Work::Push(job),
+        })
+        .collect();
     let mut conn = core.db.background().await?;
     let mut tx = conn.begin().await?;
-    let mut planned = Vec::new();
-    for job in jobs {
-        match actions.get(job.id.as_str()) {
-            Some(action) => {
-                plan_items_in(&mut tx, job, action, &action.items, &mut planned).await?
-            }
-            None => plan_sfmc_in(&mut tx, job, &mut planned).await?,
-        }
-    }
-    // One tenant's run: its jobs' updates apply together, in order.
-    let applied = apply_planned(&mut tx, &jobs[0].tenant_id, &planned).await?;
+    let applied = apply_run_in(&mut tx, tenant_id, &mapping, &work).await?;
     tx.commit().await?;
     drop(conn);
     core.db.publish_all(applied);
@@ -383,7 +514,7 @@ async fn together(core: &Core, jobs: &[Job]) -> Result<bool> {
 async fn resolve_items(
     conn: &mut AnyConnection,
     tenant_id: &str,
-    items: &[CustomActionItem],
+    items: &[&CustomActionItem],
     mapping: &[(String, String)],
 ) -> Result<Vec<Vec<String>>> {
     let wanted: Vec<Option<String>> = items
@@ -433,26 +564,26 @@ async fn resolve_items(
     Ok(targets)
 }
 
-/// A callback delivery and its job per URL, in multi-row inserts.
+/// A callback delivery and its job per `(event, URL)`, in multi-row inserts.
 async fn queue_callbacks(
     conn: &mut AnyConnection,
     tenant_id: &str,
-    event_id: &str,
-    urls: &[&str],
+    callbacks: &[(&str, &str)],
 ) -> Result<()> {
-    let deliveries = deliveries::create_many(
-        conn,
-        tenant_id,
-        deliveries::ACTITO_CALLBACK,
-        None,
-        Some(event_id),
-        urls,
-    )
-    .await?;
+    let new: Vec<NewDelivery> = callbacks
+        .iter()
+        .map(|(event_id, url)| NewDelivery {
+            pass_id: None,
+            event_id: Some(event_id),
+            target: url,
+        })
+        .collect();
+    let deliveries =
+        deliveries::create_many(conn, tenant_id, deliveries::ACTITO_CALLBACK, &new).await?;
     let jobs: Vec<NewJob> = deliveries
         .iter()
-        .zip(urls)
-        .map(|(delivery, url)| {
+        .zip(callbacks)
+        .map(|(delivery, (_, url))| {
             NewJob::new(
                 tenant_id,
                 ACTITO_CALLBACK,
@@ -479,12 +610,12 @@ pub async fn on_dead_in(db: &crate::db::Db, conn: &mut AnyConnection, job: &Job)
     else {
         return Ok(());
     };
-    let urls: Vec<&str> = items
+    let callbacks: Vec<(&str, &str)> = items
         .iter()
         .skip(done as usize)
-        .filter_map(|item| item.notify_ko.as_deref())
+        .filter_map(|item| Some((event_id, item.notify_ko.as_deref()?)))
         .collect();
-    queue_callbacks(conn, &job.tenant_id, event_id, &urls).await?;
+    queue_callbacks(conn, &job.tenant_id, &callbacks).await?;
     Ok(())
 }
 
@@ -565,47 +696,10 @@ async fn profile(core: &Core, job: &Job) -> Result<()> {
 async fn sfmc_execute(core: &Core, job: &Job) -> Result<()> {
     let mut conn = core.db.background().await?;
     let mut tx = conn.begin().await?;
-    let mut planned = Vec::new();
-    plan_sfmc_in(&mut tx, job, &mut planned).await?;
-    let applied = apply_planned(&mut tx, &job.tenant_id, &planned).await?;
+    let applied = apply_run_in(&mut tx, &job.tenant_id, &[], &[Work::Push(job)]).await?;
     tx.commit().await?;
     drop(conn);
     core.db.publish_all(applied);
-    Ok(())
-}
-
-/// Plans an SFMC push update in the caller's transaction (passes that no longer
-/// exist are skipped when it is applied). The event records that it was applied in
-/// the same transaction, so a job run again (its outcome was lost to a crash or a
-/// database outage after the commit) changes nothing the second time.
-async fn plan_sfmc_in(tx: &mut AnyConnection, job: &Job, planned: &mut Vec<Planned>) -> Result<()> {
-    if let Some(event_id) = &job.event_id {
-        let marked = sqlx::query(
-            "UPDATE inbound_events SET items_done = items WHERE id = $1 AND items_done < items",
-        )
-        .bind(event_id)
-        .execute(&mut *tx)
-        .await?;
-        if marked.rows_affected() == 0 {
-            return Ok(());
-        }
-    }
-    let p = &job.payload;
-    let pass_ids: Vec<String> = serde_json::from_value(p["passIds"].clone()).unwrap_or_default();
-    let changes: Map<String, Value> = p["additionalData"].as_object().cloned().unwrap_or_default();
-    let cause = Cause {
-        source: "sfmc".into(),
-        event_id: job.event_id.clone(),
-        journey_id: p["journeyId"].as_str().map(str::to_string),
-        actor: p["keyValue"].as_str().map(|k| format!("contact {k}")),
-        ..Default::default()
-    };
-    planned.extend(pass_ids.into_iter().map(|pass_id| Planned {
-        pass_id,
-        changes: changes.clone(),
-        cause: cause.clone(),
-        message: p["message"].as_str().map(str::to_string),
-    }));
     Ok(())
 }
 
