@@ -11,7 +11,7 @@ use crate::db::Db;
 use crate::error::{DomainError, Result};
 use crate::ids::new_id;
 use crate::live::{LiveEvent, LiveKind};
-use crate::sql::{self, Where};
+use crate::sql::{self, params, Where, PER_STATEMENT};
 
 pub const ACTITO_CALLBACK: &str = "actito-callback";
 pub const WALLET: &str = "wallet";
@@ -60,21 +60,13 @@ pub async fn create_many(
     const PER_ROW: usize = 4;
     let now = now_ms();
     let ids: Vec<String> = new.iter().map(|_| new_id("dlv")).collect();
-    for (ids, rows) in ids.chunks(ROWS_PER_INSERT).zip(new.chunks(ROWS_PER_INSERT)) {
+    for (ids, rows) in ids.chunks(PER_STATEMENT).zip(new.chunks(PER_STATEMENT)) {
         // $1..$4 are shared by every row; each row adds id, pass, event and target.
         let values: Vec<String> = (0..rows.len())
-            .map(|r| {
-                let p = 5 + r * PER_ROW;
-                format!(
-                    "(${p}, $1, $2, ${}, ${}, ${}, $3, $4, $4)",
-                    p + 1,
-                    p + 2,
-                    p + 3
-                )
-            })
+            .map(|r| format!("($1, $2, $3, $4, $4, {})", params(5 + r * PER_ROW, PER_ROW)))
             .collect();
         let sql = format!(
-            "INSERT INTO deliveries (id, tenant_id, channel, pass_id, event_id, target, status, created_at, updated_at) \
+            "INSERT INTO deliveries (tenant_id, channel, status, created_at, updated_at, id, pass_id, event_id, target) \
              VALUES {}",
             values.join(", ")
         );
@@ -94,8 +86,6 @@ pub async fn create_many(
     }
     Ok(ids)
 }
-
-const ROWS_PER_INSERT: usize = 200;
 
 /// One attempt's result, and the delivery's status after it.
 #[derive(Clone, Debug)]

@@ -22,6 +22,7 @@ use crate::clock::now_ms;
 use crate::db::{Backend, Db};
 use crate::error::{DomainError, Result};
 use crate::ids::new_id;
+use crate::sql::PER_STATEMENT;
 
 pub const QUEUED: &str = "queued";
 pub const RUNNING: &str = "running";
@@ -97,7 +98,6 @@ pub struct Job {
 
 const INSERT_COLUMNS: &str = "(id, tenant_id, kind, payload, ordering_key, event_id, status, \
      attempts, max_attempts, run_at, created_at, updated_at)";
-const ROWS_PER_INSERT: usize = 200;
 
 /// Enqueues jobs inside the caller's transaction, many rows per statement. A job
 /// behind a pending job of its ordering key (already stored, or earlier in `jobs`)
@@ -114,8 +114,8 @@ pub async fn enqueue(conn: &mut AnyConnection, jobs: &[NewJob]) -> Result<Vec<St
         .collect();
     let mut ids = Vec::with_capacity(jobs.len());
     for (chunk, statuses) in jobs
-        .chunks(ROWS_PER_INSERT)
-        .zip(statuses.chunks(ROWS_PER_INSERT))
+        .chunks(PER_STATEMENT)
+        .zip(statuses.chunks(PER_STATEMENT))
     {
         let rows: Vec<String> = (0..chunk.len())
             .map(|r| {
@@ -180,7 +180,7 @@ pub(crate) async fn pending_among<'a>(
     keys: &[&'a str],
 ) -> Result<HashSet<&'a str>> {
     let mut taken = HashSet::new();
-    for chunk in keys.chunks(ROWS_PER_INSERT) {
+    for chunk in keys.chunks(PER_STATEMENT) {
         // One EXISTS per key: it stops at the key's first pending job, however
         // many wait behind it.
         let sql = (1..=chunk.len())

@@ -290,8 +290,8 @@ async fn apply_run_in(
     let items: Vec<&CustomActionItem> = work
         .iter()
         .flat_map(|w| match w {
-            Work::Action { items, .. } => items.iter().collect(),
-            Work::Push(_) => Vec::new(),
+            Work::Action { items, .. } => items.iter(),
+            Work::Push(_) => [].iter(),
         })
         .collect();
     let mut targets = resolve_items(tx, tenant_id, &items, mapping)
@@ -523,11 +523,13 @@ async fn resolve_items(
         .collect();
     let of_type = |i: usize, pass_type: &str| wanted[i].as_deref().is_none_or(|t| t == pass_type);
     let mut targets = vec![Vec::new(); items.len()];
-    let by_id: Vec<(usize, String)> = items
-        .iter()
-        .enumerate()
-        .filter_map(|(i, item)| Some((i, item.pass_id()?)))
-        .collect();
+    let (mut by_id, mut open) = (Vec::new(), Vec::new());
+    for (i, item) in items.iter().enumerate() {
+        match item.pass_id() {
+            Some(id) => by_id.push((i, id)),
+            None => open.push(i),
+        }
+    }
     let ids: Vec<&str> = by_id.iter().map(|(_, id)| id.as_str()).collect();
     let types = passes::types_of(conn, tenant_id, &ids).await?;
     for (i, id) in &by_id {
@@ -535,9 +537,6 @@ async fn resolve_items(
             targets[*i].push(id.clone());
         }
     }
-    let mut open: Vec<usize> = (0..items.len())
-        .filter(|i| !by_id.iter().any(|(j, _)| j == i))
-        .collect();
     for (attribute, identifier) in mapping {
         let asked: Vec<(usize, String)> = open
             .iter()

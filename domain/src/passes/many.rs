@@ -209,22 +209,10 @@ async fn insert_versions(
     const PER_ROW: usize = 7;
     for rows in versions.chunks(PER_STATEMENT) {
         let values: Vec<String> = (0..rows.len())
-            .map(|r| {
-                let p = 3 + r * PER_ROW;
-                format!(
-                    "($1, ${}, ${}, ${}, ${}, $2, ${}, ${}, ${})",
-                    p,
-                    p + 1,
-                    p + 2,
-                    p + 3,
-                    p + 4,
-                    p + 5,
-                    p + 6
-                )
-            })
+            .map(|r| format!("($1, $2, {})", params(3 + r * PER_ROW, PER_ROW)))
             .collect();
         let sql = format!(
-            "INSERT INTO pass_versions (tenant_id, pass_id, version, changes, cause, created_at, message, significant, event_id) \
+            "INSERT INTO pass_versions (tenant_id, created_at, pass_id, version, changes, cause, message, significant, event_id) \
              VALUES {}",
             values.join(", ")
         );

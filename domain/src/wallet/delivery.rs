@@ -73,15 +73,17 @@ pub async fn owe_many(
     tenant_id: &str,
     owed: &[Owed<'_>],
 ) -> Result<()> {
-    let owed = collapse(owed);
-    if owed.is_empty() {
+    let rows = collapse(owed);
+    if rows.is_empty() {
         return Ok(());
     }
     let now = crate::clock::now_ms();
+    let owed: Vec<&OwedRow> = rows.iter().collect();
     let updated = update_owed(conn, tenant_id, &owed, now).await?;
     let missing: Vec<&OwedRow> = owed
         .iter()
         .filter(|o| !updated.contains(o.pass_id))
+        .copied()
         .collect();
     let mut need_job = insert_owed(conn, tenant_id, &missing, now).await?;
     // An owed row's job may have died since (dead-lettered): those need a new one.
@@ -142,44 +144,22 @@ fn collapse<'a>(owed: &[Owed<'a>]) -> Vec<OwedRow<'a>> {
 async fn update_owed(
     conn: &mut sqlx::AnyConnection,
     tenant_id: &str,
-    owed: &[OwedRow<'_>],
+    owed: &[&OwedRow<'_>],
     now: i64,
 ) -> Result<HashSet<String>> {
-    const PER_ROW: usize = 4;
-    let mut updated = HashSet::new();
-    for rows in owed.chunks(PER_STATEMENT) {
-        let values: Vec<String> = (0..rows.len())
-            .map(|r| format!("({})", params(3 + r * PER_ROW, PER_ROW)))
-            .collect();
-        // VALUES columns are column1.. on both backends.
-        let sql = format!(
+    // VALUES columns are column1.. on both backends.
+    let statement = |values: &str| {
+        format!(
             "UPDATE wallet_refreshes SET version = v.column2, \
              significant = CASE WHEN v.column3 > 0 THEN v.column3 ELSE wallet_refreshes.significant END, \
              message = COALESCE(v.column4, wallet_refreshes.message), requested_at = $2, job_pending = 1 \
-             FROM (VALUES {}) AS v \
+             FROM (VALUES {values}) AS v \
              WHERE wallet_refreshes.tenant_id = $1 AND wallet_refreshes.pass_id = v.column1 \
-             RETURNING wallet_refreshes.pass_id",
-            values.join(", ")
-        );
-        let mut query = sqlx::query_as::<_, (String,)>(&sql)
-            .bind(tenant_id)
-            .bind(now);
-        for row in rows {
-            query = query
-                .bind(row.pass_id)
-                .bind(row.version)
-                .bind(row.significant)
-                .bind(row.message);
-        }
-        updated.extend(
-            query
-                .fetch_all(&mut *conn)
-                .await?
-                .into_iter()
-                .map(|(id,)| id),
-        );
-    }
-    Ok(updated)
+             RETURNING wallet_refreshes.pass_id"
+        )
+    };
+    let updated = owed_rows(conn, tenant_id, owed, now, |p| format!("({p})"), statement).await?;
+    Ok(updated.into_iter().collect())
 }
 
 /// Inserts rows for passes that owed nothing; returns the pass ids it inserted (a
@@ -190,28 +170,53 @@ async fn insert_owed(
     owed: &[&OwedRow<'_>],
     now: i64,
 ) -> Result<Vec<String>> {
+    let statement = |values: &str| {
+        format!(
+            "INSERT INTO wallet_refreshes (tenant_id, pass_id, version, significant, message, requested_at, job_pending) \
+             VALUES {values} ON CONFLICT (tenant_id, pass_id) DO NOTHING RETURNING pass_id"
+        )
+    };
+    owed_rows(
+        conn,
+        tenant_id,
+        owed,
+        now,
+        |p| format!("($1, {p}, $2, 1)"),
+        statement,
+    )
+    .await
+}
+
+/// Runs `statement` over the owed rows, many per statement: `$1` is the tenant, `$2`
+/// the time, and `row` places each row's pass, version, significant version and
+/// message (given as their placeholders) in the `VALUES` list. Returns the pass ids
+/// the statement returns.
+async fn owed_rows(
+    conn: &mut sqlx::AnyConnection,
+    tenant_id: &str,
+    owed: &[&OwedRow<'_>],
+    now: i64,
+    row: impl Fn(&str) -> String,
+    statement: impl Fn(&str) -> String,
+) -> Result<Vec<String>> {
     const PER_ROW: usize = 4;
-    let mut inserted = Vec::new();
+    let mut returned = Vec::new();
     for rows in owed.chunks(PER_STATEMENT) {
         let values: Vec<String> = (0..rows.len())
-            .map(|r| format!("($1, {}, $2, 1)", params(3 + r * PER_ROW, PER_ROW)))
+            .map(|r| row(&params(3 + r * PER_ROW, PER_ROW)))
             .collect();
-        let sql = format!(
-            "INSERT INTO wallet_refreshes (tenant_id, pass_id, version, significant, message, requested_at, job_pending) \
-             VALUES {} ON CONFLICT (tenant_id, pass_id) DO NOTHING RETURNING pass_id",
-            values.join(", ")
-        );
+        let sql = statement(&values.join(", "));
         let mut query = sqlx::query_as::<_, (String,)>(&sql)
             .bind(tenant_id)
             .bind(now);
-        for row in rows {
+        for owed in rows {
             query = query
-                .bind(row.pass_id)
-                .bind(row.version)
-                .bind(row.significant)
-                .bind(row.message);
+                .bind(owed.pass_id)
+                .bind(owed.version)
+                .bind(owed.significant)
+                .bind(owed.message);
         }
-        inserted.extend(
+        returned.extend(
             query
                 .fetch_all(&mut *conn)
                 .await?
@@ -219,7 +224,7 @@ async fn insert_owed(
                 .map(|(id,)| id),
         );
     }
-    Ok(inserted)
+    Ok(returned)
 }
 
 fn retry(error: String, retry_after_ms: Option<i64>) -> Outcome {
