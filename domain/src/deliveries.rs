@@ -116,44 +116,106 @@ pub async fn record_attempt_in(
     delivery_id: &str,
     attempt: &Attempt,
 ) -> Result<Option<LiveEvent>> {
+    Ok(record_attempts_in(conn, &[(delivery_id, attempt)])
+        .await?
+        .pop())
+}
+
+/// [`record_attempt_in`] for many deliveries, in multi-row statements; returns the
+/// live events to publish after the commit.
+pub async fn record_attempts_in(
+    conn: &mut AnyConnection,
+    attempts: &[(&str, &Attempt)],
+) -> Result<Vec<LiveEvent>> {
     let now = now_ms();
-    sqlx::query(
-        "INSERT INTO delivery_attempts (id, delivery_id, attempted_at, status_code, latency_ms, error) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(new_id("dat"))
-    .bind(delivery_id)
-    .bind(now)
-    .bind(attempt.status_code.map(i64::from))
-    .bind(attempt.latency_ms)
-    .bind(attempt.error.as_deref())
-    .execute(&mut *conn)
-    .await?;
-    let delivery: Option<(String, String, Option<String>)> = sqlx::query_as(
-        "UPDATE deliveries SET status = $1, attempts = attempts + 1, last_status = $2, last_error = $3, \
-         updated_at = $4 WHERE id = $5 RETURNING tenant_id, channel, pass_id",
-    )
-    .bind(attempt.new_status)
-    .bind(attempt.status_code.map(i64::from))
-    .bind(attempt.error.as_deref())
-    .bind(now)
-    .bind(delivery_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(delivery.map(|(tenant_id, channel, pass_id)| {
-        LiveEvent::new(
-            &tenant_id,
-            LiveKind::Delivery {
-                delivery_id: delivery_id.to_string(),
-                channel,
-                pass_id,
-                status: attempt.new_status.to_string(),
-                status_code: attempt.status_code.map(i64::from),
-                latency_ms: attempt.latency_ms,
-                error: attempt.error.clone(),
-            },
-        )
-    }))
+    let mut live = Vec::with_capacity(attempts.len());
+    // One UPDATE … FROM changes a row once: a delivery twice in a batch is split.
+    for rows in sql::distinct_chunks(attempts, |(id, _)| id) {
+        insert_attempts(conn, rows, now).await?;
+        live.extend(update_deliveries(conn, rows, now).await?);
+    }
+    Ok(live)
+}
+
+/// `delivery_attempts` rows; `$1` (the time) is shared.
+async fn insert_attempts(
+    conn: &mut AnyConnection,
+    rows: &[(&str, &Attempt)],
+    now: i64,
+) -> Result<()> {
+    const PER_ROW: usize = 5;
+    let values: Vec<String> = (0..rows.len())
+        .map(|r| format!("($1, {})", params(2 + r * PER_ROW, PER_ROW)))
+        .collect();
+    let sql = format!(
+        "INSERT INTO delivery_attempts (attempted_at, id, delivery_id, status_code, latency_ms, error) \
+         VALUES {}",
+        values.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(now);
+    for (delivery_id, attempt) in rows {
+        query = query
+            .bind(new_id("dat"))
+            .bind(*delivery_id)
+            .bind(attempt.status_code.map(i64::from))
+            .bind(attempt.latency_ms)
+            .bind(attempt.error.as_deref());
+    }
+    query.execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Each delivery's new status; returns the attempts for the live feed.
+async fn update_deliveries(
+    conn: &mut AnyConnection,
+    rows: &[(&str, &Attempt)],
+    now: i64,
+) -> Result<Vec<LiveEvent>> {
+    const PER_ROW: usize = 4;
+    let values: Vec<String> = (0..rows.len())
+        .map(|r| format!("({})", params(2 + r * PER_ROW, PER_ROW)))
+        .collect();
+    // VALUES columns are column1.. on both backends.
+    let sql = format!(
+        "UPDATE deliveries SET status = v.column2, attempts = attempts + 1, \
+         last_status = v.column3, last_error = v.column4, updated_at = $1 \
+         FROM (VALUES {}) AS v WHERE deliveries.id = v.column1 \
+         RETURNING id, tenant_id, channel, pass_id",
+        values.join(", ")
+    );
+    let mut query = sqlx::query_as::<_, (String, String, String, Option<String>)>(&sql).bind(now);
+    for (delivery_id, attempt) in rows {
+        query = query
+            .bind(*delivery_id)
+            .bind(attempt.new_status)
+            .bind(attempt.status_code.map(i64::from))
+            .bind(attempt.error.as_deref());
+    }
+    let updated: HashMap<String, (String, String, Option<String>)> = query
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|(id, tenant_id, channel, pass_id)| (id, (tenant_id, channel, pass_id)))
+        .collect();
+    // In the order attempted.
+    Ok(rows
+        .iter()
+        .filter_map(|(delivery_id, attempt)| {
+            let (tenant_id, channel, pass_id) = updated.get(*delivery_id)?;
+            Some(LiveEvent::new(
+                tenant_id,
+                LiveKind::Delivery {
+                    delivery_id: delivery_id.to_string(),
+                    channel: channel.clone(),
+                    pass_id: pass_id.clone(),
+                    status: attempt.new_status.to_string(),
+                    status_code: attempt.status_code.map(i64::from),
+                    latency_ms: attempt.latency_ms,
+                    error: attempt.error.clone(),
+                },
+            ))
+        })
+        .collect())
 }
 
 /// Marks a delivery as given up without an attempt (e.g. the host is not allowed).

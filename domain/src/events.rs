@@ -562,42 +562,84 @@ pub async fn settle_when_done_in(
     conn: &mut AnyConnection,
     event_id: &str,
 ) -> Result<Option<LiveEvent>> {
-    // Jobs of one event finishing at once on PostgreSQL take turns here (a row lock),
-    // so the last one sees the others' outcomes (SQLite has one writer anyway).
+    Ok(settle_all_when_done_in(conn, &[event_id]).await?.pop())
+}
+
+/// [`settle_when_done_in`] for many events: two statements find the ones done and
+/// their dead jobs, then one settles each.
+pub async fn settle_all_when_done_in(
+    conn: &mut AnyConnection,
+    event_ids: &[&str],
+) -> Result<Vec<LiveEvent>> {
+    let mut live = Vec::new();
+    for ids in event_ids.chunks(sql::PER_STATEMENT) {
+        for (event_id, dead) in done_among(conn, ids).await? {
+            let failure = match dead {
+                0 => None,
+                n => Some(format!("{n} job(s) failed after every attempt")),
+            };
+            let failure = failure
+                .as_deref()
+                .map(|detail| ("PROCESSING_FAILED", detail));
+            live.extend(settle_in(conn, &event_id, failure).await?);
+        }
+    }
+    Ok(live)
+}
+
+/// Those of `ids` with no pending job left, in `ids`' order, each with its number of
+/// dead jobs.
+async fn done_among(conn: &mut AnyConnection, ids: &[&str]) -> Result<Vec<(String, i64)>> {
+    let list = sql::params(1, ids.len());
+    // Jobs of one event finishing at once on PostgreSQL take turns here (row locks,
+    // in a stable order), so the last one sees the others' outcomes (SQLite has one
+    // writer anyway).
     if conn.backend_name() == "PostgreSQL" {
-        sqlx::query("SELECT 1 FROM inbound_events WHERE id = $1 FOR UPDATE")
-            .bind(event_id)
-            .execute(&mut *conn)
-            .await?;
+        let sql =
+            format!("SELECT 1 FROM inbound_events WHERE id IN ({list}) ORDER BY id FOR UPDATE");
+        let mut lock = sqlx::query(&sql);
+        for id in ids {
+            lock = lock.bind(*id);
+        }
+        lock.execute(&mut *conn).await?;
     }
-    // Index seeks on (event_id, status): a BULK event has thousands of callback jobs,
-    // and this runs for every batch of them that ends.
-    let (pending,): (i64,) = sqlx::query_as(&format!(
-        "SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE event_id = $1 \
-         AND status IN {pending} LIMIT 1) AS pending",
-        pending = crate::jobs::PENDING_SQL
-    ))
-    .bind(event_id)
-    .fetch_one(&mut *conn)
-    .await?;
-    if pending > 0 {
-        return Ok(None);
+    // Index seeks on (event_id, status), one per event: a BULK event has thousands
+    // of callback jobs, and this runs for every batch of them that ends.
+    let sql = format!(
+        "SELECT id FROM inbound_events e WHERE id IN ({list}) AND NOT EXISTS \
+         (SELECT 1 FROM jobs WHERE jobs.event_id = e.id AND jobs.status IN {pending})",
+        pending = jobs::PENDING_SQL
+    );
+    let mut query = sqlx::query_as::<_, (String,)>(&sql);
+    for id in ids {
+        query = query.bind(*id);
     }
-    let (dead,): (i64,) = sqlx::query_as(&format!(
-        "SELECT COUNT(*) FROM jobs WHERE event_id = $1 AND status = '{}'",
-        crate::jobs::DEAD
-    ))
-    .bind(event_id)
-    .fetch_one(&mut *conn)
-    .await?;
-    let failure = match dead {
-        0 => None,
-        n => Some(format!("{n} job(s) failed after every attempt")),
-    };
-    let failure = failure
-        .as_deref()
-        .map(|detail| ("PROCESSING_FAILED", detail));
-    settle_in(conn, event_id, failure).await
+    let done: Vec<String> = query
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|(id,)| id)
+        .collect();
+    if done.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT event_id, COUNT(*) FROM jobs WHERE event_id IN ({}) AND status = '{}' \
+         GROUP BY event_id",
+        sql::params(1, done.len()),
+        jobs::DEAD
+    );
+    let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
+    for id in &done {
+        query = query.bind(id.as_str());
+    }
+    let dead: std::collections::HashMap<String, i64> =
+        query.fetch_all(&mut *conn).await?.into_iter().collect();
+    Ok(ids
+        .iter()
+        .filter(|id| done.iter().any(|d| d == *id))
+        .map(|id| (id.to_string(), dead.get(*id).copied().unwrap_or(0)))
+        .collect())
 }
 
 /// The first answer to a request with this dedupe key within the window, if any.

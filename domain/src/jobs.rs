@@ -22,7 +22,7 @@ use crate::clock::now_ms;
 use crate::db::{Backend, Db};
 use crate::error::{DomainError, Result};
 use crate::ids::new_id;
-use crate::sql::PER_STATEMENT;
+use crate::sql::{params, PER_STATEMENT};
 
 pub const QUEUED: &str = "queued";
 pub const RUNNING: &str = "running";
@@ -495,9 +495,76 @@ pub async fn finish_in(
     started_at: i64,
     outcome: &Outcome,
 ) -> Result<Option<&'static str>> {
+    let ended = [Ended {
+        job,
+        started_at,
+        outcome,
+    }];
+    Ok(finish_many_in(conn, worker, &ended).await?[0])
+}
+
+/// A job attempt that ended, to record.
+pub struct Ended<'a> {
+    pub job: &'a Job,
+    pub started_at: i64,
+    pub outcome: &'a Outcome,
+}
+
+/// A job on its way to its next state, with its place in the batch.
+type Moving<'e, 'a> = (usize, &'e Ended<'a>, Next<'a>);
+
+/// Where a job goes after an attempt (other than released).
+struct Next<'a> {
+    status: &'static str,
+    run_at: i64,
+    error: Option<&'a str>,
+}
+
+/// [`finish_in`] for many jobs: their new states in multi-row updates, their attempts
+/// in multi-row inserts, then one promotion per ordering key they free. Returns each
+/// job's new status, in order.
+pub async fn finish_many_in(
+    conn: &mut AnyConnection,
+    worker: &str,
+    ended: &[Ended<'_>],
+) -> Result<Vec<Option<&'static str>>> {
     let now = now_ms();
+    let mut statuses = vec![None; ended.len()];
+    let mut moving = Vec::with_capacity(ended.len());
+    for (i, e) in ended.iter().enumerate() {
+        match next(e.job, e.outcome, now) {
+            Some(next) => moving.push((i, e, next)),
+            None => statuses[i] = release_in(conn, e.job, worker, now).await?,
+        }
+    }
+    let moved = move_jobs(conn, worker, &moving, now).await?;
+    let (moving, lost): (Vec<_>, Vec<_>) = moving
+        .into_iter()
+        .partition(|(_, e, _)| moved.contains(e.job.id.as_str()));
+    for (_, e, _) in lost {
+        tracing::warn!(job = %e.job.id, "lease lost before the job finished; leaving it to its new owner");
+    }
+    insert_attempts(conn, worker, &moving, now).await?;
+    // In a stable order: on PostgreSQL promoting locks the key's rows.
+    let freed: BTreeSet<&str> = moving
+        .iter()
+        .filter(|(_, _, next)| next.status != QUEUED)
+        .filter_map(|(_, e, _)| e.job.ordering_key.as_deref())
+        .collect();
+    for key in freed {
+        promote_next_in(conn, key, now).await?;
+    }
+    for (i, _, next) in &moving {
+        statuses[*i] = Some(next.status);
+    }
+    Ok(statuses)
+}
+
+/// The job's next state after `outcome`: done, queued again after a backoff, or
+/// dead; `None` for a released job.
+fn next<'a>(job: &Job, outcome: &'a Outcome, now: i64) -> Option<Next<'a>> {
     let (status, run_at, error) = match outcome {
-        Outcome::Released => return release_in(conn, job, worker, now).await,
+        Outcome::Released => return None,
         Outcome::Done => (DONE, now, None),
         Outcome::Fatal { error } => (DEAD, now, Some(error.as_str())),
         Outcome::Retry { error, .. } if job.attempt >= job.max_attempts => {
@@ -511,43 +578,83 @@ pub async fn finish_in(
             (QUEUED, now + wait.max(0), Some(error.as_str()))
         }
     };
-    let moved = sqlx::query(
-        "UPDATE jobs SET status = $1, run_at = $2, last_error = $3, locked_by = NULL, \
-         locked_until = NULL, updated_at = $4 WHERE id = $5 AND locked_by = $6",
-    )
-    .bind(status)
-    .bind(run_at)
-    .bind(error)
-    .bind(now)
-    .bind(&job.id)
-    .bind(worker)
-    .execute(&mut *conn)
-    .await?;
-    if moved.rows_affected() == 0 {
-        tracing::warn!(job = %job.id, "lease lost before the job finished; leaving it to its new owner");
-        return Ok(None);
-    }
-    sqlx::query(
-        "INSERT INTO job_attempts (id, job_id, tenant_id, attempt, worker, started_at, finished_at, outcome, error) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(new_id("att"))
-    .bind(&job.id)
-    .bind(&job.tenant_id)
-    .bind(job.attempt)
-    .bind(worker)
-    .bind(started_at)
-    .bind(now)
-    .bind(status)
-    .bind(error)
-    .execute(&mut *conn)
-    .await?;
-    if status != QUEUED {
-        if let Some(key) = &job.ordering_key {
-            promote_next_in(conn, key, now).await?;
+    Some(Next {
+        status,
+        run_at,
+        error,
+    })
+}
+
+/// Moves the jobs this worker still holds; returns the ids of those it did.
+async fn move_jobs(
+    conn: &mut AnyConnection,
+    worker: &str,
+    moving: &[Moving<'_, '_>],
+    now: i64,
+) -> Result<HashSet<String>> {
+    const PER_ROW: usize = 4;
+    let mut moved = HashSet::with_capacity(moving.len());
+    for rows in moving.chunks(PER_STATEMENT) {
+        let values: Vec<String> = (0..rows.len())
+            .map(|r| format!("({})", params(3 + r * PER_ROW, PER_ROW)))
+            .collect();
+        // VALUES columns are column1.. on both backends.
+        let sql = format!(
+            "UPDATE jobs SET status = v.column2, run_at = v.column3, last_error = v.column4, \
+             locked_by = NULL, locked_until = NULL, updated_at = $2 \
+             FROM (VALUES {}) AS v WHERE jobs.id = v.column1 AND jobs.locked_by = $1 RETURNING id",
+            values.join(", ")
+        );
+        let mut query = sqlx::query_as::<_, (String,)>(&sql).bind(worker).bind(now);
+        for (_, e, next) in rows {
+            query = query
+                .bind(e.job.id.as_str())
+                .bind(next.status)
+                .bind(next.run_at)
+                .bind(next.error);
         }
+        moved.extend(
+            query
+                .fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .map(|(id,)| id),
+        );
     }
-    Ok(Some(status))
+    Ok(moved)
+}
+
+/// One `job_attempts` row per moved job; `$1` and `$2` (worker, time) are shared.
+async fn insert_attempts(
+    conn: &mut AnyConnection,
+    worker: &str,
+    moved: &[Moving<'_, '_>],
+    now: i64,
+) -> Result<()> {
+    const PER_ROW: usize = 7;
+    for rows in moved.chunks(PER_STATEMENT) {
+        let values: Vec<String> = (0..rows.len())
+            .map(|r| format!("($1, $2, {})", params(3 + r * PER_ROW, PER_ROW)))
+            .collect();
+        let sql = format!(
+            "INSERT INTO job_attempts (worker, finished_at, id, job_id, tenant_id, attempt, \
+             started_at, outcome, error) VALUES {}",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(worker).bind(now);
+        for (_, e, next) in rows {
+            query = query
+                .bind(new_id("att"))
+                .bind(e.job.id.as_str())
+                .bind(e.job.tenant_id.as_str())
+                .bind(e.job.attempt)
+                .bind(e.started_at)
+                .bind(next.status)
+                .bind(next.error);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// A released job waits again, with its attempt given back.

@@ -247,13 +247,24 @@ async fn custom_action(core: &Core, job: &Job) -> Result<()> {
             event_id: &action.event_id,
             items: chunk,
         };
-        let mut conn = core.db.background().await?;
-        let mut tx = conn.begin().await?;
-        let applied = apply_run_in(&mut tx, &job.tenant_id, &mapping, &[work]).await?;
-        tx.commit().await?;
-        drop(conn);
-        core.db.publish_all(applied);
+        apply_run(core, &job.tenant_id, &mapping, &[work]).await?;
     }
+    Ok(())
+}
+
+/// Applies `work` in one background transaction, then publishes what changed.
+async fn apply_run(
+    core: &Core,
+    tenant_id: &str,
+    mapping: &[(String, String)],
+    work: &[Work<'_>],
+) -> Result<()> {
+    let mut conn = core.db.background().await?;
+    let mut tx = conn.begin().await?;
+    let applied = apply_run_in(&mut tx, tenant_id, mapping, work).await?;
+    tx.commit().await?;
+    drop(conn);
+    core.db.publish_all(applied);
     Ok(())
 }
 
@@ -499,12 +510,7 @@ async fn together(core: &Core, jobs: &[Job]) -> Result<bool> {
             None => Work::Push(job),
         })
         .collect();
-    let mut conn = core.db.background().await?;
-    let mut tx = conn.begin().await?;
-    let applied = apply_run_in(&mut tx, tenant_id, &mapping, &work).await?;
-    tx.commit().await?;
-    drop(conn);
-    core.db.publish_all(applied);
+    apply_run(core, tenant_id, &mapping, &work).await?;
     Ok(true)
 }
 
@@ -693,13 +699,7 @@ async fn profile(core: &Core, job: &Job) -> Result<()> {
 }
 
 async fn sfmc_execute(core: &Core, job: &Job) -> Result<()> {
-    let mut conn = core.db.background().await?;
-    let mut tx = conn.begin().await?;
-    let applied = apply_run_in(&mut tx, &job.tenant_id, &[], &[Work::Push(job)]).await?;
-    tx.commit().await?;
-    drop(conn);
-    core.db.publish_all(applied);
-    Ok(())
+    apply_run(core, &job.tenant_id, &[], &[Work::Push(job)]).await
 }
 
 async fn callback(core: &Core, job: &Job) -> Ran {

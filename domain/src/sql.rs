@@ -122,6 +122,27 @@ pub(crate) fn escape_like(text: &str) -> String {
 /// Rows or values per multi-row statement: far below both backends' parameter limits.
 pub(crate) const PER_STATEMENT: usize = 200;
 
+/// `items` in runs of at most [`PER_STATEMENT`], each without a repeated `key`.
+pub(crate) fn distinct_chunks<'t, T, K: Eq + std::hash::Hash>(
+    items: &'t [T],
+    key: impl Fn(&'t T) -> K,
+) -> Vec<&'t [T]> {
+    let mut chunks = Vec::new();
+    let (mut start, mut seen) = (0, std::collections::HashSet::new());
+    for (i, item) in items.iter().enumerate() {
+        if i - start == PER_STATEMENT || !seen.insert(key(item)) {
+            chunks.push(&items[start..i]);
+            start = i;
+            seen.clear();
+            seen.insert(key(item));
+        }
+    }
+    if start < items.len() {
+        chunks.push(&items[start..]);
+    }
+    chunks
+}
+
 /// `$from, $from+1, …` for `n` values (an `IN (…)` list or a `VALUES` row).
 pub(crate) fn params(from: usize, n: usize) -> String {
     (from..from + n)
@@ -133,6 +154,20 @@ pub(crate) fn params(from: usize, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn distinct_chunks_split_at_a_repeated_key_and_at_the_statement_size() {
+        let keys = ["a", "b", "a", "c", "c"];
+        let chunks = distinct_chunks(&keys, |k| *k);
+        assert_eq!(chunks, vec![&["a", "b"][..], &["a", "c"][..], &["c"][..]]);
+        let many: Vec<usize> = (0..PER_STATEMENT * 2 + 1).collect();
+        let sizes: Vec<usize> = distinct_chunks(&many, |n| *n)
+            .iter()
+            .map(|c| c.len())
+            .collect();
+        assert_eq!(sizes, vec![PER_STATEMENT, PER_STATEMENT, 1]);
+        assert!(distinct_chunks(&[] as &[u8], |n| *n).is_empty());
+    }
 
     #[test]
     fn conditions_number_their_placeholders_in_order() {

@@ -282,29 +282,36 @@ async fn record(
 ) -> Result<(Vec<Recorded>, Vec<LiveEvent>)> {
     let mut conn = db.background().await?;
     let mut tx = conn.begin().await?;
-    let mut live = Vec::new();
-    let mut recorded = Vec::with_capacity(batch.len());
-    for f in batch {
-        // The call was made whatever became of the lease: its attempt is recorded.
-        if let Some((delivery_id, attempt)) = &f.ran.delivery {
-            live.extend(deliveries::record_attempt_in(&mut tx, delivery_id, attempt).await?);
-        }
-        let status = jobs::finish_in(&mut tx, &f.job, worker, f.started_at, &f.ran.outcome).await?;
-        if status == Some(jobs::DEAD) {
+    // The call was made whatever became of the lease: its attempt is recorded.
+    let attempts: Vec<(&str, &deliveries::Attempt)> = batch
+        .iter()
+        .filter_map(|f| f.ran.delivery.as_ref())
+        .map(|(delivery_id, attempt)| (delivery_id.as_str(), attempt))
+        .collect();
+    let mut live = deliveries::record_attempts_in(&mut tx, &attempts).await?;
+    let ended: Vec<jobs::Ended> = batch
+        .iter()
+        .map(|f| jobs::Ended {
+            job: &f.job,
+            started_at: f.started_at,
+            outcome: &f.ran.outcome,
+        })
+        .collect();
+    let recorded = jobs::finish_many_in(&mut tx, worker, &ended).await?;
+    for (f, status) in batch.iter().zip(&recorded) {
+        if *status == Some(jobs::DEAD) {
             processing::on_dead_in(db, &mut tx, &f.job).await?;
         }
-        recorded.push(status);
     }
-    // In a stable order: on PostgreSQL settling locks the event's row.
+    // In a stable order: on PostgreSQL settling locks the events' rows.
     let settled: BTreeSet<&str> = batch
         .iter()
         .zip(&recorded)
         .filter(|(_, recorded)| recorded.is_some())
         .filter_map(|(f, _)| f.job.event_id.as_deref())
         .collect();
-    for event_id in settled {
-        live.extend(events::settle_when_done_in(&mut tx, event_id).await?);
-    }
+    let settled: Vec<&str> = settled.into_iter().collect();
+    live.extend(events::settle_all_when_done_in(&mut tx, &settled).await?);
     if db.notify_in(&mut tx, &live).await? {
         live.clear();
     }

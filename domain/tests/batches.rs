@@ -118,3 +118,54 @@ async fn updates_of_one_batch_apply_in_order_and_owe_one_refresh_per_pass() {
         assert_eq!(jobs, 2, "one refresh job per pass");
     }
 }
+
+#[tokio::test]
+async fn attempts_recorded_together_count_each_one_even_for_the_same_delivery() {
+    use domain::deliveries::{self, Attempt};
+    for t in TestDb::all().await {
+        tenants::create(&t.db, "acme", "Acme").await.unwrap();
+        let mut conn = t.db.writer().acquire().await.unwrap();
+        let channel = deliveries::ACTITO_CALLBACK;
+        let a = deliveries::create(&mut conn, "acme", channel, None, None, "http://a.test")
+            .await
+            .unwrap();
+        let b = deliveries::create(&mut conn, "acme", channel, None, None, "http://b.test")
+            .await
+            .unwrap();
+        let attempt = |code: u16, new_status| Attempt {
+            status_code: Some(code),
+            latency_ms: 3,
+            error: (code >= 500).then(|| format!("HTTP {code}")),
+            new_status,
+        };
+        let (failed, ok) = (
+            attempt(503, deliveries::RETRYING),
+            attempt(200, deliveries::DELIVERED),
+        );
+        let batch = [(a.as_str(), &failed), (b.as_str(), &ok), (a.as_str(), &ok)];
+        let live = deliveries::record_attempts_in(&mut conn, &batch)
+            .await
+            .unwrap();
+        drop(conn);
+
+        assert_eq!(live.len(), 3, "one live event per attempt");
+        for (id, status, attempts, rows) in [(&a, "delivered", 2, 2), (&b, "delivered", 1, 1)] {
+            let (s, n, e): (String, i64, Option<String>) = domain::sqlx::query_as(
+                "SELECT status, attempts, last_error FROM deliveries WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_one(t.db.reader())
+            .await
+            .unwrap();
+            assert_eq!((s.as_str(), n, e), (status, attempts, None), "{id}");
+            let (count,): (i64,) = domain::sqlx::query_as(
+                "SELECT COUNT(*) FROM delivery_attempts WHERE delivery_id = $1",
+            )
+            .bind(id)
+            .fetch_one(t.db.reader())
+            .await
+            .unwrap();
+            assert_eq!(count, rows, "{id}");
+        }
+    }
+}

@@ -340,3 +340,71 @@ async fn a_waiting_job_left_without_a_job_ahead_is_moved_up() {
         assert_eq!(claimed[0].id, ids[1]);
     }
 }
+
+#[tokio::test]
+async fn outcomes_recorded_together_move_each_job_as_one_by_one_would() {
+    for t in TestDb::all().await {
+        tenants::create(&t.db, "acme", "Acme").await.unwrap();
+        let ids = enqueue_ordered(&t, &["test.a", "test.a", "test.a", "test.a", "test.b"]).await;
+        let runs = jobs::Runs {
+            kinds: &["test.a"],
+            max: 10,
+        };
+        let claimed = jobs::claim_runs(&t.db, "w", &ANY, &runs, 10, 60_000)
+            .await
+            .unwrap();
+        let run = &claimed[0];
+        assert_eq!(run.len(), 4);
+        // The third job's lease went to another worker meanwhile.
+        domain::sqlx::query("UPDATE jobs SET locked_by = 'other' WHERE id = $1")
+            .bind(&ids[2])
+            .execute(t.db.writer())
+            .await
+            .unwrap();
+        let fatal = Outcome::Fatal {
+            error: "bad".into(),
+        };
+        let outcomes = [Outcome::Done, Outcome::Done, Outcome::Done, fatal];
+        let ended: Vec<jobs::Ended> = run
+            .iter()
+            .zip(&outcomes)
+            .map(|(job, outcome)| jobs::Ended {
+                job,
+                started_at: 0,
+                outcome,
+            })
+            .collect();
+        let mut conn = t.db.writer().acquire().await.unwrap();
+        let recorded = jobs::finish_many_in(&mut conn, "w", &ended).await.unwrap();
+        drop(conn);
+
+        assert_eq!(recorded, [Some("done"), Some("done"), None, Some("dead")]);
+        assert_eq!(
+            statuses(&t, &ids).await,
+            ["done", "done", "running", "dead", "waiting"],
+            "the lost job is left to its owner, and the key's next job waits for it"
+        );
+        let (attempts,): (i64,) = domain::sqlx::query_as(
+            "SELECT COUNT(*) FROM job_attempts WHERE job_id IN ($1, $2, $3, $4)",
+        )
+        .bind(&ids[0])
+        .bind(&ids[1])
+        .bind(&ids[2])
+        .bind(&ids[3])
+        .fetch_one(t.db.reader())
+        .await
+        .unwrap();
+        assert_eq!(attempts, 3, "an attempt row for each job moved");
+
+        // Its owner finishes it: the key's next job moves up.
+        let mut lost = run[2].clone();
+        lost.attempt = 1;
+        jobs::finish(&t.db, &lost, "other", 0, &Outcome::Done)
+            .await
+            .unwrap();
+        assert_eq!(
+            statuses(&t, &ids).await,
+            ["done", "done", "done", "dead", "queued"]
+        );
+    }
+}
