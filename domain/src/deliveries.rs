@@ -57,26 +57,27 @@ pub async fn create_many(
     channel: &str,
     new: &[NewDelivery<'_>],
 ) -> Result<Vec<String>> {
-    const PER_ROW: usize = 4;
+    const PER_ROW: usize = 9;
     let now = now_ms();
     let ids: Vec<String> = new.iter().map(|_| new_id("dlv")).collect();
     for (ids, rows) in ids.chunks(PER_STATEMENT).zip(new.chunks(PER_STATEMENT)) {
-        // $1..$4 are shared by every row; each row adds id, pass, event and target.
+        let mut marks = sql::Marks::new(conn);
         let values: Vec<String> = (0..rows.len())
-            .map(|r| format!("($1, $2, $3, $4, $4, {})", params(5 + r * PER_ROW, PER_ROW)))
+            .map(|_| format!("({})", marks.list(PER_ROW)))
             .collect();
         let sql = format!(
             "INSERT INTO deliveries (tenant_id, channel, status, created_at, updated_at, id, pass_id, event_id, target) \
              VALUES {}",
             values.join(", ")
         );
-        let mut query = sqlx::query(&sql)
-            .bind(tenant_id)
-            .bind(channel)
-            .bind(PENDING)
-            .bind(now);
+        let mut query = sqlx::query(&sql);
         for (id, row) in ids.iter().zip(rows) {
             query = query
+                .bind(tenant_id)
+                .bind(channel)
+                .bind(PENDING)
+                .bind(now)
+                .bind(now)
                 .bind(id.as_str())
                 .bind(row.pass_id)
                 .bind(row.event_id)

@@ -138,14 +138,9 @@ pub async fn insert_new(
     let now = now_ms();
     let mut inserted = std::collections::HashSet::with_capacity(events.len());
     for chunk in events.chunks(NEW_EVENTS_PER_INSERT) {
+        let mut marks = sql::Marks::new(conn);
         let rows: Vec<String> = (0..chunk.len())
-            .map(|r| {
-                let first = r * NEW_EVENT_BINDS + 1;
-                let marks: Vec<String> = (first..first + NEW_EVENT_BINDS)
-                    .map(|n| format!("${n}"))
-                    .collect();
-                format!("({})", marks.join(", "))
-            })
+            .map(|_| format!("({})", marks.list(NEW_EVENT_BINDS)))
             .collect();
         let sql = format!(
             "INSERT INTO inbound_events {NEW_EVENT_COLUMNS} VALUES {} \

@@ -22,7 +22,7 @@ use crate::clock::now_ms;
 use crate::db::{Backend, Db};
 use crate::error::{DomainError, Result};
 use crate::ids::new_id;
-use crate::sql::{params, PER_STATEMENT};
+use crate::sql::{self, params, PER_STATEMENT};
 
 pub const QUEUED: &str = "queued";
 pub const RUNNING: &str = "running";
@@ -117,24 +117,9 @@ pub async fn enqueue(conn: &mut AnyConnection, jobs: &[NewJob]) -> Result<Vec<St
         .chunks(PER_STATEMENT)
         .zip(statuses.chunks(PER_STATEMENT))
     {
+        let mut marks = sql::Marks::new(conn);
         let rows: Vec<String> = (0..chunk.len())
-            .map(|r| {
-                let b = r * 10;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, 0, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8,
-                    b + 9,
-                    b + 10,
-                    b + 10
-                )
-            })
+            .map(|_| format!("({}, 0, {})", marks.list(7), marks.list(4)))
             .collect();
         let sql = format!(
             "INSERT INTO jobs {INSERT_COLUMNS} VALUES {}",
@@ -153,6 +138,7 @@ pub async fn enqueue(conn: &mut AnyConnection, jobs: &[NewJob]) -> Result<Vec<St
                 .bind(*status)
                 .bind(job.max_attempts)
                 .bind(now + job.delay_ms)
+                .bind(now)
                 .bind(now);
             ids.push(id);
         }
@@ -183,18 +169,22 @@ pub(crate) async fn pending_among<'a>(
     for chunk in keys.chunks(PER_STATEMENT) {
         // One EXISTS per key: it stops at the key's first pending job, however
         // many wait behind it.
-        let sql = (1..=chunk.len())
-            .map(|i| {
+        let mut marks = sql::Marks::new(conn);
+        let sql = chunk
+            .iter()
+            .map(|_| {
                 format!(
-                    "SELECT CAST(${i} AS TEXT) WHERE EXISTS (SELECT 1 FROM jobs \
-                     WHERE ordering_key = ${i} AND status IN {PENDING_SQL})"
+                    "SELECT CAST({} AS TEXT) WHERE EXISTS (SELECT 1 FROM jobs \
+                     WHERE ordering_key = {} AND status IN {PENDING_SQL})",
+                    marks.next(),
+                    marks.next()
                 )
             })
             .collect::<Vec<_>>()
             .join(" UNION ALL ");
         let mut query = sqlx::query_as::<_, (String,)>(&sql);
         for key in chunk {
-            query = query.bind(*key);
+            query = query.bind(*key).bind(*key);
         }
         let found = query.fetch_all(&mut *conn).await?;
         taken.extend(

@@ -435,12 +435,12 @@ pub const RUN_KINDS: [&str; 2] = [ACTITO_CUSTOM_ACTION, SFMC_EXECUTE];
 
 /// Jobs of a run applied per transaction: few enough that the SQLite writer is not
 /// held long (inbound events wait for the transaction under way).
-const TOGETHER: usize = 8;
+const TOGETHER: usize = 4;
 
 /// Runs consecutive jobs of one ordering key, in order; returns how each went.
 ///
 /// Small ones go through one transaction per [`TOGETHER`] (a burst of ONE_BY_ONE
-/// custom actions then costs a commit per eight, not one each). If that fails, or a
+/// custom actions then costs a commit per four, not one each). If that fails, or a
 /// job is too big, the rest run one by one, and the jobs behind one that will be
 /// retried are released unrun, so that none overtakes it.
 pub async fn run_in_order(core: &Core, jobs: &[Job]) -> Vec<Ran> {

@@ -227,7 +227,7 @@ struct Finisher {
 
 /// Outcomes recorded per commit at most (a commit holds the SQLite writer, which
 /// inbound events wait for).
-const FINISH_BATCH: usize = 32;
+const FINISH_BATCH: usize = 16;
 
 impl Finisher {
     fn start(db: Db, worker: String) -> Finisher {

@@ -11,7 +11,7 @@ use sqlx::AnyConnection;
 use super::{from_row, merge, validate_data, Pass, PassRow, Patched, Update, PASS_COLUMNS};
 use crate::clock::{now_ms, rfc3339};
 use crate::error::{DomainError, Result};
-use crate::sql::{params, PER_STATEMENT};
+use crate::sql::{self, params, PER_STATEMENT};
 
 /// The pass type of each of `ids` that exists.
 pub async fn types_of(
@@ -199,27 +199,30 @@ struct NewVersion<'a> {
     update: Update<'a>,
 }
 
-/// Version rows in multi-row inserts; `$1` and `$2` (tenant, time) are shared.
+/// Version rows in multi-row inserts.
 async fn insert_versions(
     conn: &mut AnyConnection,
     tenant_id: &str,
     versions: &[NewVersion<'_>],
     now: i64,
 ) -> Result<()> {
-    const PER_ROW: usize = 7;
+    const PER_ROW: usize = 9;
     for rows in versions.chunks(PER_STATEMENT) {
+        let mut marks = sql::Marks::new(conn);
         let values: Vec<String> = (0..rows.len())
-            .map(|r| format!("($1, $2, {})", params(3 + r * PER_ROW, PER_ROW)))
+            .map(|_| format!("({})", marks.list(PER_ROW)))
             .collect();
         let sql = format!(
             "INSERT INTO pass_versions (tenant_id, created_at, pass_id, version, changes, cause, message, significant, event_id) \
              VALUES {}",
             values.join(", ")
         );
-        let mut query = sqlx::query(&sql).bind(tenant_id).bind(now);
+        let mut query = sqlx::query(&sql);
         for row in rows {
             let u = row.update;
             query = query
+                .bind(tenant_id)
+                .bind(now)
                 .bind(row.pass_id)
                 .bind(row.version)
                 .bind(row.changes.as_str())
