@@ -223,7 +223,7 @@ async fn read_custom_action(core: &Core, job: &Job) -> Result<CustomAction> {
     let (body, done) = events::body(&core.db, event_id).await?;
     let envelope = envelope::parse(body.as_bytes())
         .map_err(|e| DomainError::invalid("body", &format!("{e:?}")))?;
-    let items = envelope::custom_action_items(&envelope)
+    let items = envelope::custom_action_items(envelope)
         .map_err(|e| DomainError::invalid("body", &format!("{e:?}")))?;
     Ok(CustomAction {
         event_id: event_id.to_string(),
@@ -610,9 +610,7 @@ pub async fn on_dead_in(db: &crate::db::Db, conn: &mut AnyConnection, job: &Job)
     }
     let event_id = event_id(job)?;
     let (body, done) = events::body(db, event_id).await?;
-    let Ok(items) =
-        envelope::parse(body.as_bytes()).and_then(|e| envelope::custom_action_items(&e))
-    else {
+    let Ok(items) = envelope::parse(body.as_bytes()).and_then(envelope::custom_action_items) else {
         return Ok(());
     };
     let callbacks: Vec<(&str, &str)> = items

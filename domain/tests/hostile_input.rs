@@ -216,7 +216,7 @@ fn check_envelope(body: &[u8], event_type: &str) -> Result<(), TestCaseError> {
     prop_assert!(!parsed.id.trim().is_empty());
     prop_assert!(!parsed.items.is_empty());
     prop_assert!(!parsed.top.contains_key("data"));
-    if let Ok(items) = envelope::custom_action_items(&parsed) {
+    if let Ok(items) = envelope::custom_action_items(parsed.clone()) {
         prop_assert_eq!(items.len(), parsed.items.len());
         for item in &items {
             let changes = item.changes();
@@ -288,7 +288,7 @@ proptest! {
         // Samples that are not custom-action triggers never pass as one.
         let parsed = envelope::parse(&serde_json::to_vec(&sample(SAMPLES[which])).unwrap()).unwrap();
         let is_trigger = SAMPLES[which].starts_with("custom-action-trigger");
-        prop_assert_eq!(envelope::custom_action_items(&parsed).is_ok(), is_trigger);
+        prop_assert_eq!(envelope::custom_action_items(parsed.clone()).is_ok(), is_trigger);
         let is_profile = SAMPLES[which].starts_with("profile-");
         prop_assert_eq!(envelope::profile_event(&parsed, "CREATE").is_ok(), is_profile);
     }

@@ -80,7 +80,7 @@ pub async fn update_pass(
     body: Bytes,
 ) -> Response {
     let parsed = envelope::parse(&body)
-        .and_then(|e| Ok((e.id.clone(), envelope::custom_action_items(&e)?.len())));
+        .and_then(|e| Ok((e.id.clone(), envelope::custom_action_items(e)?.len())));
     let (envelope_id, items) = match parsed {
         Ok(parsed) => parsed,
         Err(err) => return reject(envelope_problem(err), &caller, &body),
