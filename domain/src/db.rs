@@ -27,6 +27,17 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The backend behind a connection (for SQL that differs between the two).
+    pub fn of(conn: &AnyConnection) -> Backend {
+        if conn.backend_name() == "PostgreSQL" {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     #[error("unsupported database URL {0:?}: use sqlite://<file> or postgres://…")]

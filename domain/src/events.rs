@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::clock::{now_ms, rfc3339};
-use crate::db::Db;
+use crate::db::{Backend, Db};
 use crate::error::{DomainError, Result};
 use crate::ids::new_id;
 use crate::jobs::{self, NewJob};
@@ -589,7 +589,7 @@ async fn done_among(conn: &mut AnyConnection, ids: &[&str]) -> Result<Vec<(Strin
     // Jobs of one event finishing at once on PostgreSQL take turns here (row locks,
     // in a stable order), so the last one sees the others' outcomes (SQLite has one
     // writer anyway).
-    if conn.backend_name() == "PostgreSQL" {
+    if Backend::of(conn) == Backend::Postgres {
         let sql =
             format!("SELECT 1 FROM inbound_events WHERE id IN ({list}) ORDER BY id FOR UPDATE");
         let mut lock = sqlx::query(&sql);

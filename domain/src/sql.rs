@@ -1,6 +1,8 @@
 //! `WHERE` clauses built from optional filters, with numbered placeholders (`$n`)
-//! that both backends accept, and the `at.id` cursors of newest-first lists.
+//! that both backends accept, the `at.id` cursors of newest-first lists, and the
+//! placeholders of multi-row statements ([`Marks`]).
 
+use crate::db::Backend;
 use crate::error::{DomainError, Result};
 
 /// A value bound to a placeholder.
@@ -155,12 +157,12 @@ pub(crate) struct Marks {
 
 impl Marks {
     pub fn new(conn: &sqlx::AnyConnection) -> Self {
-        Self::anonymous(conn.backend_name() == "SQLite")
+        Self::for_backend(Backend::of(conn))
     }
 
-    fn anonymous(anonymous: bool) -> Self {
+    fn for_backend(backend: Backend) -> Self {
         Marks {
-            anonymous,
+            anonymous: backend == Backend::Sqlite,
             count: 0,
         }
     }
@@ -229,12 +231,12 @@ mod tests {
 
     #[test]
     fn marks_are_anonymous_on_sqlite_and_numbered_on_postgres() {
-        let mut sqlite = Marks::anonymous(true);
+        let mut sqlite = Marks::for_backend(Backend::Sqlite);
         assert_eq!(
             format!("({}), ({})", sqlite.list(2), sqlite.next()),
             "(?, ?), (?)"
         );
-        let mut postgres = Marks::anonymous(false);
+        let mut postgres = Marks::for_backend(Backend::Postgres);
         assert_eq!(
             format!("({}), ({})", postgres.list(2), postgres.next()),
             "($1, $2), ($3)"

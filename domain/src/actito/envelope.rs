@@ -275,7 +275,7 @@ mod tests {
     fn custom_action_samples_parse_one_by_one_and_bulk() {
         let one = parse(&sample("custom-action-trigger-one-by-one.json")).unwrap();
         assert!(!one.bulk);
-        let items = custom_action_items(one.clone()).unwrap();
+        let items = custom_action_items(one).unwrap();
         assert_eq!(items.len(), 1);
         assert_eq!(items[0].parameters["campaignId"], "987654");
         assert_eq!(
@@ -293,7 +293,7 @@ mod tests {
         let bulk = parse(&sample("custom-action-trigger-bulk.json")).unwrap();
         assert!(bulk.bulk);
         assert_eq!(bulk.id, "201373e4-22f9-4165-b394-6223b692eebc");
-        assert_eq!(custom_action_items(bulk.clone()).unwrap().len(), 2);
+        assert_eq!(custom_action_items(bulk).unwrap().len(), 2);
     }
 
     #[test]
@@ -308,7 +308,7 @@ mod tests {
             let envelope = parse(&sample(name)).unwrap();
             assert!(
                 matches!(
-                    custom_action_items(envelope.clone()),
+                    custom_action_items(envelope),
                     Err(EnvelopeError::Unsupported(_))
                 ),
                 "{name}"
@@ -364,7 +364,7 @@ mod tests {
         }
         let nested = parse(br#"{"id": "1", "data": {"actionParameters.x": {"a": 1}}}"#).unwrap();
         assert!(matches!(
-            custom_action_items(nested.clone()),
+            custom_action_items(nested),
             Err(EnvelopeError::Invalid(_))
         ));
     }

@@ -10,6 +10,7 @@ use sqlx::AnyConnection;
 
 use super::{from_row, merge, validate_data, Pass, PassRow, Patched, Update, PASS_COLUMNS};
 use crate::clock::{now_ms, rfc3339};
+use crate::db::Backend;
 use crate::error::{DomainError, Result};
 use crate::sql::{self, params, PER_STATEMENT};
 
@@ -129,7 +130,7 @@ async fn load_locked(
     tenant_id: &str,
     ids: &[&str],
 ) -> Result<HashMap<String, Pass>> {
-    let lock = if conn.backend_name() == "PostgreSQL" {
+    let lock = if Backend::of(conn) == Backend::Postgres {
         " FOR UPDATE"
     } else {
         ""
