@@ -51,11 +51,20 @@ if ! cargo deny --version 2>/dev/null | grep -q ' 0\.20\.2$'; then
 fi
 
 # Release builds need wasm-opt 116 or newer: Debian's 108 silently breaks hydration.
+# The npm package binaryen@132 ships wasm-opt as a Node program (seconds to install);
+# it goes into .tools/ and Makefile, test.sh and CI put its bin first on PATH. The
+# 18-minute source build is only the fallback when the npm registry can't be reached.
 if [ "$release" = "--release" ]; then
+  if [ ! -x .tools/binaryen/node_modules/.bin/wasm-opt ]; then
+    log "installing wasm-opt (npm package binaryen@132)"
+    mkdir -p .tools/binaryen
+    (cd .tools/binaryen && npm install --no-audit --no-fund --loglevel=error --prefix . binaryen@132) || true
+  fi
+  export PATH="$PWD/.tools/binaryen/node_modules/.bin:$PATH"
   # `|| true`: with no wasm-opt yet, the failed pipeline must not end the script.
   v=$(wasm-opt --version 2>/dev/null | sed -n 's/^wasm-opt version \([0-9]*\).*/\1/p' || true)
   if [ -z "$v" ] || [ "$v" -lt 116 ]; then
-    log "building wasm-opt from source (about 18 minutes)"
+    log "building wasm-opt from source (about 18 minutes): the npm package was not available"
     cargo install wasm-opt --locked
   fi
 fi
