@@ -33,6 +33,7 @@ use crate::pages::{
     push_history::PushHistoryPage,
     sfmc::SfmcPage,
     wallet::WalletPage,
+    welcome::WelcomePage,
 };
 
 /// The HTML document around the app, rendered on the server only.
@@ -71,6 +72,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=NotFound>
                 <Route path=path!("/login") view=LoginPage/>
+                <Route path=path!("/welcome") view=WelcomePage/>
                 <ParentRoute path=path!("") view=Layout>
                     <Route path=path!("") view=DashboardPage/>
                     <Route path=path!("passes") view=PassesPage/>

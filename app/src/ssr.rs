@@ -55,6 +55,12 @@ pub fn not_found(message: &str) -> ServerFnError {
     ServerFnError::new(message)
 }
 
+/// A 403 with a message: the caller may not do this here.
+pub fn forbidden(message: &str) -> ServerFnError {
+    status(http::StatusCode::FORBIDDEN);
+    ServerFnError::new(message)
+}
+
 fn status(code: http::StatusCode) {
     if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
         res.set_status(code);
@@ -166,7 +172,7 @@ pub fn saved<T>(result: domain::error::Result<T>) -> Result<crate::model::Saved<
             field: String::new(),
             message,
         }])),
-        Err(DomainError::NotFound(what)) => Err(ServerFnError::new(format!(
+        Err(DomainError::NotFound(what)) => Err(not_found(&format!(
             "That {what} no longer exists. Reload the page."
         ))),
         Err(other) => Err(internal(other)),
@@ -200,7 +206,16 @@ pub fn history_rows(entries: Vec<domain::history::Entry>) -> Vec<crate::model::H
 /// A path inside the console, safe to redirect to after sign-in.
 pub fn local_path(next: Option<&str>) -> &str {
     match next {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p,
+        // Browsers drop tabs and newlines from URLs (`/\t/evil` is `//evil`) and a
+        // control character can't go in a header: only plain same-origin paths.
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.contains('\\')
+                && !p.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+        {
+            p
+        }
         _ => "/",
     }
 }
@@ -240,5 +255,8 @@ mod tests {
         assert_eq!(super::local_path(Some("https://evil.example")), "/");
         assert_eq!(super::local_path(Some("/\\evil.example")), "/");
         assert_eq!(super::local_path(None), "/");
+        assert_eq!(super::local_path(Some("/\t/evil.example")), "/");
+        assert_eq!(super::local_path(Some("/\n/evil.example")), "/");
+        assert_eq!(super::local_path(Some("/ /evil.example")), "/");
     }
 }

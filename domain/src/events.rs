@@ -246,17 +246,26 @@ pub async fn ingest_in(
 }
 
 /// Records a rejection unless the tenant's budget for the hour is spent (or the
-/// tenant does not exist). Returns the event id when stored.
+/// tenant does not exist). Rejections that carried a credential of the tenant (a key,
+/// or a verified token: then the body is kept) and anonymous ones have a budget each,
+/// so junk from anyone can't use up the room that shows real callers' mistakes.
+/// Returns the event id when stored.
 pub async fn reject(db: &Db, rejection: &Rejection) -> Result<Option<String>> {
     let now = now_ms();
-    let (recent,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM inbound_events WHERE tenant_id = $1 AND status = $2 AND received_at > $3",
-    )
-    .bind(&rejection.tenant_id)
-    .bind(REJECTED)
-    .bind(now - REJECTION_WINDOW_MS)
-    .fetch_one(db.reader())
-    .await?;
+    let credentialed = rejection.key_id.is_some() || rejection.body.is_some();
+    let count = if credentialed {
+        "SELECT COUNT(*) FROM inbound_events WHERE tenant_id = $1 AND status = $2 \
+         AND received_at > $3 AND (key_id IS NOT NULL OR body IS NOT NULL)"
+    } else {
+        "SELECT COUNT(*) FROM inbound_events WHERE tenant_id = $1 AND status = $2 \
+         AND received_at > $3 AND key_id IS NULL AND body IS NULL"
+    };
+    let (recent,): (i64,) = sqlx::query_as(count)
+        .bind(&rejection.tenant_id)
+        .bind(REJECTED)
+        .bind(now - REJECTION_WINDOW_MS)
+        .fetch_one(db.reader())
+        .await?;
     if recent >= REJECTION_BUDGET || !crate::tenants::exists(db, &rejection.tenant_id).await? {
         return Ok(None);
     }

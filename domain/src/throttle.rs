@@ -1,7 +1,12 @@
-//! Sign-in throttling against password guessing. Failures are counted per account
+//! Sign-in throttling against password guessing. Attempts are counted per account
 //! and per client address in the database, so every replica sees the same counts.
-//! An account locks after a few failures; an address (an office behind one NAT may
-//! share it) after more.
+//!
+//! The policy: an account locks after [`MAX_PER_ACCOUNT`] failed attempts within
+//! [`WINDOW_MS`], an address (an office behind one NAT may share it) after
+//! [`MAX_PER_ADDRESS`]. A locked account opens again by itself when its oldest
+//! counted failure leaves the window (at most 15 minutes); nobody has to unlock it,
+//! and a successful sign-in clears the account's count. An operator can also give
+//! the person a new password with the CLI (`passhook user create … --password-stdin`).
 
 use crate::clock::now_ms;
 use crate::db::Db;
@@ -35,9 +40,24 @@ impl Subjects {
     }
 }
 
-/// Seconds until another attempt is allowed, or `None` when one is allowed now.
-pub async fn locked_for(db: &Db, subjects: &Subjects) -> Result<Option<i64>> {
+/// Admits a sign-in attempt or refuses it. An admitted attempt is counted as a
+/// failure *before* the password is checked (a success clears it), in one
+/// transaction that holds the subjects' locks, so a burst of parallel guesses gets
+/// exactly the limit's worth of checks, across replicas too. A locked account or
+/// address gets the seconds to wait (that attempt is not counted).
+pub async fn admit(db: &Db, subjects: &Subjects) -> Result<Admission> {
     let now = now_ms();
+    let mut tx = db.writer().begin().await?;
+    if db.backend() == crate::db::Backend::Postgres {
+        // SQLite has one writer; PostgreSQL needs the subjects serialised. Always in
+        // the same order (account, then address): no deadlock between attempts.
+        for (subject, _) in subjects.with_limits() {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))::text")
+                .bind(subject)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
     let mut wait = None;
     for (subject, limit) in subjects.with_limits() {
         let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
@@ -48,7 +68,7 @@ pub async fn locked_for(db: &Db, subjects: &Subjects) -> Result<Option<i64>> {
         .bind(subject)
         .bind(now - WINDOW_MS)
         .bind(limit)
-        .fetch_one(db.reader())
+        .fetch_one(&mut *tx)
         .await?;
         if count >= limit {
             // Free again when the oldest of the last `limit` failures leaves the window.
@@ -56,13 +76,10 @@ pub async fn locked_for(db: &Db, subjects: &Subjects) -> Result<Option<i64>> {
             wait = wait.max(Some(secs));
         }
     }
-    Ok(wait)
-}
-
-/// Counts a failed sign-in, and forgets failures older than the window.
-pub async fn failed(db: &Db, subjects: &Subjects) -> Result<()> {
-    let now = now_ms();
-    let mut tx = db.writer().begin().await?;
+    if let Some(wait_secs) = wait {
+        tx.rollback().await?;
+        return Ok(Admission::Locked { wait_secs });
+    }
     for (subject, _) in subjects.with_limits() {
         sqlx::query("INSERT INTO login_failures (subject, at) VALUES ($1, $2)")
             .bind(subject)
@@ -75,14 +92,40 @@ pub async fn failed(db: &Db, subjects: &Subjects) -> Result<()> {
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(Admission::Admitted(Attempt { at: now }))
 }
 
-/// A successful sign-in clears the account's failures (not the address's).
-pub async fn succeeded(db: &Db, subjects: &Subjects) -> Result<()> {
+/// Whether a sign-in attempt may check its password.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Counted; [`succeeded`] takes it back when the password was right.
+    Admitted(Attempt),
+    Locked {
+        wait_secs: i64,
+    },
+}
+
+/// An admitted attempt, as counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    at: i64,
+}
+
+/// A successful sign-in clears the account's failures, and takes back this attempt's
+/// count against the address (an office's successful sign-ins never lock it).
+pub async fn succeeded(db: &Db, subjects: &Subjects, attempt: Attempt) -> Result<()> {
+    let mut tx = db.writer().begin().await?;
     sqlx::query("DELETE FROM login_failures WHERE subject = $1")
         .bind(&subjects.account)
-        .execute(db.writer())
+        .execute(&mut *tx)
         .await?;
+    if let Some(address) = &subjects.address {
+        sqlx::query("DELETE FROM login_failures WHERE subject = $1 AND at = $2")
+            .bind(address)
+            .bind(attempt.at)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
     Ok(())
 }

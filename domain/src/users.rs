@@ -78,6 +78,7 @@ fn hash_password(password: &str) -> Result<String> {
 }
 
 fn password_matches(password: &str, hash: &str) -> bool {
+    VERIFICATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     PasswordHash::new(hash)
         .map(|parsed| {
             Argon2::default()
@@ -87,7 +88,51 @@ fn password_matches(password: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Creates the account when missing, sets its password and its role in `tenant_id`.
+/// Password verifications so far in this process: every failed sign-in, whatever
+/// its cause, costs exactly one (tests read this instead of timing).
+static VERIFICATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub fn verifications() -> u64 {
+    VERIFICATIONS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// How many argon2 computations run at once. Each takes about 19 MiB and a core
+/// for ~15 ms: a burst of sign-ins waits here instead of taking the memory.
+pub const HASHING_PERMITS: usize = 2;
+
+/// Runs argon2 work on the blocking pool, at most [`HASHING_PERMITS`] at a time.
+async fn hashing<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    static PERMITS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(HASHING_PERMITS);
+    let _permit = PERMITS
+        .acquire()
+        .await
+        .map_err(|e| DomainError::Internal(e.to_string()))?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| DomainError::Internal(e.to_string()))
+}
+
+fn check_email(email: &str) -> Result<String> {
+    let email = normalize_email(email);
+    if !email.contains('@') || email.len() > 254 || email.chars().any(char::is_whitespace) {
+        return Err(DomainError::invalid("email", "must be an email address"));
+    }
+    Ok(email)
+}
+
+fn check_password(field: &str, password: &str) -> Result<()> {
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(DomainError::invalid(
+            field,
+            &format!("must have at least {MIN_PASSWORD_LEN} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// The operator's way to set up an account (CLI, demo): creates it when missing,
+/// sets its password and its role in `tenant_id`. A changed password ends the
+/// account's sessions. Tenant admins never reach this: they use [`add_member`].
 pub async fn upsert(
     db: &Db,
     tenant_id: &str,
@@ -95,35 +140,31 @@ pub async fn upsert(
     role: Role,
     password: &str,
 ) -> Result<User> {
-    let email = normalize_email(email);
-    if !email.contains('@') || email.len() > 254 {
-        return Err(DomainError::invalid("email", "must be an email address"));
-    }
-    if password.chars().count() < MIN_PASSWORD_LEN {
-        return Err(DomainError::invalid(
-            "password",
-            &format!("must have at least {MIN_PASSWORD_LEN} characters"),
-        ));
-    }
+    let email = check_email(email)?;
+    check_password("password", password)?;
     if !crate::tenants::exists(db, tenant_id).await? {
         return Err(DomainError::NotFound("tenant"));
     }
-    let hash = hash_password(password)?;
+    let password = password.to_string();
+    let hash = hashing(move || hash_password(&password)).await??;
+    let now = now_ms();
     let mut tx = db.writer().begin().await?;
     sqlx::query(
         "INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (email) DO UPDATE SET password_hash = excluded.password_hash",
+         ON CONFLICT (email) DO UPDATE SET password_hash = excluded.password_hash, \
+         sessions_valid_from = $4",
     )
     .bind(new_id(USER))
     .bind(&email)
     .bind(&hash)
-    .bind(now_ms())
+    .bind(now)
     .execute(&mut *tx)
     .await?;
-    let (id,): (String,) = sqlx::query_as("SELECT id FROM users WHERE email = $1")
-        .bind(&email)
-        .fetch_one(&mut *tx)
-        .await?;
+    let (id, valid_from): (String, i64) =
+        sqlx::query_as("SELECT id, sessions_valid_from FROM users WHERE email = $1")
+            .bind(&email)
+            .fetch_one(&mut *tx)
+            .await?;
     sqlx::query(
         "INSERT INTO memberships (user_id, tenant_id, role) VALUES ($1, $2, $3) \
          ON CONFLICT (user_id, tenant_id) DO UPDATE SET role = excluded.role",
@@ -137,12 +178,14 @@ pub async fn upsert(
     Ok(User {
         id,
         email,
-        sessions_valid_from: 0,
+        sessions_valid_from: valid_from,
     })
 }
 
-/// The account for these credentials, or `None`. Unknown emails cost the same time
-/// as wrong passwords, so the answer does not reveal which accounts exist.
+/// The account for these credentials, or `None`. Every failure costs one password
+/// verification, whether the email is unknown, the account has no password (SSO
+/// only) or is disabled, or the password is wrong: the answer's timing does not tell
+/// which accounts exist or what kind they are.
 pub async fn verify_login(db: &Db, email: &str, password: &str) -> Result<Option<User>> {
     let row: Option<(String, String, Option<String>, i64, i64)> = sqlx::query_as(
         "SELECT id, email, password_hash, disabled, sessions_valid_from FROM users WHERE email = $1",
@@ -151,23 +194,19 @@ pub async fn verify_login(db: &Db, email: &str, password: &str) -> Result<Option
     .fetch_optional(db.reader())
     .await?;
     let password = password.to_string();
-    let row = tokio::task::spawn_blocking(move || match row {
-        Some((id, email, Some(hash), 0, valid_from)) if password_matches(&password, &hash) => {
-            Some(User {
+    hashing(move || {
+        let hash = row.as_ref().and_then(|r| r.2.as_deref());
+        let matches = password_matches(&password, hash.unwrap_or_else(|| dummy_hash()));
+        match row {
+            Some((id, email, Some(_), 0, valid_from)) if matches => Some(User {
                 id,
                 email,
                 sessions_valid_from: valid_from,
-            })
-        }
-        Some(_) => None,
-        None => {
-            password_matches(&password, dummy_hash());
-            None
+            }),
+            _ => None,
         }
     })
     .await
-    .map_err(|e| DomainError::Internal(e.to_string()))?;
-    Ok(row)
 }
 
 /// A hash of a random string, verified against when the account is unknown.
@@ -260,49 +299,156 @@ pub async fn members(db: &Db, tenant_id: &str) -> Result<Vec<Member>> {
         .collect())
 }
 
-/// Adds a person to the tenant. Without a password they sign in with SSO only
-/// (an existing account keeps its password and joins the tenant).
-pub async fn add_member(
-    db: &Db,
-    tenant_id: &str,
-    email: &str,
-    role: Role,
-    password: Option<&str>,
-) -> Result<Member> {
-    if let Some(password) = password.filter(|p| !p.is_empty()) {
-        upsert(db, tenant_id, email, role, password).await?;
-    } else {
-        let email = normalize_email(email);
-        if !email.contains('@') || email.len() > 254 {
-            return Err(DomainError::invalid("email", "must be an email address"));
+/// What adding a person did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Added {
+    /// The email already had an account: it joined this tenant and nothing else of
+    /// it changed (password, sessions, other tenants).
+    Joined(Member),
+    /// A new account, without a password: `setup_token` is the one-time link's token
+    /// with which the person chooses theirs (or they sign in with SSO).
+    Invited { member: Member, setup_token: String },
+}
+
+impl Added {
+    pub fn member(&self) -> &Member {
+        match self {
+            Added::Joined(member) | Added::Invited { member, .. } => member,
         }
-        let mut tx = db.writer().begin().await?;
-        sqlx::query(
-            "INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, NULL, $3) \
-             ON CONFLICT (email) DO NOTHING",
-        )
-        .bind(new_id(USER))
-        .bind(&email)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO memberships (user_id, tenant_id, role) \
-             SELECT id, $1, $2 FROM users WHERE email = $3 \
-             ON CONFLICT (user_id, tenant_id) DO UPDATE SET role = excluded.role, disabled = 0",
-        )
-        .bind(tenant_id)
-        .bind(role.as_str())
-        .bind(&email)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
     }
-    members(db, tenant_id)
+}
+
+/// How long a password set-up link works.
+pub const SETUP_LINK_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// Adds a person to the tenant. A tenant action never sets or changes a password:
+/// an existing account only gains a membership here; a new one gets a set-up link.
+pub async fn add_member(db: &Db, tenant_id: &str, email: &str, role: Role) -> Result<Added> {
+    let email = check_email(email)?;
+    let now = now_ms();
+    let mut tx = db.writer().begin().await?;
+    let created = sqlx::query(
+        "INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, NULL, $3) \
+         ON CONFLICT (email) DO NOTHING",
+    )
+    .bind(new_id(USER))
+    .bind(&email)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    let (user_id,): (String,) = sqlx::query_as("SELECT id FROM users WHERE email = $1")
+        .bind(&email)
+        .fetch_one(&mut *tx)
+        .await?;
+    let joined = sqlx::query(
+        "INSERT INTO memberships (user_id, tenant_id, role) VALUES ($1, $2, $3) \
+         ON CONFLICT (user_id, tenant_id) DO NOTHING",
+    )
+    .bind(&user_id)
+    .bind(tenant_id)
+    .bind(role.as_str())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if joined == 0 {
+        return Err(DomainError::Conflict(format!(
+            "{email} is already in this tenant: change their role or access in the table."
+        )));
+    }
+    let setup_token = if created {
+        let token = crate::crypto::random_token(32);
+        sqlx::query(
+            "INSERT INTO password_setups (token_hash, user_id, tenant_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(crate::crypto::sha256_hex(&token))
+        .bind(&user_id)
+        .bind(tenant_id)
+        .bind(now)
+        .bind(now + SETUP_LINK_MS)
+        .execute(&mut *tx)
+        .await?;
+        Some(token)
+    } else {
+        None
+    };
+    tx.commit().await?;
+    let member = members(db, tenant_id)
         .await?
         .into_iter()
-        .find(|m| m.email == normalize_email(email))
-        .ok_or(DomainError::NotFound("user"))
+        .find(|m| m.user_id == user_id)
+        .ok_or(DomainError::NotFound("user"))?;
+    Ok(match setup_token {
+        Some(setup_token) => Added::Invited {
+            member,
+            setup_token,
+        },
+        None => Added::Joined(member),
+    })
+}
+
+/// The account a set-up link may give a password to, if the link still works: unused,
+/// not expired, the account still without a password, and in no tenant but the
+/// link's (so a link kept by one tenant's admin never opens another tenant).
+pub async fn setup_link(db: &Db, token: &str) -> Result<Option<User>> {
+    let row: Option<(String,)> = sqlx::query_as(
+        "SELECT s.user_id FROM password_setups s JOIN users u ON u.id = s.user_id \
+         WHERE s.token_hash = $1 AND s.used_at IS NULL AND s.expires_at > $2 \
+         AND u.password_hash IS NULL AND u.disabled = 0 \
+         AND NOT EXISTS (SELECT 1 FROM memberships m \
+                         WHERE m.user_id = s.user_id AND m.tenant_id <> s.tenant_id)",
+    )
+    .bind(crate::crypto::sha256_hex(token))
+    .bind(now_ms())
+    .fetch_optional(db.reader())
+    .await?;
+    match row {
+        Some((user_id,)) => get(db, &user_id).await,
+        None => Ok(None),
+    }
+}
+
+/// The person chooses their password with a set-up link; the link is then used up.
+pub async fn set_up_password(db: &Db, token: &str, password: &str) -> Result<User> {
+    let refused = || {
+        DomainError::Conflict(
+            "This link no longer works: ask your admin to add you again, or sign in.".into(),
+        )
+    };
+    let user = setup_link(db, token).await?.ok_or_else(refused)?;
+    check_password("password", password)?;
+    let password = password.to_string();
+    let hash = hashing(move || hash_password(&password)).await??;
+    let now = now_ms();
+    let mut tx = db.writer().begin().await?;
+    let used = sqlx::query(
+        "UPDATE password_setups SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+    )
+    .bind(now)
+    .bind(crate::crypto::sha256_hex(token))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let set = sqlx::query(
+        "UPDATE users SET password_hash = $1, sessions_valid_from = $2 \
+         WHERE id = $3 AND password_hash IS NULL",
+    )
+    .bind(&hash)
+    .bind(now)
+    .bind(&user.id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if used != 1 || set != 1 {
+        return Err(refused());
+    }
+    tx.commit().await?;
+    Ok(User {
+        sessions_valid_from: now,
+        ..user
+    })
 }
 
 /// Refuses a change that would leave the tenant without an active admin.
@@ -372,13 +518,9 @@ pub async fn change_password(db: &Db, user_id: &str, current: &str, new: &str) -
             "is not your current password",
         ));
     }
-    if new.chars().count() < MIN_PASSWORD_LEN {
-        return Err(DomainError::invalid(
-            "new",
-            &format!("must have at least {MIN_PASSWORD_LEN} characters"),
-        ));
-    }
-    let hash = hash_password(new)?;
+    check_password("new", new)?;
+    let new = new.to_string();
+    let hash = hashing(move || hash_password(&new)).await??;
     sqlx::query("UPDATE users SET password_hash = $1, sessions_valid_from = $2 WHERE id = $3")
         .bind(hash)
         .bind(now_ms())

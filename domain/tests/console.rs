@@ -6,7 +6,7 @@ use domain::api_keys::{self, Scope};
 use domain::history::{self, Area, MASK};
 use domain::sfmc::settings::{self as sfmc, SfmcSettingsInput, SigningKeyInput};
 use domain::testing::TestDb;
-use domain::throttle::{self, Subjects};
+use domain::throttle::{self, Admission, Subjects};
 use domain::users::{self, Role};
 use domain::{tenants, DomainError};
 
@@ -229,9 +229,14 @@ async fn admins_manage_people_but_a_tenant_keeps_an_admin() {
         let admin = users::upsert(db, "acme", "admin@acme.io", Role::Admin, "long enough pw")
             .await
             .unwrap();
-        let sso = users::add_member(db, "acme", " Mia@Acme.io ", Role::Marketer, None)
+        let added = users::add_member(db, "acme", " Mia@Acme.io ", Role::Marketer)
             .await
             .unwrap();
+        assert!(
+            matches!(added, users::Added::Invited { .. }),
+            "a new account"
+        );
+        let sso = added.member().clone();
         assert_eq!(
             (sso.email.as_str(), sso.role, sso.has_password),
             ("mia@acme.io", Role::Marketer, false)
@@ -316,19 +321,176 @@ async fn repeated_failures_lock_an_account_for_a_while() {
         let guessed = Subjects::new("Admin@acme.io", Some("198.51.100.1"));
         let other = Subjects::new("other@acme.io", Some("198.51.100.1"));
         for _ in 0..throttle::MAX_PER_ACCOUNT {
-            assert_eq!(throttle::locked_for(db, &guessed).await.unwrap(), None);
-            throttle::failed(db, &guessed).await.unwrap();
+            assert!(matches!(
+                throttle::admit(db, &guessed).await.unwrap(),
+                Admission::Admitted(_)
+            ));
         }
-        let wait = throttle::locked_for(db, &Subjects::new("admin@acme.io", None))
+        let wait = throttle::admit(db, &Subjects::new("admin@acme.io", None))
             .await
             .unwrap();
-        assert!(matches!(wait, Some(s) if s > 800 && s <= 900), "{wait:?}");
-        assert_eq!(
-            throttle::locked_for(db, &other).await.unwrap(),
-            None,
-            "other accounts on the address still may"
+        assert!(
+            matches!(wait, Admission::Locked { wait_secs } if wait_secs > 800 && wait_secs <= 900),
+            "{wait:?}"
         );
-        throttle::succeeded(db, &guessed).await.unwrap();
-        assert_eq!(throttle::locked_for(db, &guessed).await.unwrap(), None);
+        let Admission::Admitted(attempt) = throttle::admit(db, &other).await.unwrap() else {
+            panic!("other accounts on the address still may");
+        };
+        throttle::succeeded(db, &other, attempt).await.unwrap();
+        // Thirty successful sign-ins from one address never lock it.
+        for _ in 0..throttle::MAX_PER_ADDRESS {
+            let Admission::Admitted(attempt) = throttle::admit(db, &other).await.unwrap() else {
+                panic!("successes are not failures");
+            };
+            throttle::succeeded(db, &other, attempt).await.unwrap();
+        }
+        assert!(
+            matches!(
+                throttle::admit(db, &guessed).await.unwrap(),
+                Admission::Locked { .. }
+            ),
+            "the guessed account stays locked"
+        );
+    }
+}
+
+/// 40 attempts at once: exactly the limit's worth are admitted (each counted before
+/// its password would be checked), on SQLite and on PostgreSQL's many connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_attempts_gets_exactly_the_limit() {
+    for t in TestDb::all().await {
+        // Every connection of the pool open first, so the attempts really overlap.
+        let warm = (0..16).map(|_| {
+            let db = t.db.clone();
+            tokio::spawn(async move {
+                domain::sqlx::query("SELECT 1")
+                    .execute(db.writer())
+                    .await
+                    .unwrap();
+            })
+        });
+        for w in warm.collect::<Vec<_>>() {
+            w.await.unwrap();
+        }
+        let attempts = (0..40)
+            .map(|n| {
+                let db = t.db.clone();
+                // Different addresses: only the account's limit applies.
+                let subjects = Subjects::new("burst@acme.io", Some(&format!("198.51.100.{n}")));
+                tokio::spawn(async move { throttle::admit(&db, &subjects).await.unwrap() })
+            })
+            .collect::<Vec<_>>();
+        let mut admitted = 0;
+        for attempt in attempts {
+            if matches!(attempt.await.unwrap(), Admission::Admitted(_)) {
+                admitted += 1;
+            }
+        }
+        assert_eq!(admitted, throttle::MAX_PER_ACCOUNT, "{:?}", t.db.backend());
+    }
+}
+
+/// Adding an email that already has an account never touches that account: its
+/// password, sessions and other tenants stay; it only joins this tenant.
+#[tokio::test]
+async fn adding_an_existing_account_only_adds_a_membership() {
+    for t in TestDb::all().await {
+        let db = &t.db;
+        tenants::create(db, "acme", "Acme").await.unwrap();
+        tenants::create(db, "evil", "Evil").await.unwrap();
+        let victim = users::upsert(db, "acme", "boss@acme.io", Role::Admin, "the boss password")
+            .await
+            .unwrap();
+        users::sign_out_everywhere(db, &victim.id).await.unwrap();
+        let before = users::get(db, &victim.id).await.unwrap().unwrap();
+
+        let added = users::add_member(db, "evil", "BOSS@acme.io", Role::Marketer)
+            .await
+            .unwrap();
+        assert!(matches!(added, users::Added::Joined(_)), "{added:?}");
+        assert_eq!(users::get(db, &victim.id).await.unwrap(), Some(before));
+        assert!(users::verify_login(db, "boss@acme.io", "the boss password")
+            .await
+            .unwrap()
+            .is_some());
+        let roles: Vec<_> = users::memberships(db, &victim.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.tenant_id, m.role))
+            .collect();
+        assert_eq!(
+            roles,
+            [
+                ("acme".into(), Role::Admin),
+                ("evil".into(), Role::Marketer)
+            ]
+        );
+        assert!(
+            matches!(
+                users::add_member(db, "evil", "boss@acme.io", Role::Admin).await,
+                Err(DomainError::Conflict(_))
+            ),
+            "adding again changes nothing"
+        );
+    }
+}
+
+/// A set-up link gives a new account its first password, once; it never works for an
+/// account that has a password or that another tenant has added meanwhile.
+#[tokio::test]
+async fn set_up_links_work_once_and_only_for_their_tenant() {
+    for t in TestDb::all().await {
+        let db = &t.db;
+        tenants::create(db, "acme", "Acme").await.unwrap();
+        tenants::create(db, "other", "Other").await.unwrap();
+        let token = |added: users::Added| match added {
+            users::Added::Invited { setup_token, .. } => setup_token,
+            joined => panic!("expected a new account: {joined:?}"),
+        };
+        let mia = token(
+            users::add_member(db, "acme", "mia@acme.io", Role::Marketer)
+                .await
+                .unwrap(),
+        );
+        assert!(matches!(
+            users::set_up_password(db, &mia, "short").await,
+            Err(DomainError::Invalid(_))
+        ));
+        let user = users::set_up_password(db, &mia, "mia's own password")
+            .await
+            .unwrap();
+        assert!(user.sessions_valid_from > 0);
+        assert!(users::verify_login(db, "mia@acme.io", "mia's own password")
+            .await
+            .unwrap()
+            .is_some());
+        assert!(
+            matches!(
+                users::set_up_password(db, &mia, "someone else's password").await,
+                Err(DomainError::Conflict(_))
+            ),
+            "a used link"
+        );
+
+        // Acme keeps Noor's link; Other adds Noor too: the link no longer works.
+        let noor = token(
+            users::add_member(db, "acme", "noor@acme.io", Role::Admin)
+                .await
+                .unwrap(),
+        );
+        let joined = users::add_member(db, "other", "noor@acme.io", Role::Admin)
+            .await
+            .unwrap();
+        assert!(matches!(joined, users::Added::Joined(_)));
+        assert!(users::setup_link(db, &noor).await.unwrap().is_none());
+        assert!(matches!(
+            users::set_up_password(db, &noor, "acme's chosen password").await,
+            Err(DomainError::Conflict(_))
+        ));
+        assert!(users::setup_link(db, "not-a-token")
+            .await
+            .unwrap()
+            .is_none());
     }
 }

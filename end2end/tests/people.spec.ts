@@ -7,20 +7,31 @@ test('an admin adds a marketer, who signs in, changes their password and signs o
   await navigate(page, 'People');
   await hydrated(page);
   await page.getByLabel('Email').fill('mia@demo.passhook.test');
-  await page.getByLabel('Initial password').fill('short');
-  await page.getByRole('button', { name: 'Add person' }).click();
-  await expect(page.locator('#password-error')).toContainText('at least 10 characters');
-  await page.getByLabel('Initial password').fill('first mia password');
   await page.getByRole('button', { name: 'Add person' }).click();
   const row = page.getByTestId('people-table').locator('tr', { hasText: 'mia@demo.passhook.test' });
   await expect(row).toContainText('Active');
   await expect(row.getByTestId('role')).toHaveText('Marketer');
+  // A new account: the admin gets a one-time link and never chooses the password.
+  const link = await page.getByTestId('setup-link').textContent();
+  expect(link).toMatch(/\/welcome\?token=/);
+  await expect(page.getByTestId('history')).toContainText('Added mia@demo.passhook.test');
 
-  // Mia, in her own browser: a marketer's console, then a new password.
+  // Mia, in her own browser, chooses her password with the link and is signed in.
   const mia = await (await browser.newContext()).newPage();
-  await signIn(mia, 'mia@demo.passhook.test', 'first mia password');
+  await mia.goto(new URL(link!).pathname + new URL(link!).search);
+  await hydrated(mia);
+  await expect(mia.getByText('mia@demo.passhook.test')).toBeVisible();
+  await mia.getByLabel('Password').fill('short');
+  await mia.getByRole('button', { name: 'Set password and sign in' }).click();
+  await expect(mia.locator('#password-error')).toContainText('at least 10 characters');
+  await mia.getByLabel('Password').fill('first mia password');
+  await mia.getByRole('button', { name: 'Set password and sign in' }).click();
   await expect(mia.getByTestId('user-email')).toHaveText('mia@demo.passhook.test');
   await expect(mia.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'People' })).toHaveCount(0);
+  // The link is used up.
+  const again = await (await browser.newContext()).newPage();
+  await again.goto(new URL(link!).pathname + new URL(link!).search);
+  await expect(again.getByRole('alert')).toContainText('no longer works');
   const other = await (await browser.newContext()).newPage();
   await signIn(other, 'mia@demo.passhook.test', 'first mia password');
   await mia.getByTestId('user-email').click();

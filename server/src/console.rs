@@ -57,6 +57,7 @@ fn local_url(addr: SocketAddr) -> String {
 /// the session themselves) and everything outside the console.
 fn is_public(path: &str) -> bool {
     path == "/login"
+        || path == "/welcome"
         || path == "/favicon.svg"
         || ["/pkg/", "/console/fn/", "/api/", "/auth/"]
             .iter()

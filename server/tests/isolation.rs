@@ -87,6 +87,8 @@ struct Case {
     body: Body,
     /// Statuses in the order of [`COLUMNS`].
     expect: [u16; 6],
+    /// The call ends the caller's session: each session caller signs in anew for it.
+    fresh: bool,
 }
 
 /// One tenant's set-up, and the strings that identify its data.
@@ -96,8 +98,13 @@ struct Tenant {
     /// A key per scope with that scope only, and a key per scope with all the others.
     only: Vec<(Scope, String)>,
     all_but: Vec<(Scope, String)>,
+    admin_email: String,
     admin_cookie: String,
+    marketer_email: String,
+    marketer_id: Option<String>,
     marketer_cookie: Option<String>,
+    /// Keys that only the matrix's rotate and revoke rows touch.
+    spare_keys: [String; 2],
     salt: String,
     passes: Vec<String>,
     events: Vec<String>,
@@ -169,14 +176,27 @@ async fn set_up(s: &TestServer, id: &'static str, name: &str, marketer: bool) ->
         .unwrap();
     let admin_cookie = sign_in(s, &admin_email).await;
     let marketer_email = format!("marketer@{id}-staff.test");
-    let marketer_cookie = if marketer {
-        users::upsert(&s.db.db, id, &marketer_email, Role::Marketer, PASSWORD)
+    let (marketer_id, marketer_cookie) = if marketer {
+        let user = users::upsert(&s.db.db, id, &marketer_email, Role::Marketer, PASSWORD)
             .await
             .unwrap();
-        Some(sign_in(s, &marketer_email).await)
+        (Some(user.id), Some(sign_in(s, &marketer_email).await))
     } else {
-        None
+        (None, None)
     };
+    let mut spare_keys = Vec::new();
+    for n in 1..=2 {
+        let (spare, _) = api_keys::create(
+            &s.db.db,
+            id,
+            &format!("{id}-only-spare-{n}"),
+            &[Scope::PassesRead],
+            None,
+        )
+        .await
+        .unwrap();
+        spare_keys.push(spare.id);
+    }
 
     let put = |path: String, body: Value| {
         let request = s
@@ -282,7 +302,7 @@ async fn set_up(s: &TestServer, id: &'static str, name: &str, marketer: bool) ->
 
     let mut markers = vec![
         name.to_string(),
-        admin_email,
+        admin_email.clone(),
         format!("{id}-mail.test"),
         format!("{id}-CUSTOMER-"),
         format!("{id}-nickname-"),
@@ -295,7 +315,7 @@ async fn set_up(s: &TestServer, id: &'static str, name: &str, marketer: bool) ->
         type_id.clone(),
     ];
     if marketer {
-        markers.push(marketer_email);
+        markers.push(marketer_email.clone());
     }
     markers.extend(passes.iter().cloned());
     markers.extend(events.iter().cloned());
@@ -307,8 +327,12 @@ async fn set_up(s: &TestServer, id: &'static str, name: &str, marketer: bool) ->
         full_key,
         only,
         all_but,
+        admin_email,
         admin_cookie,
+        marketer_email,
+        marketer_id,
         marketer_cookie,
+        spare_keys: spare_keys.try_into().unwrap(),
         salt,
         passes,
         events,
@@ -366,6 +390,7 @@ fn matrix(a: &Tenant) -> Vec<Case> {
     use Auth::*;
     use Body::*;
     let (p1, p2) = (&a.passes[0], &a.passes[1]);
+    let marketer = a.marketer_id.clone().unwrap();
     let event = &a.events[0];
     let delivery = &a.deliveries[0];
     let type_id = &a.type_id;
@@ -388,6 +413,7 @@ fn matrix(a: &Tenant) -> Vec<Case> {
         auth,
         body,
         expect,
+        fresh: false,
     };
     let claims = json!({"inArguments": [{"email": format!("member1@{A}-mail.test")}, {"additionalData": {"tier": "gold"}}],
         "journeyId": "journey-1", "activityId": "activity-1", "definitionInstanceId": "instance-1", "keyValue": "contact-1"});
@@ -532,6 +558,109 @@ fn matrix(a: &Tenant) -> Vec<Case> {
         // Bravo's admin replaying alpha's event: 404, no such event (for bravo).
         case(post.clone(), "/console/fn/replay_event", fn_("replay_event"), Session, Form(vec![("id", event.clone())]),
             [200, 401, 401, 401, 403, 404]),
+        // Every other server function (the test enumerates the registered ones).
+        // Anyone: signing in, and what the sign-in and set-up pages ask.
+        case(post.clone(), "/console/fn/login", fn_("login"), Public,
+            Form(vec![("email", format!("nobody@{A}-nowhere.test")), ("password", "not a password".into())]),
+            [200, 200, 200, 200, 200, 200]),
+        case(post.clone(), "/console/fn/sso_available", fn_("sso_available"), Public, Empty,
+            [200, 200, 200, 200, 200, 200]),
+        case(post.clone(), "/console/fn/get_session_info", fn_("get_session_info"), Public, Empty,
+            [200, 200, 200, 200, 200, 200]),
+        case(post.clone(), "/console/fn/setup_link_email", fn_("setup_link_email"), Public,
+            Form(vec![("token", "not-a-set-up-token".into())]),
+            [200, 200, 200, 200, 200, 200]),
+        case(post.clone(), "/console/fn/set_up_password", fn_("set_up_password"), Public,
+            Form(vec![("token", "not-a-set-up-token".into()), ("password", "a long enough password".into())]),
+            [200, 200, 200, 200, 200, 200]),
+        // Reading: marketers too.
+        case(post.clone(), "/console/fn/list_passes", fn_("list_passes"), Session,
+            Form(vec![("query", String::new()), ("page", "0".into())]),
+            [200, 401, 401, 401, 200, 200]),
+        case(post.clone(), "/console/fn/get_dashboard", fn_("get_dashboard"), Session, Empty,
+            [200, 401, 401, 401, 200, 200]),
+        case(post.clone(), "/console/fn/list_journeys", fn_("list_journeys"), Session,
+            Form(vec![("range", "All".into())]),
+            [200, 401, 401, 401, 200, 200]),
+        // Alpha's journey, by its id: bravo's admin sees an empty journey of bravo's.
+        case(post.clone(), "/console/fn/get_journey", fn_("get_journey"), Session,
+            Form(vec![("id", "journey-1".into()), ("range", "All".into())]),
+            [200, 401, 401, 401, 200, 200]),
+        case(post.clone(), "/console/fn/get_activity", fn_("get_activity"), Session,
+            Form(vec![("day", "true".into())]),
+            [200, 401, 401, 401, 200, 200]),
+        // Switching into alpha: only its members.
+        case(post.clone(), "/console/fn/switch_tenant", fn_("switch_tenant"), Session,
+            Form(vec![("tenant_id", A.into())]),
+            [200, 401, 401, 401, 200, 403]),
+        // Admins only; bravo's admin acts on bravo, or finds none of alpha's objects.
+        case(post.clone(), "/console/fn/retry_deliveries", fn_("retry_deliveries"), Session, Json(json!({"query": app::model::DeliveryQuery::default()})),
+            [200, 401, 401, 401, 403, 200]),
+        case(post.clone(), "/console/fn/send_test_event", fn_("send_test_event"), Session,
+            Json(json!({"input": {"source": "actito", "email": format!("member1@{A}-mail.test"), "data": "points=5", "message": ""}})),
+            [200, 401, 401, 401, 403, 200]),
+        case(post.clone(), "/console/fn/set_retention", fn_("set_retention"), Session, Form(vec![("days", "30".into())]),
+            [200, 401, 401, 401, 403, 200]),
+        case(post.clone(), "/console/fn/save_actito", fn_("save_actito"), Session,
+            Json(json!({"form": {"api_base_url": "http://127.0.0.1:9", "entity": "matrix-entity", "api_key": "",
+                "profile_table_id": "7", "identifier_mapping": [], "data_mapping": [], "callback_hosts": ["callbacks.invalid"]}})),
+            [200, 401, 401, 401, 403, 200]),
+        case(post.clone(), "/console/fn/test_actito", fn_("test_actito"), Session,
+            Json(json!({"form": {"api_base_url": "http://127.0.0.1:9", "entity": "matrix-entity", "api_key": "",
+                "profile_table_id": "7", "identifier_mapping": [], "data_mapping": [], "callback_hosts": []}})),
+            [200, 401, 401, 401, 403, 200]),
+        case(post.clone(), "/console/fn/actito_subscriptions", fn_("actito_subscriptions"), Session, Empty,
+            [200, 401, 401, 401, 403, 200]),
+        case(post.clone(), "/console/fn/create_subscription", fn_("create_subscription"), Session,
+            Form(vec![("kind", "profile".into()), ("fields", "emailAddress".into())]),
+            [200, 401, 401, 401, 403, 200]),
+        case(post.clone(), "/console/fn/change_subscription", fn_("change_subscription"), Session,
+            Form(vec![("id", "matrix-subscription".into()), ("action", "deactivate".into())]),
+            [200, 401, 401, 401, 403, 200]),
+        case(post.clone(), "/console/fn/add_signing_key", fn_("add_signing_key"), Session,
+            Form(vec![("id", "matrix-kid".into()), ("secret", "a-matrix-signing-secret-long-enough".into())]),
+            [200, 401, 401, 401, 403, 200]),
+        case(post.clone(), "/console/fn/retire_signing_key", fn_("retire_signing_key"), Session,
+            Form(vec![("id", "matrix-kid".into())]),
+            [200, 401, 401, 401, 403, 200]),
+        case(post.clone(), "/console/fn/save_customer_key", fn_("save_customer_key"), Session,
+            Form(vec![("customer_key", "matrix-customer-key".into())]),
+            [200, 401, 401, 401, 403, 200]),
+        // Alpha's signing key and pass, named by bravo's admin: refused, nothing shown.
+        case(post.clone(), "/console/fn/test_execute", fn_("test_execute"), Session,
+            Json(json!({"call": {"key_id": format!("{A}-signing-kid"), "pass_id": p1, "email": "", "additional_data": [["tier", "matrix"]], "message": ""}})),
+            [200, 401, 401, 401, 403, 200]),
+        case(post.clone(), "/console/fn/save_pass_type", fn_("save_pass_type"), Session,
+            Json(json!({"form": {"id": "loyalty", "name": "", "has_apple": false, "has_google": false, "style": "storeCard",
+                "background_color": "", "foreground_color": "", "label_color": "", "logo_text": "", "fields": [], "sample": []}})),
+            [200, 401, 401, 401, 403, 200]),
+        case(post.clone(), "/console/fn/save_apple_credentials", fn_("save_apple_credentials"), Session,
+            Form(vec![("certificate_pem", "not a certificate".into()), ("private_key_pem", "not a key".into()),
+                ("private_key_password", String::new()), ("wwdr_pem", "not a certificate".into())]),
+            [200, 401, 401, 401, 403, 200]),
+        case(post.clone(), "/console/fn/save_google_credentials", fn_("save_google_credentials"), Session,
+            Form(vec![("service_account", "{}".into())]),
+            [200, 401, 401, 401, 403, 200]),
+        case(post.clone(), "/console/fn/create_key", fn_("create_key"), Session,
+            Json(json!({"name": "matrix-key", "scopes": ["Passes.Read"]})),
+            [200, 401, 401, 401, 403, 200]),
+        case(post.clone(), "/console/fn/rotate_key", fn_("rotate_key"), Session,
+            Form(vec![("id", a.spare_keys[0].clone()), ("grace_hours", "0".into())]),
+            [200, 401, 401, 401, 403, 404]),
+        case(post.clone(), "/console/fn/revoke_key", fn_("revoke_key"), Session,
+            Form(vec![("id", a.spare_keys[1].clone())]),
+            [200, 401, 401, 401, 403, 404]),
+        // Bravo's admin adds the person first (a new account), then alpha's admin
+        // (the account exists: it joins alpha and nothing else of it changes).
+        case(post.clone(), "/console/fn/add_person", fn_("add_person"), Session,
+            Form(vec![("email", "matrix-person@elsewhere.test".into()), ("role", "admin".into())]),
+            [200, 401, 401, 401, 403, 200]),
+        case(post.clone(), "/console/fn/set_person_role", fn_("set_person_role"), Session,
+            Form(vec![("user_id", marketer.clone()), ("role", "marketer".into())]),
+            [200, 401, 401, 401, 403, 404]),
+        case(post.clone(), "/console/fn/set_person_disabled", fn_("set_person_disabled"), Session,
+            Form(vec![("user_id", marketer.clone()), ("disabled", "false".into())]),
+            [200, 401, 401, 401, 403, 404]),
         // Console pages: signed-out visitors are sent to the sign-in page.
         case(get.clone(), "/", "/".into(), Session, Empty,
             [200, 303, 303, 303, 200, 200]),
@@ -539,6 +668,14 @@ fn matrix(a: &Tenant) -> Vec<Case> {
             [200, 303, 303, 303, 200, 200]),
         case(get, "/audit/{id}", format!("/audit/{event}"), Session, Empty,
             [200, 303, 303, 303, 200, 200]),
+        // Last: calls that end the caller's session (each caller signs in anew).
+        Case { fresh: true, ..case(post.clone(), "/console/fn/change_password", fn_("change_password"), Session,
+            Form(vec![("current", PASSWORD.into()), ("new", PASSWORD.into())]),
+            [200, 401, 401, 401, 200, 200]) },
+        Case { fresh: true, ..case(post.clone(), "/console/fn/sign_out_everywhere", fn_("sign_out_everywhere"), Session, Empty,
+            [200, 401, 401, 401, 200, 200]) },
+        Case { fresh: true, ..case(post.clone(), "/console/fn/logout", fn_("logout"), Public, Empty,
+            [200, 200, 200, 200, 200, 200]) },
         // Admin-only pages (`/api-keys`…) have no row: a marketer's render shows the
         // refusal, but its status is 200 or 403 depending on whether the refusing
         // server function finishes before the streamed headers go out. The server
@@ -557,10 +694,13 @@ async fn call(
 ) -> (String, u16, String, String) {
     let mut request = s.http.request(case.method.clone(), s.url(&case.path));
     let mut sent = case.path.clone();
-    let cookie = match caller {
-        Marketer => a.marketer_cookie.clone(),
-        OtherAdmin => Some(b.admin_cookie.clone()),
-        Own if matches!(case.auth, Auth::Session) => Some(a.admin_cookie.clone()),
+    let cookie = match (caller, case.fresh) {
+        (Marketer, false) => a.marketer_cookie.clone(),
+        (Marketer, true) => Some(sign_in(s, &a.marketer_email).await),
+        (OtherAdmin, false) => Some(b.admin_cookie.clone()),
+        (OtherAdmin, true) => Some(sign_in(s, &b.admin_email).await),
+        (Own, false) if matches!(case.auth, Auth::Session) => Some(a.admin_cookie.clone()),
+        (Own, true) => Some(sign_in(s, &a.admin_email).await),
         _ => None,
     };
     if let Some(cookie) = cookie {
@@ -679,6 +819,18 @@ async fn every_endpoint_keeps_tenants_apart() {
             uncovered.is_empty(),
             "endpoints without a row in the isolation matrix: {uncovered:?}"
         );
+
+        // Every registered server function has a row too.
+        let mut functions: Vec<_> = leptos::server_fn::axum::server_fn_paths()
+            .map(|(path, _)| path)
+            .filter(|path| !cases.iter().any(|c| c.route == *path))
+            .collect();
+        functions.sort();
+        assert!(
+            functions.is_empty(),
+            "server functions without a row in the isolation matrix: {functions:?}"
+        );
+        assert!(leptos::server_fn::axum::server_fn_paths().count() >= 46);
 
         let mut failures = Vec::new();
         // The markers are found where they belong (so their absence elsewhere means

@@ -142,6 +142,13 @@ pub struct KeysPage {
     pub history: Vec<HistoryRow>,
 }
 
+/// A person just added: a new account's one-time set-up link, shown once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonAdded {
+    pub email: String,
+    pub setup_link: Option<String>,
+}
+
 /// A key just created or rotated: shown once, never again.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewKey {

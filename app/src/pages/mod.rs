@@ -13,3 +13,4 @@ pub mod push_history;
 pub mod sfmc;
 pub mod subscriptions;
 pub mod wallet;
+pub mod welcome;

@@ -6,8 +6,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::components::feedback::{ErrorNote, PageHeader, TableSkeleton};
-use crate::components::forms::{take_outcome, toast, FieldNote, FormNote, HistoryList};
-use crate::model::{FieldProblem, MemberRow, PeopleView, Role};
+use crate::components::forms::{take_outcome, toast, CopyField, FieldNote, FormNote, HistoryList};
+use crate::model::{FieldProblem, MemberRow, PeopleView, PersonAdded, Role};
 use crate::server::{
     people_page, AddPerson, ChangePassword, SetPersonDisabled, SetPersonRole, SignOutEverywhere,
 };
@@ -20,10 +20,12 @@ pub fn PeoplePage() -> impl IntoView {
     let data = Resource::new(|| (), |_| people_page());
     let problems = RwSignal::new(Vec::<FieldProblem>::new());
     let add_problems = RwSignal::new(Vec::<FieldProblem>::new());
+    let added = RwSignal::new(None::<PersonAdded>);
     Effect::new(move |_| {
         if let Some(result) = add.value().get() {
-            if take_outcome(result, add_problems).is_some() {
+            if let Some(person) = take_outcome(result, add_problems) {
                 toast("Person added");
+                added.set(Some(person));
                 data.refetch();
             }
         }
@@ -46,6 +48,7 @@ pub fn PeoplePage() -> impl IntoView {
         <Title text="People"/>
         <PageHeader title="People" subtitle="Who can use this tenant's console. Admins configure integrations; marketers see passes, events and pushes, never secrets."/>
         <FormNote problems/>
+        {move || added.get().map(|person| view! { <AddedPerson person added/> })}
         <Transition fallback=|| view! { <TableSkeleton/> }>
             {move || Suspend::new(async move {
                 match data.await {
@@ -128,6 +131,28 @@ fn MemberLine(
     }
 }
 
+/// What the admin does next: hand over a new account's set-up link (shown once), or
+/// nothing for someone who already had an account.
+#[component]
+fn AddedPerson(person: PersonAdded, added: RwSignal<Option<PersonAdded>>) -> impl IntoView {
+    let PersonAdded { email, setup_link } = person;
+    view! {
+        <section class="card reveal" aria-labelledby="added-title" data-testid="person-added">
+            <h2 id="added-title">{format!("{email} was added")}</h2>
+            {match setup_link {
+                Some(link) => Either::Left(view! {
+                    <p>"Send them this link: with it they choose their own password (it works once, for 7 days). Passhook cannot show it again."</p>
+                    <CopyField label="Set-up link".to_string() value=link testid="setup-link"/>
+                }),
+                None => Either::Right(view! {
+                    <p>"They already have a Passhook account: they sign in as before and find this tenant in their tenant menu. Their password and other tenants are unchanged."</p>
+                }),
+            }}
+            <button type="button" class="button secondary" on:click=move |_| added.set(None)>"Done"</button>
+        </section>
+    }
+}
+
 #[component]
 fn AddPersonForm(
     add: ServerAction<AddPerson>,
@@ -136,14 +161,12 @@ fn AddPersonForm(
 ) -> impl IntoView {
     let email = RwSignal::new(String::new());
     let role = RwSignal::new("marketer".to_string());
-    let password = RwSignal::new(String::new());
     let pending = add.pending();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         add.dispatch(AddPerson {
             email: email.get_untracked(),
             role: role.get_untracked(),
-            password: password.get_untracked(),
         });
     };
     view! {
@@ -165,12 +188,11 @@ fn AddPersonForm(
                         </select>
                         <FieldNote problems field="role"/>
                     </div>
-                    <div class="field">
-                        <label for="person-password">"Initial password"</label>
-                        <input id="person-password" type="password" autocomplete="new-password" bind:value=password/>
-                        <p class="hint">{if sso { "Leave empty for someone who signs in with SSO only." } else { "At least 10 characters; they can change it on their account page." }}</p>
-                        <FieldNote problems field="password"/>
-                    </div>
+                    <p class="hint">{if sso {
+                        "New people get a one-time link to choose their password, or sign in with SSO. Someone who already has an account just joins this tenant."
+                    } else {
+                        "New people get a one-time link to choose their password. Someone who already has an account just joins this tenant."
+                    }}</p>
                     <button type="submit" class="button primary">{move || if pending.get() { "Adding…" } else { "Add person" }}</button>
                 </fieldset>
             </form>

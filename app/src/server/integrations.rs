@@ -580,7 +580,12 @@ pub async fn change_subscription(id: String, action: String) -> Result<Saved<()>
             "Deleted an Actito webhook subscription",
             None,
         ),
-        _ => return Err(ServerFnError::new("Unknown action.")),
+        _ => {
+            return Ok(Saved::Invalid(vec![FieldProblem {
+                field: "action".into(),
+                message: "choose activate, deactivate or delete".into(),
+            }]))
+        }
     };
     match result {
         Ok(()) => {

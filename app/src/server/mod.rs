@@ -23,16 +23,21 @@ pub async fn login(
     next: Option<String>,
 ) -> Result<(), ServerFnError> {
     use crate::ssr::{self, internal};
-    use domain::throttle::{self, Subjects};
+    use domain::throttle::{self, Admission, Subjects};
     let core = ssr::core()?;
     let subjects = Subjects::new(&email, ssr::client_ip().await.as_deref());
-    if let Some(wait) = throttle::locked_for(&core.db, &subjects)
+    // Counted before the password is checked: a burst gets the limit, no more.
+    let attempt = match throttle::admit(&core.db, &subjects)
         .await
         .map_err(internal)?
     {
-        leptos_axum::redirect(&format!("/login?error=locked&wait={}", (wait + 59) / 60));
-        return Ok(());
-    }
+        Admission::Admitted(attempt) => attempt,
+        Admission::Locked { wait_secs } => {
+            let minutes = (wait_secs + 59) / 60;
+            leptos_axum::redirect(&format!("/login?error=locked&wait={minutes}"));
+            return Ok(());
+        }
+    };
     let user = domain::users::verify_login(&core.db, &email, &password)
         .await
         .map_err(internal)?;
@@ -43,14 +48,11 @@ pub async fn login(
         None => Vec::new(),
     };
     let (Some(user), Some(first)) = (user, memberships.first()) else {
-        throttle::failed(&core.db, &subjects)
-            .await
-            .map_err(internal)?;
         // One answer for every failure, shown by the login page with or without JS.
         leptos_axum::redirect("/login?error=invalid");
         return Ok(());
     };
-    throttle::succeeded(&core.db, &subjects)
+    throttle::succeeded(&core.db, &subjects, attempt)
         .await
         .map_err(internal)?;
     let session = ssr::session().await?;
@@ -65,7 +67,7 @@ pub async fn sso_available() -> Result<bool, ServerFnError> {
     Ok(crate::ssr::site()?.sso_label.is_some())
 }
 
-#[server(prefix = "/console/fn")]
+#[server(prefix = "/console/fn", endpoint = "logout")]
 pub async fn logout() -> Result<(), ServerFnError> {
     let session = crate::ssr::session().await?;
     session.flush().await.map_err(crate::ssr::internal)?;
@@ -73,7 +75,7 @@ pub async fn logout() -> Result<(), ServerFnError> {
     Ok(())
 }
 
-#[server(prefix = "/console/fn")]
+#[server(prefix = "/console/fn", endpoint = "get_session_info")]
 pub async fn get_session_info() -> Result<Option<SessionInfo>, ServerFnError> {
     use crate::ssr::{caller, role_to_model};
     Ok(caller().await?.map(|c| SessionInfo {
@@ -93,12 +95,12 @@ pub async fn get_session_info() -> Result<Option<SessionInfo>, ServerFnError> {
     }))
 }
 
-#[server(prefix = "/console/fn")]
+#[server(prefix = "/console/fn", endpoint = "switch_tenant")]
 pub async fn switch_tenant(tenant_id: String) -> Result<(), ServerFnError> {
     use crate::ssr::{self, internal};
     let caller = ssr::require(domain::users::Role::Marketer).await?;
     if !caller.memberships.iter().any(|m| m.tenant_id == tenant_id) {
-        return Err(ServerFnError::new("You are not a member of that tenant."));
+        return Err(ssr::forbidden("You are not a member of that tenant."));
     }
     let session = ssr::session().await?;
     session
@@ -111,7 +113,7 @@ pub async fn switch_tenant(tenant_id: String) -> Result<(), ServerFnError> {
 
 pub const PASS_PAGE_SIZE: u32 = 20;
 
-#[server(prefix = "/console/fn")]
+#[server(prefix = "/console/fn", endpoint = "list_passes")]
 pub async fn list_passes(query: String, page: u32) -> Result<PassList, ServerFnError> {
     use crate::ssr::{self, internal};
     use domain::passes::{self, PassFilter};
@@ -139,7 +141,7 @@ pub async fn list_passes(query: String, page: u32) -> Result<PassList, ServerFnE
     })
 }
 
-#[server(prefix = "/console/fn")]
+#[server(prefix = "/console/fn", endpoint = "get_dashboard")]
 pub async fn get_dashboard() -> Result<Dashboard, ServerFnError> {
     use crate::ssr::{self, internal};
     use domain::passes::{self, PassFilter};

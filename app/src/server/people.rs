@@ -66,13 +66,12 @@ pub async fn people_page() -> Result<PeopleView, ServerFnError> {
     })
 }
 
+/// Adds a person: an existing account joins this tenant and nothing else of it
+/// changes; a new one gets a one-time link to choose their own password.
 #[server(prefix = "/console/fn", endpoint = "add_person")]
-pub async fn add_person(
-    email: String,
-    role: String,
-    password: String,
-) -> Result<Saved<()>, ServerFnError> {
+pub async fn add_person(email: String, role: String) -> Result<Saved<PersonAdded>, ServerFnError> {
     use crate::ssr;
+    use domain::users::Added;
     let caller = ssr::require(domain::users::Role::Admin).await?;
     let core = ssr::core()?;
     let Some(role) = parse_role(&role) else {
@@ -81,19 +80,66 @@ pub async fn add_person(
             message: "choose admin or marketer".into(),
         }]));
     };
-    let password = Some(password.as_str()).filter(|p| !p.is_empty());
-    let added =
-        domain::users::add_member(&core.db, &caller.tenant.tenant_id, &email, role, password).await;
+    let added = domain::users::add_member(&core.db, &caller.tenant.tenant_id, &email, role).await;
     let saved = ssr::saved(added)?;
-    if let Saved::Done(member) = &saved {
+    if let Saved::Done(added) = &saved {
+        let how = match added {
+            Added::Joined(_) => "existing account joined",
+            Added::Invited { .. } => "new account, set-up link issued",
+        };
         note(
             &caller,
-            format!("Added {}", member.email),
+            format!("Added {} ({how})", added.member().email),
             ("role".into(), None, Some(role.as_str().into())),
         )
         .await?;
     }
-    Ok(saved.map(|_| ()))
+    let public_url = ssr::site()?.public_url;
+    Ok(saved.map(|added| match added {
+        Added::Joined(member) => PersonAdded {
+            email: member.email,
+            setup_link: None,
+        },
+        Added::Invited {
+            member,
+            setup_token,
+        } => PersonAdded {
+            email: member.email,
+            setup_link: Some(format!(
+                "{}/welcome?token={setup_token}",
+                public_url.trim_end_matches('/')
+            )),
+        },
+    }))
+}
+
+/// The email a set-up link is for, while the link works (anyone holding it may ask).
+#[server(prefix = "/console/fn", endpoint = "setup_link_email")]
+pub async fn setup_link_email(token: String) -> Result<Option<String>, ServerFnError> {
+    let core = crate::ssr::core()?;
+    let user = domain::users::setup_link(&core.db, &token)
+        .await
+        .map_err(crate::ssr::internal)?;
+    Ok(user.map(|u| u.email))
+}
+
+/// The person chooses their password with their set-up link, and is signed in.
+#[server(prefix = "/console/fn", endpoint = "set_up_password")]
+pub async fn set_up_password(token: String, password: String) -> Result<Saved<()>, ServerFnError> {
+    use crate::ssr::{self, internal};
+    let core = ssr::core()?;
+    let saved = ssr::saved(domain::users::set_up_password(&core.db, &token, &password).await)?;
+    let Saved::Done(user) = saved else {
+        return Ok(saved.map(|_| ()));
+    };
+    let memberships = domain::users::memberships(&core.db, &user.id)
+        .await
+        .map_err(internal)?;
+    if let Some(first) = memberships.first() {
+        ssr::sign_in(&ssr::session().await?, &user.id, &first.tenant_id).await?;
+    }
+    leptos_axum::redirect("/");
+    Ok(Saved::Done(()))
 }
 
 #[server(prefix = "/console/fn", endpoint = "set_person_role")]

@@ -183,7 +183,7 @@ pub async fn save_pass_type(form: PassTypeForm) -> Result<Saved<()>, ServerFnErr
         .await
         .map_err(internal)?
     else {
-        return Err(ServerFnError::new(
+        return Err(ssr::not_found(
             "That pass type no longer exists. Reload the page.",
         ));
     };

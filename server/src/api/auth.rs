@@ -8,8 +8,10 @@ use std::time::Duration;
 use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use domain::api_keys::{self, Denied, KeyIdentity, Scope};
 
+use crate::listeners::audit::RejectionContext;
 use crate::problem::Problem;
 use crate::state::AppState;
 
@@ -101,14 +103,24 @@ async fn path_tenant(parts: &mut Parts, state: &AppState) -> Result<String, Prob
 }
 
 impl<S: RequiredScope> FromRequestParts<AppState> for ApiCaller<S> {
-    type Rejection = Problem;
+    type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
-        let tenant_id = path_tenant(parts, state).await?;
-        let presented = presented_key(parts).ok_or_else(Problem::unauthenticated)?;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        Self::identify(parts, state).await
+    }
+}
+
+impl<S: RequiredScope> ApiCaller<S> {
+    async fn identify(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let tenant_id = path_tenant(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let presented =
+            presented_key(parts).ok_or_else(|| Problem::unauthenticated().into_response())?;
         let key = api_keys::identify(&state.core.db, presented)
-            .await?
-            .ok_or_else(Problem::unauthenticated)?;
+            .await
+            .map_err(|e| Problem::from(e).into_response())?
+            .ok_or_else(|| Problem::unauthenticated().into_response())?;
         match key.authorize(&tenant_id, S::SCOPE) {
             Ok(()) => Ok(ApiCaller {
                 key: {
@@ -118,17 +130,29 @@ impl<S: RequiredScope> FromRequestParts<AppState> for ApiCaller<S> {
                 tenant_id,
                 _scope: PhantomData,
             }),
-            Err(Denied::Unauthenticated) => Err(Problem::unauthenticated()),
+            Err(Denied::Unauthenticated) => Err(Problem::unauthenticated().into_response()),
+            // Another tenant's key: its id is none of this tenant's business, and its
+            // rejection counts as anonymous.
             Err(Denied::OtherTenant) => Err(Problem::new(
                 StatusCode::FORBIDDEN,
                 "FORBIDDEN_TENANT",
                 "This API key belongs to another tenant.",
-            )),
-            Err(Denied::MissingScope) => Err(Problem::new(
-                StatusCode::FORBIDDEN,
-                "FORBIDDEN_SCOPE",
-                format!("This API key lacks the {} scope.", S::SCOPE.as_str()),
-            )),
+            )
+            .into_response()),
+            // The tenant's own key: the rejection names it (and has its own budget).
+            Err(Denied::MissingScope) => {
+                let mut response = Problem::new(
+                    StatusCode::FORBIDDEN,
+                    "FORBIDDEN_SCOPE",
+                    format!("This API key lacks the {} scope.", S::SCOPE.as_str()),
+                )
+                .into_response();
+                response.extensions_mut().insert(RejectionContext {
+                    key_id: Some(key.key_id),
+                    ..Default::default()
+                });
+                Err(response)
+            }
         }
     }
 }

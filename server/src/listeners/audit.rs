@@ -57,10 +57,24 @@ pub fn audit_headers(headers: &HeaderMap) -> Value {
 }
 
 /// Source, tenant and kind of a listener path, e.g. `("acme", "actito", "custom-action.updatePass")`.
+/// Segments are percent-decoded as the router's path extractor decodes them, so
+/// `/api/de%6Do/…` is recorded for `demo`, the tenant whose credentials were checked.
 pub fn listener_of(path: &str) -> Option<(String, &'static str, String)> {
     let rest = path.strip_prefix("/api/")?;
     let (tenant, rest) = rest.split_once("/webhooks/listeners/")?;
-    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .ok()
+            .map(|d| d.into_owned())
+    };
+    let tenant = decode(tenant)?;
+    let segments: Vec<String> = rest
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(decode)
+        .collect::<Option<_>>()?;
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let (source, kind) = match segments.as_slice() {
         ["actito", "custom-actions", action] => ("actito", format!("custom-action.{action}")),
         ["actito", "profile", event_type] => ("actito", format!("profile.{event_type}")),
@@ -69,7 +83,7 @@ pub fn listener_of(path: &str) -> Option<(String, &'static str, String)> {
         ["sfmc", ..] => ("sfmc", "unknown".to_string()),
         _ => return None,
     };
-    Some((tenant.to_string(), source, kind))
+    Some((tenant, source, kind))
 }
 
 /// Stores every 4xx answer of a listener path as a rejected event.
@@ -129,6 +143,10 @@ mod tests {
             Some(("acme".into(), "sfmc", "pushupdate.execute".into()))
         );
         assert_eq!(listener_of("/api/acme/passes"), None);
+        assert_eq!(
+            listener_of("/api/de%6Do/webhooks/listeners/actito/custom-actions/update%50ass"),
+            Some(("demo".into(), "actito", "custom-action.updatePass".into()))
+        );
     }
 
     #[test]
