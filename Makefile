@@ -1,6 +1,7 @@
 # Passhook: `make run` to try it, `make test` to test everything.
 SHELL := /bin/bash
-export PATH := $(HOME)/.cargo/bin:$(PATH)
+# wasm-opt comes from the npm package binaryen, installed into .tools/ by setup.sh.
+export PATH := $(CURDIR)/.tools/binaryen/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 PASSHOOK := $(TARGET_DIR)/release/passhook
 
@@ -16,7 +17,7 @@ run: setup
 test: setup
 	scripts/test.sh
 
-## What CI checks besides the tests.
+## What CI checks besides the tests (cargo-deny is installed here, not by `make run`).
 lint: setup
 	cargo fmt --all --check
 	cargo clippy --all-targets -- -D warnings

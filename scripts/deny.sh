@@ -30,6 +30,12 @@ EOF
   exit 0
 fi
 
+# cargo-deny is for lint and CI only: `make run` never builds it.
+if ! cargo deny --version 2>/dev/null | grep -q ' 0\.20\.2$'; then
+  echo "deny: building cargo-deny 0.20.2 (about 2 to 10 minutes)" >&2
+  cargo install cargo-deny@0.20.2 --locked
+fi
+
 date=$(sed -n 's/^date //p' "$snapshot/SNAPSHOT")
 root=$(mktemp -d /tmp/passhook-advisory-dbs.XXXXXX)
 trap 'rm -rf "$root"' EXIT

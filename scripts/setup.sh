@@ -44,12 +44,6 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $wbg\$"; then
   cargo install wasm-bindgen-cli --version "$wbg"
 fi
 
-# cargo-deny checks advisories, licenses, bans and sources (scripts/deny.sh, CI).
-if ! cargo deny --version 2>/dev/null | grep -q ' 0\.20\.2$'; then
-  log "building cargo-deny 0.20.2 (about 10 minutes)"
-  cargo install cargo-deny@0.20.2 --locked
-fi
-
 # Release builds need wasm-opt 116 or newer: Debian's 108 silently breaks hydration.
 # The npm package binaryen@132 ships wasm-opt as a Node program (seconds to install);
 # it goes into .tools/ and Makefile, test.sh and CI put its bin first on PATH. The

@@ -3,7 +3,7 @@
 # against the API, then the Playwright suite in Chromium against the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:$PATH"
+export PATH="$PWD/.tools/binaryen/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 target_dir=${CARGO_TARGET_DIR:-$PWD/target}
 
 pgdir=$(mktemp -d /tmp/passhook-pg.XXXXXX)
@@ -31,3 +31,4 @@ unset PASSHOOK_BIN
 
 cargo leptos build --release
 (cd end2end && PASSHOOK_BIN="$target_dir/release/passhook" LEPTOS_SITE_ROOT="$PWD/../target/site" npx playwright test)
+echo "test: Rust tests ran on SQLite and on PostgreSQL ($TEST_DATABASE_URL); Playwright on the release build (SQLite)"

@@ -24,8 +24,10 @@ impl TestDb {
     }
 
     /// A new database on the server of `TEST_DATABASE_URL`, or `None` when unset.
+    /// With `CI` set, an unset `TEST_DATABASE_URL` is a failure: CI never passes by
+    /// skipping PostgreSQL.
     pub async fn postgres() -> Option<TestDb> {
-        let admin_url = std::env::var("TEST_DATABASE_URL").ok()?;
+        let admin_url = postgres_url()?;
         let admin = Db::connect(&admin_url)
             .await
             .expect("TEST_DATABASE_URL connects");
@@ -70,6 +72,15 @@ impl TestDb {
     pub fn core(&self) -> crate::Core {
         crate::Core::new(self.db.clone(), crate::crypto::MasterKey::generate())
     }
+}
+
+/// `TEST_DATABASE_URL`, which CI (`CI` set) must have.
+pub fn postgres_url() -> Option<String> {
+    let url = std::env::var("TEST_DATABASE_URL").ok();
+    if url.is_none() && std::env::var_os("CI").is_some() {
+        panic!("CI is set but TEST_DATABASE_URL is not: PostgreSQL tests may not be skipped");
+    }
+    url
 }
 
 fn with_database(url: &str, name: &str) -> String {

@@ -3,7 +3,7 @@
 //! what is invalid is refused; a token signed with an active key is accepted.
 //!
 //! Inputs are arbitrary bytes, and arbitrary JSON shapes grown from the real Actito
-//! samples (`shared/spec/samples/`) and a Journey Builder `execute` payload, with
+//! samples (`fixtures/actito/`) and a Journey Builder `execute` payload, with
 //! fields replaced, removed or added.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -30,7 +30,7 @@ const SAMPLES: [&str; 9] = [
 
 fn sample(name: &str) -> Value {
     let path = format!(
-        "{}/../../shared/spec/samples/{name}",
+        "{}/../fixtures/actito/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()

@@ -13,7 +13,7 @@ const LISTENER: &str = "/api/acme/webhooks/listeners/actito/custom-actions/updat
 
 fn sample(name: &str) -> Value {
     let path = format!(
-        "{}/../../shared/spec/samples/{name}",
+        "{}/../fixtures/actito/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()

@@ -302,7 +302,7 @@ async fn hanging_peer(s: TestServer) {
 /// while it is away, and everything works again once it is back.
 #[tokio::test]
 async fn the_server_rides_out_a_database_restart() {
-    if std::env::var("TEST_DATABASE_URL").is_err() {
+    if domain::testing::postgres_url().is_none() {
         eprintln!("skipped: TEST_DATABASE_URL is not set (no PostgreSQL in this run)");
         return;
     }

@@ -265,7 +265,7 @@ mod tests {
 
     fn sample(name: &str) -> Vec<u8> {
         let path = format!(
-            "{}/../../shared/spec/samples/{name}",
+            "{}/../fixtures/actito/{name}",
             env!("CARGO_MANIFEST_DIR")
         );
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
