@@ -12,10 +12,7 @@ use support::{problem, TestServer};
 const LISTENER: &str = "/api/acme/webhooks/listeners/actito/custom-actions/updatePass";
 
 fn sample(name: &str) -> Value {
-    let path = format!(
-        "{}/../fixtures/actito/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/../fixtures/actito/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
@@ -698,8 +695,13 @@ async fn work_survives_a_crash_and_completes_once() {
             n == 600
         })
         .await;
+        // Callbacks are at least once: a crash may repeat some, so wait for every
+        // item's, not for 600 calls.
         eventually("every item is called back", || async {
-            actito.callbacks().len() >= 600
+            let mut codes = actito.callbacks();
+            codes.sort();
+            codes.dedup();
+            codes.len() >= 600
         })
         .await;
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;

@@ -247,20 +247,18 @@ async fn marketers_follow_their_tenant_and_voided_sessions_are_refused() {
     for s in TestServer::all().await {
         s.tenant("acme").await;
         let cookie = sign_in(&s.http, &s.url, &s.db.db, "acme").await;
-        users::upsert(
-            &s.db.db,
-            "acme",
-            "admin@acme.test",
-            Role::Marketer,
-            PASSWORD,
-        )
-        .await
-        .unwrap();
-        let _stream = Stream::open(&s.http, &s.url, &cookie, None).await;
+        // Another admin demotes this one to marketer (a role change keeps sessions).
+        users::upsert(&s.db.db, "acme", "other@acme.test", Role::Admin, PASSWORD)
+            .await
+            .unwrap();
         let user = users::find_by_email(&s.db.db, "admin@acme.test")
             .await
             .unwrap()
             .unwrap();
+        users::set_role(&s.db.db, "acme", &user.id, Role::Marketer)
+            .await
+            .unwrap();
+        let _stream = Stream::open(&s.http, &s.url, &cookie, None).await;
         // "Sign out everywhere" voids the session (its time is in ms: step past it).
         tokio::time::sleep(Duration::from_millis(5)).await;
         users::sign_out_everywhere(&s.db.db, &user.id)
