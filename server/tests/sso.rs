@@ -1,0 +1,460 @@
+//! Single sign-on against the real server and a loopback OpenID provider that checks
+//! its requests like a real one. Every refusal is checked the same way: the callback
+//! sends the browser back to the sign-in page, the session it answers with opens no
+//! console page, and no stored session holds a signed-in user.
+
+mod support;
+
+use domain::crypto::MasterKey;
+use domain::sso::SsoConfig;
+use domain::testing::TestDb;
+use domain::users::{self, Role};
+use reqwest::{Response, Url};
+use serde_json::{json, Value};
+use support::oidc::{FakeOidc, Signing};
+use support::TestServer;
+
+/// The email the fake provider puts in its ID tokens unless told otherwise.
+const EMAIL: &str = "someone@example.com";
+const PASSWORD: &str = "a long enough password";
+const PENDING_COOKIE: &str = "passhook_sso";
+const SESSION_COOKIE: &str = "passhook_session";
+
+/// A server per backend that signs in with `fake`, with an account for [`EMAIL`].
+async fn servers(fake: &FakeOidc) -> Vec<TestServer> {
+    servers_with(fake, |_| {}).await
+}
+
+async fn servers_with(fake: &FakeOidc, adjust: impl Fn(&mut SsoConfig)) -> Vec<TestServer> {
+    let mut servers = Vec::new();
+    for db in TestDb::all().await {
+        servers.push(server_on(fake, db, MasterKey::generate(), &adjust).await);
+    }
+    servers
+}
+
+async fn server_on(
+    fake: &FakeOidc,
+    db: TestDb,
+    key: MasterKey,
+    adjust: impl Fn(&mut SsoConfig),
+) -> TestServer {
+    let fresh = db.db.clone();
+    let s = TestServer::start_with(db, key, |config| {
+        let mut sso = fake.config(&config.public_url);
+        adjust(&mut sso);
+        config.sso = Some(sso);
+    })
+    .await;
+    if !domain::tenants::exists(&fresh, "acme").await.unwrap() {
+        s.tenant("acme").await;
+        users::upsert(&fresh, "acme", EMAIL, Role::Admin, PASSWORD)
+            .await
+            .unwrap();
+    }
+    s
+}
+
+fn location(response: &Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .unwrap_or_else(|| panic!("a Location from {} ({})", response.url(), response.status()))
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The whole `Set-Cookie` value for cookie `name`, if the response sets it.
+fn set_cookie(response: &Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_string)
+}
+
+/// `name=value` of a `Set-Cookie` value, as a browser sends it back.
+fn pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().trim().to_string()
+}
+
+/// A sign-in as far as the provider's redirect back: what the browser then holds.
+struct Attempt {
+    /// `passhook_sso=…`
+    cookie: String,
+    callback: Url,
+}
+
+/// Starts a sign-in (`next` as it appears in the query string) and lets the fake
+/// provider send the browser back.
+async fn begin(s: &TestServer, next: &str) -> Attempt {
+    let response = s
+        .http
+        .get(s.url(&format!("/auth/sso/start?next={next}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_redirection(),
+        "start: {}",
+        response.status()
+    );
+    let cookie = pair(&set_cookie(&response, PENDING_COOKIE).expect("a pending sign-in cookie"));
+    let at_provider = s.http.get(location(&response)).send().await.unwrap();
+    assert!(
+        at_provider.status().is_redirection(),
+        "the fake provider refused the authorization request: {}",
+        at_provider.text().await.unwrap()
+    );
+    let callback = Url::parse(&location(&at_provider)).unwrap();
+    assert!(callback.as_str().starts_with(&s.url("/auth/sso/callback")));
+    Attempt { cookie, callback }
+}
+
+async fn call_back(s: &TestServer, cookie: &str, callback: &Url) -> Response {
+    s.http
+        .get(callback.clone())
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Stored sessions that hold a signed-in user.
+async fn signed_in_sessions(s: &TestServer) -> i64 {
+    let (n,): (i64,) =
+        domain::sqlx::query_as("SELECT COUNT(*) FROM sessions WHERE data LIKE '%\"user_id\"%'")
+            .fetch_one(s.db.db.reader())
+            .await
+            .unwrap();
+    n
+}
+
+async fn all_sessions(s: &TestServer) -> i64 {
+    let (n,): (i64,) = domain::sqlx::query_as("SELECT COUNT(*) FROM sessions")
+        .fetch_one(s.db.db.reader())
+        .await
+        .unwrap();
+    n
+}
+
+/// Whether this `passhook_session=…` (or none) opens a console page.
+async fn opens_the_console(s: &TestServer, session: Option<&str>) -> bool {
+    let mut request = s.http.get(s.url("/"));
+    if let Some(cookie) = session {
+        request = request.header("cookie", cookie);
+    }
+    let response = request.send().await.unwrap();
+    if response.status().is_redirection() {
+        assert!(location(&response).starts_with("/login"));
+        return false;
+    }
+    assert!(
+        response.status().is_success(),
+        "console page: {}",
+        response.status()
+    );
+    true
+}
+
+/// The callback refused: back to the sign-in page with an error, the pending cookie
+/// cleared, and no session signed in (`signed_in_before` were, and still are).
+async fn assert_refused(s: &TestServer, response: Response, signed_in_before: i64) {
+    assert!(
+        response.status().is_redirection(),
+        "callback: {}",
+        response.status()
+    );
+    let to = location(&response);
+    assert!(to.starts_with("/login?error=sso-"), "refused to {to}");
+    let cleared = set_cookie(&response, PENDING_COOKIE).expect("the pending cookie is cleared");
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    let session = set_cookie(&response, SESSION_COOKIE).map(|c| pair(&c));
+    assert!(!opens_the_console(s, session.as_deref()).await);
+    assert_eq!(signed_in_sessions(s).await, signed_in_before);
+}
+
+/// The provider issued an ID token with these `claims` changes and `signing`; the
+/// server must refuse it, for a reason of its own (the provider accepted the code).
+async fn token_refused(claims: Value, signing: Signing) {
+    let fake = FakeOidc::start().await;
+    fake.set_claims(claims);
+    fake.set_signing(signing);
+    let servers = servers(&fake).await;
+    for (i, s) in servers.iter().enumerate() {
+        let attempt = begin(s, "%2F").await;
+        let response = call_back(s, &attempt.cookie, &attempt.callback).await;
+        assert_refused(s, response, 0).await;
+        assert_eq!(fake.tokens_issued(), i + 1, "{:?}", fake.refusals());
+    }
+}
+
+#[tokio::test]
+async fn a_good_id_token_signs_in_and_lands_on_next() {
+    let fake = FakeOidc::start().await;
+    for s in servers(&fake).await {
+        let attempt = begin(&s, "%2Fpasses%3Fq%3Da").await;
+        let grant = fake.grants().pop().unwrap();
+        assert_eq!(grant.params["code_challenge_method"], "S256");
+        let response = call_back(&s, &attempt.cookie, &attempt.callback).await;
+        assert_eq!(response.status(), 303, "{:?}", fake.refusals());
+        assert_eq!(location(&response), "/passes?q=a");
+        let cleared = set_cookie(&response, PENDING_COOKIE).expect("the pending cookie is cleared");
+        assert!(cleared.contains("Max-Age=0"), "{cleared}");
+        let session = pair(&set_cookie(&response, SESSION_COOKIE).expect("a session"));
+        assert!(opens_the_console(&s, Some(&session)).await);
+        assert_eq!(signed_in_sessions(&s).await, 1);
+    }
+    assert!(fake.refusals().is_empty(), "{:?}", fake.refusals());
+}
+
+#[tokio::test]
+async fn a_callback_with_another_state_is_refused() {
+    let fake = FakeOidc::start().await;
+    for s in servers(&fake).await {
+        let attempt = begin(&s, "%2F").await;
+        let mut forged = attempt.callback.clone();
+        let code = forged
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .unwrap()
+            .1
+            .into_owned();
+        forged
+            .query_pairs_mut()
+            .clear()
+            .append_pair("code", &code)
+            .append_pair("state", "another-state");
+        let response = call_back(&s, &attempt.cookie, &forged).await;
+        assert_refused(&s, response, 0).await;
+        // A callback without the pending cookie is refused too.
+        let response = call_back(&s, "", &attempt.callback).await;
+        assert_refused(&s, response, 0).await;
+    }
+    assert_eq!(fake.tokens_issued(), 0, "the code was never redeemed");
+}
+
+/// A completed callback replayed (its cookie and URL captured), on the same server
+/// and on a replica sharing the database: refused, even by a provider lax enough to
+/// redeem a code twice.
+#[tokio::test]
+async fn a_replayed_callback_signs_nobody_in() {
+    let fake = FakeOidc::start().await;
+    fake.state
+        .reusable_codes
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    for (i, s) in servers(&fake).await.into_iter().enumerate() {
+        let attempt = begin(&s, "%2F").await;
+        let response = call_back(&s, &attempt.cookie, &attempt.callback).await;
+        assert_eq!(location(&response), "/", "{:?}", fake.refusals());
+        assert_eq!(signed_in_sessions(&s).await, 1);
+
+        let replay = call_back(&s, &attempt.cookie, &attempt.callback).await;
+        assert_refused(&s, replay, 1).await;
+
+        let replica = server_on(
+            &fake,
+            TestDb::attach(&s.db.url).await,
+            s.key.clone(),
+            |_| {},
+        )
+        .await;
+        let replay = call_back(&replica, &attempt.cookie, &attempt.callback).await;
+        assert_refused(&replica, replay, 1).await;
+        assert_eq!(
+            fake.tokens_issued(),
+            i + 1,
+            "replays never reach the provider"
+        );
+        replica.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_id_token_with_another_nonce_is_refused() {
+    token_refused(json!({"nonce": "not-this-sign-in"}), Signing::Rs256).await;
+}
+
+#[tokio::test]
+async fn an_unverified_email_is_refused() {
+    token_refused(json!({"email_verified": false}), Signing::Rs256).await;
+}
+
+#[tokio::test]
+async fn an_email_not_said_to_be_verified_is_refused() {
+    token_refused(json!({"email_verified": null}), Signing::Rs256).await;
+}
+
+/// `PASSHOOK_OIDC_TRUST_UNVERIFIED_EMAIL`: a token without the claim signs in, one
+/// that says false still does not.
+#[tokio::test]
+async fn a_trusted_provider_may_omit_email_verified_but_not_deny_it() {
+    let fake = FakeOidc::start().await;
+    for s in servers_with(&fake, |sso| sso.trust_unverified_email = true).await {
+        fake.set_claims(json!({"email_verified": false}));
+        let attempt = begin(&s, "%2F").await;
+        let response = call_back(&s, &attempt.cookie, &attempt.callback).await;
+        assert_refused(&s, response, 0).await;
+
+        fake.set_claims(json!({"email_verified": null}));
+        let attempt = begin(&s, "%2F").await;
+        let response = call_back(&s, &attempt.cookie, &attempt.callback).await;
+        assert_eq!(location(&response), "/");
+        assert_eq!(signed_in_sessions(&s).await, 1);
+    }
+}
+
+#[tokio::test]
+async fn an_expired_id_token_is_refused() {
+    let now = chrono::Utc::now().timestamp();
+    token_refused(json!({"iat": now - 900, "exp": now - 600}), Signing::Rs256).await;
+}
+
+#[tokio::test]
+async fn an_id_token_for_another_client_is_refused() {
+    token_refused(json!({"aud": "another-client"}), Signing::Rs256).await;
+}
+
+#[tokio::test]
+async fn an_id_token_from_another_issuer_is_refused() {
+    token_refused(json!({"iss": "https://other-idp.example"}), Signing::Rs256).await;
+}
+
+#[tokio::test]
+async fn an_unsigned_id_token_is_refused() {
+    token_refused(json!({}), Signing::None).await;
+}
+
+#[tokio::test]
+async fn an_hs256_id_token_keyed_with_the_client_secret_is_refused() {
+    token_refused(json!({}), Signing::Hs256ClientSecret).await;
+}
+
+#[tokio::test]
+async fn an_id_token_signed_with_a_key_outside_the_jwks_is_refused() {
+    token_refused(json!({}), Signing::Rs256UnknownKey).await;
+}
+
+/// Anonymous visitors of `/auth/sso/start` cost no session row: the pending sign-in
+/// is a cookie, scoped to `/auth/sso`, `HttpOnly`, `SameSite=Lax`, short-lived.
+#[tokio::test]
+async fn starting_a_sign_in_stores_no_session() {
+    let fake = FakeOidc::start().await;
+    for s in servers(&fake).await {
+        let before = all_sessions(&s).await;
+        let mut answers = Vec::new();
+        for _ in 0..50 {
+            let response = s
+                .http
+                .get(s.url("/auth/sso/start?next=%2Fpasses"))
+                .send()
+                .await
+                .unwrap();
+            answers.push((
+                response.status(),
+                set_cookie(&response, SESSION_COOKIE),
+                set_cookie(&response, PENDING_COOKIE),
+            ));
+        }
+        assert_eq!(
+            all_sessions(&s).await,
+            before,
+            "sessions stored by 50 starts"
+        );
+        for (status, session, pending) in answers {
+            assert_eq!(status, 303);
+            assert_eq!(session, None);
+            let cookie = pending.expect("a pending cookie");
+            for attribute in ["HttpOnly", "SameSite=Lax", "Path=/auth/sso", "Max-Age=600"] {
+                assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+            }
+            assert!(!cookie.contains("Secure"), "plain HTTP here: {cookie}");
+            // Sealed: neither the verifier nor the page to land on can be read.
+            assert!(!pair(&cookie).contains("passes"), "{cookie}");
+        }
+        assert_eq!(before, 0);
+    }
+}
+
+/// A pending cookie altered by the browser is refused like a missing one.
+#[tokio::test]
+async fn a_tampered_pending_cookie_is_refused() {
+    let fake = FakeOidc::start().await;
+    for s in servers(&fake).await {
+        let attempt = begin(&s, "%2F").await;
+        let (name, value) = attempt.cookie.split_once('=').unwrap();
+        let mut bytes = value.as_bytes().to_vec();
+        let middle = bytes.len() / 2;
+        bytes[middle] = if bytes[middle] == b'A' { b'B' } else { b'A' };
+        let tampered = format!("{name}={}", String::from_utf8(bytes).unwrap());
+        let response = call_back(&s, &tampered, &attempt.callback).await;
+        assert_refused(&s, response, 0).await;
+    }
+    assert_eq!(fake.tokens_issued(), 0);
+}
+
+/// Where a browser goes with this `Location`: it drops tabs and newlines and reads
+/// `\` as `/` (the WHATWG URL parser, as `Url::join` implements it).
+fn resolved(s: &TestServer, location: &str) -> Url {
+    Url::parse(&s.url("/")).unwrap().join(location).unwrap()
+}
+
+/// `next` with control characters, spaces or backslashes never leads off-site and
+/// never breaks the callback.
+#[tokio::test]
+async fn next_paths_never_leave_the_origin() {
+    let fake = FakeOidc::start().await;
+    for s in servers(&fake).await {
+        let origin = Url::parse(&s.url("/")).unwrap().origin();
+        let mut signed_in = 0;
+        for next in [
+            "/%09/evil.example",
+            "/%0A/evil.example",
+            "/%0D%0A/evil.example",
+            "%2F%09%2Fevil.example",
+            "/%20/evil.example",
+            "/%5Cevil.example",
+            "%5C%5Cevil.example",
+            "//evil.example",
+            "https://evil.example/",
+            "/%E2%80%A8/evil.example",
+            "/%C3%A9",
+        ] {
+            let attempt = begin(&s, next).await;
+            let response = call_back(&s, &attempt.cookie, &attempt.callback).await;
+            assert_eq!(response.status(), 303, "next={next}");
+            let to = location(&response);
+            assert_eq!(
+                resolved(&s, &to).origin(),
+                origin,
+                "next={next} went to {to}"
+            );
+            assert_eq!(to, "/", "next={next}");
+            signed_in += 1;
+            assert_eq!(signed_in_sessions(&s).await, signed_in);
+        }
+    }
+}
+
+/// Behind HTTPS the pending cookie is `Secure`, like the session cookie.
+#[tokio::test]
+async fn the_pending_cookie_is_secure_when_the_console_is_https() {
+    let fake = FakeOidc::start().await;
+    let s = TestServer::start_with(TestDb::sqlite().await, MasterKey::generate(), |config| {
+        config.public_url = "https://passhook.example".into();
+        config.sso = Some(fake.config(&config.public_url));
+    })
+    .await;
+    let response = s.http.get(s.url("/auth/sso/start")).send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    let cookie = set_cookie(&response, PENDING_COOKIE).expect("a pending cookie");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    let to = location(&response);
+    assert!(
+        to.contains("redirect_uri=https%3A%2F%2Fpasshook.example%2Fauth%2Fsso%2Fcallback"),
+        "{to}"
+    );
+}
