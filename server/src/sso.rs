@@ -15,12 +15,16 @@
 //! Clearing the browser's copy does not stop someone replaying a captured cookie
 //! with its callback URL. So the callback also claims the `state` in the database
 //! (`sso_used_states`, an insert that fails when the row exists) before redeeming the
-//! code, and remembers it until the cookie's own expiry, after which the cookie is
-//! refused anyway: a sign-in completes once, on whichever replica, for at most one
-//! small row per completed callback (housekeeping deletes them). An in-memory set
-//! would not be seen by other replicas. The provider's own rule that a code is
-//! redeemed once (RFC 6749 §4.1.2) is a second line, not the one we rely on: not
-//! every provider enforces it strictly.
+//! code, and remembers it until the cookie's own expiry plus a margin for clocks
+//! that disagree; after that the cookie is refused anyway. A sign-in thus completes
+//! once, on whichever replica, for one small row per callback that carries a valid
+//! cookie and its matching state (housekeeping deletes them). An in-memory set would
+//! not be seen by other replicas. The provider's rule that a code is redeemed once
+//! (RFC 6749 §4.1.2) is a second line, not the one we rely on: not every provider
+//! enforces it strictly.
+//!
+//! One pending sign-in per browser: starting a second one (another tab) replaces
+//! the first, whose callback is then refused.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +46,9 @@ const PENDING_COOKIE: &str = "passhook_sso";
 const PENDING_PATH: &str = "/auth/sso";
 /// How long a sign-in may take at the provider.
 const PENDING_FOR: Duration = Duration::from_secs(600);
+/// Used states are remembered this much past their cookie's expiry, in case
+/// replicas' clocks disagree about when it expired.
+const USED_STATE_MARGIN: Duration = Duration::from_secs(600);
 /// Longer `next` paths are dropped (the cookie must stay well under 4 KB).
 const MAX_NEXT_LEN: usize = 1024;
 
@@ -212,8 +219,8 @@ async fn complete(
         tracing::warn!("single sign-on callback with another state than its cookie's");
         return to_login("sso-failed");
     }
-    match domain::sso::claim_state(&state.core.db, &started.pending.state, started.expires_at).await
-    {
+    let remember_until = started.expires_at + USED_STATE_MARGIN.as_millis() as i64;
+    match domain::sso::claim_state(&state.core.db, &started.pending.state, remember_until).await {
         Ok(true) => {}
         Ok(false) => {
             tracing::warn!("a completed single sign-on came back (replayed callback)");

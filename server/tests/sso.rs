@@ -458,3 +458,43 @@ async fn the_pending_cookie_is_secure_when_the_console_is_https() {
         "{to}"
     );
 }
+
+/// The pending sign-in's expiry is sealed inside the cookie: a copy kept past its
+/// `Max-Age` is refused, though intact. (The test re-seals the cookie's contents
+/// with the server's key, as only the server could.)
+#[tokio::test]
+async fn a_pending_cookie_kept_past_its_expiry_is_refused() {
+    let fake = FakeOidc::start().await;
+    for s in servers(&fake).await {
+        let attempt = begin(&s, "%2F").await;
+        let key = cookie::Key::derive_from(&s.key.derive_key("sso/pending-sign-in-cookie"));
+        let reseal = |expires_at: i64| {
+            let mut jar = cookie::CookieJar::new();
+            jar.add_original(cookie::Cookie::parse(attempt.cookie.clone()).unwrap());
+            let opened = jar
+                .private(&key)
+                .get(PENDING_COOKIE)
+                .expect("the server's seal");
+            let mut started: Value = serde_json::from_str(opened.value()).unwrap();
+            assert!(started["expires_at"].as_i64().unwrap() > domain::clock::now_ms());
+            started["expires_at"] = json!(expires_at);
+            jar.private_mut(&key)
+                .add(cookie::Cookie::new(PENDING_COOKIE, started.to_string()));
+            pair(&jar.delta().next().unwrap().to_string())
+        };
+        let expired = reseal(domain::clock::now_ms() - 1);
+        let response = call_back(&s, &expired, &attempt.callback).await;
+        assert_refused(&s, response, 0).await;
+        assert_eq!(fake.tokens_issued(), 0);
+
+        // The same sign-in, re-sealed with time left, goes through: the refusal was
+        // the expiry's.
+        let fresh = reseal(domain::clock::now_ms() + 60_000);
+        let response = call_back(&s, &fresh, &attempt.callback).await;
+        assert_eq!(location(&response), "/", "{:?}", fake.refusals());
+        assert_eq!(signed_in_sessions(&s).await, 1);
+        fake.state
+            .tokens_issued
+            .store(0, std::sync::atomic::Ordering::SeqCst);
+    }
+}
