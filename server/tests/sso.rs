@@ -498,3 +498,145 @@ async fn a_pending_cookie_kept_past_its_expiry_is_refused() {
             .store(0, std::sync::atomic::Ordering::SeqCst);
     }
 }
+
+/// The fake provider is as strict as a real one, so the tests above cannot pass by
+/// agreeing with a mistake of ours: token requests need the authorization-code
+/// grant, client authentication, the authorization request's redirect URI and the
+/// PKCE verifier, and a code is redeemed once.
+#[tokio::test]
+async fn the_fake_provider_refuses_token_requests_a_real_one_would() {
+    use base64::Engine;
+    use sha2::Digest;
+    use support::oidc::{CLIENT_ID, CLIENT_SECRET};
+
+    let fake = FakeOidc::start().await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let verifier = "a-verifier-of-enough-length-for-pkce-0123456789";
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let redirect = "http://127.0.0.1:9/auth/sso/callback";
+    let authorize = |challenge: &str| {
+        let mut url = Url::parse(&format!("{}/authorize", fake.url)).unwrap();
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", CLIENT_ID)
+            .append_pair("scope", "openid email")
+            .append_pair("state", "s")
+            .append_pair("nonce", "n")
+            .append_pair("redirect_uri", redirect)
+            .append_pair("code_challenge", challenge)
+            .append_pair("code_challenge_method", "S256");
+        url
+    };
+    let response = http.get(authorize("")).send().await.unwrap();
+    assert_eq!(response.status(), 400, "PKCE is required");
+    let new_code = || async {
+        let response = http.get(authorize(&challenge)).send().await.unwrap();
+        let back = Url::parse(&location(&response)).unwrap();
+        let code = back.query_pairs().find(|(k, _)| k == "code").unwrap().1;
+        code.into_owned()
+    };
+    let token = format!("{}/token", fake.url);
+    let send = |form: Vec<(&'static str, String)>, auth: Option<(&str, &str)>| {
+        let mut request = http.post(&token).form(&form);
+        if let Some((id, secret)) = auth {
+            request = request.basic_auth(id, Some(secret));
+        }
+        request.send()
+    };
+    let client = Some((CLIENT_ID, CLIENT_SECRET));
+    // (what is wrong, the form's change, the client's credentials, the refusal)
+    let cases = [
+        (
+            "no client authentication",
+            None,
+            None,
+            "client authentication",
+        ),
+        (
+            "a wrong client secret",
+            None,
+            Some((CLIENT_ID, "guessed")),
+            "client authentication",
+        ),
+        (
+            "another client",
+            None,
+            Some(("other-client", CLIENT_SECRET)),
+            "client authentication",
+        ),
+        (
+            "another grant",
+            Some(("grant_type", "client_credentials")),
+            client,
+            "grant_type",
+        ),
+        (
+            "no code verifier",
+            Some(("code_verifier", "")),
+            client,
+            "code_verifier",
+        ),
+        (
+            "a wrong code verifier",
+            Some((
+                "code_verifier",
+                "another-verifier-of-enough-length-0123456789",
+            )),
+            client,
+            "code_verifier does not match",
+        ),
+        (
+            "another redirect URI",
+            Some(("redirect_uri", "http://127.0.0.1:9/elsewhere")),
+            client,
+            "redirect_uri differs",
+        ),
+        (
+            "an unknown code",
+            Some(("code", "code-made-up")),
+            client,
+            "unknown code",
+        ),
+    ];
+    for (what, change, auth, refusal) in cases {
+        let mut form = vec![
+            ("grant_type", "authorization_code".to_string()),
+            ("code", new_code().await),
+            ("redirect_uri", redirect.to_string()),
+            ("code_verifier", verifier.to_string()),
+        ];
+        if let Some((name, value)) = change {
+            form.retain(|(k, _)| *k != name);
+            if !value.is_empty() {
+                form.push((name, value.to_string()));
+            }
+        }
+        let response = send(form, auth).await.unwrap();
+        assert!(
+            response.status().is_client_error(),
+            "{what}: {}",
+            response.status()
+        );
+        let reason = fake.refusals().pop().unwrap();
+        assert!(reason.contains(refusal), "{what}: refused for {reason}");
+    }
+    assert_eq!(fake.tokens_issued(), 0);
+
+    let form = vec![
+        ("grant_type", "authorization_code".to_string()),
+        ("code", new_code().await),
+        ("redirect_uri", redirect.to_string()),
+        ("code_verifier", verifier.to_string()),
+    ];
+    let first = send(form.clone(), client).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let body: Value = first.json().await.unwrap();
+    assert!(body["id_token"].is_string());
+    let again = send(form, client).await.unwrap();
+    assert_eq!(again.status(), 400, "a code is redeemed once");
+    assert!(fake.refusals().pop().unwrap().contains("already used"));
+}
