@@ -59,9 +59,9 @@ impl Pending {
 }
 
 /// Notes that the sign-in with this `state` is being completed; false when it was
-/// already (a replayed callback). Remembered until `until_ms`, when the pending
-/// sign-in it belongs to expires anyway. Kept in the database so that every replica
-/// knows it.
+/// already (a replayed callback). Remembered until `until_ms`, which the caller sets
+/// past the expiry of the pending sign-in it belongs to. Kept in the database so
+/// that every replica knows it.
 pub async fn claim_state(db: &Db, state: &str, until_ms: i64) -> crate::error::Result<bool> {
     let done = sqlx::query(
         "INSERT INTO sso_used_states (state, expires_at) VALUES ($1, $2) \
