@@ -203,16 +203,17 @@ pub fn history_rows(entries: Vec<domain::history::Entry>) -> Vec<crate::model::H
         .collect()
 }
 
-/// A path inside the console, safe to redirect to after sign-in.
+/// A path inside the console, safe to redirect to after sign-in; anything else is
+/// `/`. It must start with one `/` and hold only printable ASCII without spaces or
+/// backslashes: browsers drop tabs and newlines from URLs (`/\t/evil.example` is
+/// `//evil.example` to them) and read `\` as `/`, and a `Location` header cannot carry
+/// control characters or raw non-ASCII (the console percent-encodes its own paths).
 pub fn local_path(next: Option<&str>) -> &str {
     match next {
-        // Browsers drop tabs and newlines from URLs (`/\t/evil` is `//evil`) and a
-        // control character can't go in a header: only plain same-origin paths.
         Some(p)
             if p.starts_with('/')
                 && !p.starts_with("//")
-                && !p.contains('\\')
-                && !p.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+                && p.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
         {
             p
         }
@@ -255,8 +256,41 @@ mod tests {
         assert_eq!(super::local_path(Some("https://evil.example")), "/");
         assert_eq!(super::local_path(Some("/\\evil.example")), "/");
         assert_eq!(super::local_path(None), "/");
-        assert_eq!(super::local_path(Some("/\t/evil.example")), "/");
-        assert_eq!(super::local_path(Some("/\n/evil.example")), "/");
-        assert_eq!(super::local_path(Some("/ /evil.example")), "/");
+    }
+
+    #[test]
+    fn next_paths_with_control_characters_or_spaces_are_refused() {
+        let local = super::local_path;
+        assert_eq!(
+            local(Some("/passes/p-1?tab=history#x")),
+            "/passes/p-1?tab=history#x"
+        );
+        assert_eq!(local(Some("/passes%20x?q=a%0Ab")), "/passes%20x?q=a%0Ab");
+        for bad in [
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/\t\t//evil.example",
+            "/ /evil.example",
+            "/\u{0}/evil.example",
+            "/\u{7f}/evil.example",
+            "/\u{a0}/evil.example",
+            "/\u{2028}/evil.example",
+            "/\u{3000}/evil.example",
+            "/é",
+            "/passes\r\nSet-Cookie: x=y",
+            "\\\\evil.example",
+            "\\/evil.example",
+            "/\\/evil.example",
+            "/passes\\..\\x",
+            "///evil.example",
+            "\t/passes",
+            "passes",
+            "",
+            "https://evil.example/",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(local(Some(bad)), "/", "{bad:?}");
+        }
     }
 }

@@ -16,6 +16,8 @@ use oauth2::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::db::Db;
+
 /// How this deployment talks to its identity provider (from the environment).
 #[derive(Clone, Debug)]
 pub struct SsoConfig {
@@ -24,6 +26,10 @@ pub struct SsoConfig {
     pub client_secret: Option<String>,
     /// Where the provider sends people back: `{public_url}/auth/sso/callback`.
     pub redirect_url: String,
+    /// Accept ID tokens without an `email_verified` claim (some providers, such as
+    /// Microsoft Entra ID, never send it and only hand out addresses they manage).
+    /// An explicit `email_verified: false` is refused even then. Off by default.
+    pub trust_unverified_email: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,12 +42,45 @@ pub enum SsoError {
     Refused(String),
 }
 
-/// What the browser must bring back, kept in its session meanwhile.
+/// What the browser must bring back, kept (encrypted) in a cookie meanwhile.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pending {
     pub state: String,
     pub nonce: String,
     pub verifier: String,
+}
+
+impl Pending {
+    /// Whether `state` is the one this sign-in sent (compared in constant time).
+    pub fn state_matches(&self, state: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        bool::from(state.as_bytes().ct_eq(self.state.as_bytes()))
+    }
+}
+
+/// Notes that the sign-in with this `state` is being completed; false when it was
+/// already (a replayed callback). Remembered until `until_ms`, which the caller sets
+/// past the expiry of the pending sign-in it belongs to. Kept in the database so
+/// that every replica knows it.
+pub async fn claim_state(db: &Db, state: &str, until_ms: i64) -> crate::error::Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO sso_used_states (state, expires_at) VALUES ($1, $2) \
+         ON CONFLICT (state) DO NOTHING",
+    )
+    .bind(state)
+    .bind(until_ms)
+    .execute(db.writer())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Forgets used states whose sign-in has expired; returns how many.
+pub async fn delete_expired_states(db: &Db) -> crate::error::Result<u64> {
+    let done = sqlx::query("DELETE FROM sso_used_states WHERE expires_at <= $1")
+        .bind(crate::clock::now_ms())
+        .execute(db.writer())
+        .await?;
+    Ok(done.rows_affected())
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -155,8 +194,7 @@ impl Provider {
         state: &str,
         code: &str,
     ) -> Result<String, SsoError> {
-        use subtle::ConstantTimeEq;
-        if !bool::from(state.as_bytes().ct_eq(pending.state.as_bytes())) {
+        if !pending.state_matches(state) {
             return Err(SsoError::Refused(
                 "the state does not match this browser's sign-in".into(),
             ));
@@ -187,17 +225,42 @@ impl Provider {
                 "the ID token's nonce does not match".into(),
             ));
         }
-        if claims.get("email_verified").and_then(Value::as_bool) == Some(false) {
+        verified_email(&claims, self.config.trust_unverified_email)
+    }
+}
+
+/// The ID token's email, when the provider vouches for it: `email_verified` must be
+/// true (a boolean, or the string "true" some providers send). Without the claim the
+/// email is refused unless `trust_unverified` (the deployment's explicit choice); an
+/// explicit false is always refused.
+fn verified_email(claims: &Value, trust_unverified: bool) -> Result<String, SsoError> {
+    let verified = match claims.get("email_verified") {
+        Some(Value::Bool(b)) => Some(*b),
+        Some(Value::String(s)) if s == "true" => Some(true),
+        Some(Value::String(s)) if s == "false" => Some(false),
+        None | Some(Value::Null) => None,
+        Some(_) => Some(false),
+    };
+    match verified {
+        Some(true) => {}
+        None if trust_unverified => {}
+        None => {
+            return Err(SsoError::Refused(
+                "the ID token does not say the email is verified".into(),
+            ))
+        }
+        Some(false) => {
             return Err(SsoError::Refused(
                 "the provider has not verified this email".into(),
-            ));
+            ))
         }
-        claims
-            .get("email")
-            .and_then(Value::as_str)
-            .map(crate::users::normalize_email)
-            .ok_or_else(|| SsoError::Refused("the ID token carries no email".into()))
     }
+    claims
+        .get("email")
+        .and_then(Value::as_str)
+        .map(crate::users::normalize_email)
+        .filter(|email| !email.is_empty())
+        .ok_or_else(|| SsoError::Refused("the ID token carries no email".into()))
 }
 
 /// Checks the signature (an asymmetric algorithm, a key of the provider's JWKS),
@@ -270,6 +333,30 @@ mod tests {
     fn claims(iss: &str, aud: &str) -> Value {
         let exp = chrono::Utc::now().timestamp() + 300;
         json!({"iss": iss, "aud": aud, "exp": exp, "email": "a@x.io", "nonce": "n"})
+    }
+
+    #[test]
+    fn only_verified_emails_sign_in_unless_the_deployment_trusts_its_provider() {
+        let with = |verified: Value| {
+            let mut claims = json!({"email": "A@X.io"});
+            if !verified.is_null() {
+                claims["email_verified"] = verified;
+            }
+            claims
+        };
+        for trust in [false, true] {
+            assert_eq!(verified_email(&with(json!(true)), trust).unwrap(), "a@x.io");
+            assert_eq!(
+                verified_email(&with(json!("true")), trust).unwrap(),
+                "a@x.io"
+            );
+            for refused in [json!(false), json!("false"), json!(1), json!("yes")] {
+                assert!(verified_email(&with(refused), trust).is_err());
+            }
+        }
+        assert!(verified_email(&with(Value::Null), false).is_err());
+        assert_eq!(verified_email(&with(Value::Null), true).unwrap(), "a@x.io");
+        assert!(verified_email(&json!({"email_verified": true}), true).is_err());
     }
 
     #[test]

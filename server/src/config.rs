@@ -28,6 +28,8 @@ pub struct Config {
 
 /// `PASSHOOK_OIDC_ISSUER`, `PASSHOOK_OIDC_CLIENT_ID` and (for confidential clients)
 /// `PASSHOOK_OIDC_CLIENT_SECRET`; the redirect URL follows from the public URL.
+/// `PASSHOOK_OIDC_TRUST_UNVERIFIED_EMAIL=true` accepts ID tokens without an
+/// `email_verified` claim (strict by default).
 fn sso_from_env(public_url: &str) -> Option<SsoConfig> {
     let var = |name| {
         std::env::var(name)
@@ -39,7 +41,16 @@ fn sso_from_env(public_url: &str) -> Option<SsoConfig> {
         client_id: var("PASSHOOK_OIDC_CLIENT_ID")?,
         client_secret: var("PASSHOOK_OIDC_CLIENT_SECRET"),
         redirect_url: format!("{public_url}/auth/sso/callback"),
+        trust_unverified_email: var("PASSHOOK_OIDC_TRUST_UNVERIFIED_EMAIL")
+            .is_some_and(|v| is_yes(&v)),
     })
+}
+
+fn is_yes(value: &str) -> bool {
+    matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "true" | "1" | "yes"
+    )
 }
 
 /// The worker's settings, with the lease from `PASSHOOK_JOB_LEASE_MS` when set (how

@@ -119,6 +119,9 @@ async fn housekeeping(db: domain::db::Db, shutdown: CancellationToken) {
                 if let Err(e) = domain::sessions::delete_expired(&db).await {
                     tracing::warn!(error = %e, "could not delete expired sessions");
                 }
+                if let Err(e) = domain::sso::delete_expired_states(&db).await {
+                    tracing::warn!(error = %e, "could not forget expired sign-in states");
+                }
             }
         }
     }

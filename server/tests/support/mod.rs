@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod fakes;
+pub mod oidc;
 
 use domain::api_keys::{self, Scope};
 use domain::crypto::MasterKey;
