@@ -99,7 +99,9 @@ fn ActitoSettingsForm(
     let key_hint = form
         .api_key_hint
         .clone()
-        .map(|h| format!("Stored key {h}: leave empty to keep it"))
+        .map(|h| {
+            format!("Stored key {h}: leave empty to keep it (a new API host needs the key again)")
+        })
         .unwrap_or_else(|| "The API key from Actito's integration settings".into());
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
