@@ -20,7 +20,7 @@ CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 PASSES = 1000
 # BENCH_QUICK=1: only the ceiling and the Actito listener, printed, PERFORMANCE.md untouched.
 QUICK = os.environ.get("BENCH_QUICK") == "1"
-SALT = "bench-salt"
+SALT = "bench-signing-salt"
 
 
 def http(method, url, body=None, key=None, content_type="application/json"):

@@ -185,13 +185,21 @@ async fn integration_changes_are_recorded_without_secrets() {
             signing_keys: k,
             customer_key: None,
         };
-        sfmc::put(&core, "acme", keys(vec![key("one", Some("salt-one"))]), "a")
-            .await
-            .unwrap();
         sfmc::put(
             &core,
             "acme",
-            keys(vec![key("one", None), key("two", Some("salt-two"))]),
+            keys(vec![key("one", Some("salt-one-of-16-bytes"))]),
+            "a",
+        )
+        .await
+        .unwrap();
+        sfmc::put(
+            &core,
+            "acme",
+            keys(vec![
+                key("one", None),
+                key("two", Some("salt-two-of-16-bytes")),
+            ]),
             "a",
         )
         .await

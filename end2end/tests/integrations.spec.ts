@@ -46,9 +46,14 @@ test('an admin connects Actito: field errors, a failed and a working connection 
   await expect(page.getByLabel('API key')).toHaveValue('');
   await expect(page.getByLabel('API key')).toHaveAttribute('placeholder', /Stored key ••••/);
 
-  // The stored key is used when the field is left empty.
+  // The stored key is used when the field is left empty, with the host it was stored for.
   await page.getByRole('button', { name: 'Test connection' }).click();
   await expect(page.getByTestId('connection-result')).toContainText('Connected');
+  // Another host gets no stored key: it must be typed again, and nothing is sent.
+  await page.getByLabel('API host').fill('http://127.0.0.1:9');
+  await page.getByRole('button', { name: 'Test connection' }).click();
+  await expect(page.getByTestId('connection-result')).toContainText('Not tested');
+  await expect(page.locator('#apiKey-error')).toContainText('API host changed');
   await page.reload();
   await expect(page.getByTestId('data-mapping').getByLabel('Pass data key').last()).toHaveValue('tier');
   expect(errors).toEqual([]);

@@ -53,7 +53,7 @@ async fn main() {
             tokio::spawn(async move {
                 while Instant::now() < deadline {
                     if let PushResult::Delivered { .. } = client
-                        .push(&credentials, "pass.bench.passhook", "token")
+                        .push("bench", &credentials, "pass.bench.passhook", "token")
                         .await
                     {
                         sent.fetch_add(1, Ordering::Relaxed);

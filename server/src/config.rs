@@ -20,7 +20,8 @@ pub struct Config {
     pub apns_url: String,
     /// Google Wallet API base URL (`PASSHOOK_GOOGLE_API_URL`).
     pub google_api_url: String,
-    /// Replaces the service accounts' token URL (`PASSHOOK_GOOGLE_TOKEN_URL`).
+    /// Replaces Google's OAuth token endpoint (`PASSHOOK_GOOGLE_TOKEN_URL`). The
+    /// `token_uri` of a tenant's service account is never called.
     pub google_token_url: Option<String>,
     /// Single sign-on, when `PASSHOOK_OIDC_ISSUER` and `PASSHOOK_OIDC_CLIENT_ID` are set.
     pub sso: Option<SsoConfig>,

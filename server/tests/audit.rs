@@ -16,7 +16,7 @@ use support::TestServer;
 
 const ACTITO: &str = "/api/acme/webhooks/listeners/actito/custom-actions/updatePass";
 const EXECUTE: &str = "/api/acme/webhooks/listeners/sfmc/actions/pushupdate/execute";
-const SALT: &str = "journey-secret";
+const SALT: &str = "journey-signing-secret";
 
 async fn setup(s: &TestServer, actito: &FakeActito) -> (String, String) {
     s.tenant("acme").await;

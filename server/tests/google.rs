@@ -8,7 +8,7 @@ use domain::crypto::MasterKey;
 use domain::testing::TestDb;
 use domain::wallet::certs;
 use serde_json::{json, Value};
-use support::fakes::{eventually, FakeGoogle};
+use support::fakes::{eventually, eventually_within, FakeGoogle, FlakyPeer};
 use support::{problem, TestServer};
 
 const ISSUER: &str = "3388000000012345678";
@@ -43,8 +43,10 @@ async fn setup(db: TestDb) -> Setup {
             ],
         )
         .await;
+    let private_key = certs::generate_rsa_pem();
+    google.register("wallet@acme.iam.gserviceaccount.test", &private_key);
     let account = json!({"type": "service_account", "client_email": "wallet@acme.iam.gserviceaccount.test",
-        "private_key_id": "k1", "private_key": certs::generate_rsa_pem(), "token_uri": "https://oauth2.googleapis.com/token"});
+        "private_key_id": "k1", "private_key": private_key, "token_uri": "https://oauth2.googleapis.com/token"});
     let put = |path: &str, body: Value| {
         s.http
             .put(s.url(path))
@@ -247,5 +249,226 @@ async fn google_outages_are_retried_and_save_links_are_signed() {
                 .unwrap();
         problem(no_design, 404).await;
         t.s.stop().await;
+    }
+}
+
+/// Sets up `tenant` on `s` with a service account naming `client_email` and signed
+/// with `private_key`, a design with Google's ids, and a pass with `pass_id`; returns
+/// an API key of the tenant.
+async fn set_up_tenant(
+    s: &TestServer,
+    tenant: &str,
+    account: Value,
+    pass_id: &str,
+    data: Value,
+) -> String {
+    s.tenant(tenant).await;
+    let key = s
+        .key(
+            tenant,
+            &[
+                Scope::IntegrationsWrite,
+                Scope::PassesRead,
+                Scope::PassesWrite,
+                Scope::AuditRead,
+            ],
+        )
+        .await;
+    let put = |path: String, body: Value| {
+        s.http
+            .put(s.url(&path))
+            .header("X-API-KEY", &key)
+            .json(&body)
+            .send()
+    };
+    let r = put(
+        format!("/api/{tenant}/wallet/credentials/google"),
+        json!({ "serviceAccount": account }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let design = json!({"name": "Loyalty", "google": {"issuerId": ISSUER, "classId": format!("{ISSUER}.loyalty"), "objectKind": "loyalty",
+        "fields": [{"key": "name", "label": "Name", "valueFrom": "name"}]}});
+    let r = put(format!("/api/{tenant}/pass-types/loyalty"), design)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = s.http.post(s.url(&format!("/api/{tenant}/passes"))).header("X-API-KEY", &key)
+        .json(&json!({"id": pass_id, "passType": "loyalty", "identifiers": {"email": "ann@example.com"}, "additionalData": data}))
+        .send().await.unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    key
+}
+
+async fn patch_pass(s: &TestServer, tenant: &str, key: &str, pass_id: &str, data: Value) {
+    let r = s
+        .http
+        .patch(s.url(&format!("/api/{tenant}/passes/{pass_id}")))
+        .header("X-API-KEY", key)
+        .json(&json!({ "additionalData": data }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+async fn google_deliveries(s: &TestServer, tenant: &str, key: &str, pass_id: &str) -> Vec<Value> {
+    let page: Value = s
+        .http
+        .get(s.url(&format!(
+            "/api/{tenant}/deliveries?passId={pass_id}&channel=google"
+        )))
+        .header("X-API-KEY", key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    page["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// Tenant B uploads a service account naming tenant A's `client_email` (with B's own
+/// key), copies A's issuer, class and pass id: B's update must not ride on A's
+/// cached token, and A's channel keeps working.
+#[tokio::test]
+async fn a_tenant_naming_anothers_service_account_does_not_get_its_token() {
+    const EMAIL: &str = "wallet@alpha.iam.gserviceaccount.test";
+    const PASS: &str = "shared-pass-id";
+    for db in TestDb::all().await {
+        let google = FakeGoogle::start().await;
+        let (api, token) = (
+            format!("{}/walletobjects/v1", google.url),
+            format!("{}/token", google.url),
+        );
+        let s = TestServer::start_with(db, MasterKey::generate(), move |c| {
+            c.google_api_url = api;
+            c.google_token_url = Some(token);
+        })
+        .await;
+        let alpha_key = certs::generate_rsa_pem();
+        google.register(EMAIL, &alpha_key);
+        let account = |private_key: &str| {
+            json!({"type": "service_account", "client_email": EMAIL, "private_key_id": "k1",
+                "private_key": private_key, "token_uri": "https://oauth2.googleapis.com/token"})
+        };
+        let a = set_up_tenant(
+            &s,
+            "alpha",
+            account(&alpha_key),
+            PASS,
+            json!({"name": "Alpha"}),
+        )
+        .await;
+        let object_id = format!("{ISSUER}.{PASS}");
+        patch_pass(&s, "alpha", &a, PASS, json!({"name": "Alpha one"})).await;
+        eventually("alpha's object reaches Google", || async {
+            google
+                .object(&object_id)
+                .is_some_and(|o| o["textModulesData"][0]["body"] == "Alpha one")
+        })
+        .await;
+        assert!(
+            google.token_refusals().is_empty(),
+            "{:?}",
+            google.token_refusals()
+        );
+
+        // Bravo: the same client_email and ids, its own private key.
+        let b = set_up_tenant(
+            &s,
+            "bravo",
+            account(&certs::generate_rsa_pem()),
+            PASS,
+            json!({"name": "Bravo"}),
+        )
+        .await;
+        patch_pass(&s, "bravo", &b, PASS, json!({"name": "Bravo was here"})).await;
+        let bravo_wrote = || {
+            google
+                .writes()
+                .iter()
+                .any(|(_, _, body)| body.to_string().contains("Bravo"))
+        };
+        eventually(
+            "bravo's update reaches Google or its token is refused",
+            || async { bravo_wrote() || !google.token_refusals().is_empty() },
+        )
+        .await;
+        let writes = google.writes();
+        assert!(
+            !writes
+                .iter()
+                .any(|(_, _, body)| body.to_string().contains("Bravo")),
+            "bravo's text reached Google with a token it was not issued: {writes:?}"
+        );
+        assert!(
+            google
+                .token_refusals()
+                .iter()
+                .any(|why| why.contains(EMAIL) && why.contains("refused")),
+            "bravo's own assertion was sent and refused: {:?}",
+            google.token_refusals()
+        );
+        eventually("bravo's delivery fails", || async {
+            google_deliveries(&s, "bravo", &b, PASS)
+                .await
+                .iter()
+                .any(|d| d["status"] == "failed")
+        })
+        .await;
+        assert!(!bravo_wrote());
+
+        // Alpha's channel still works, with alpha's token.
+        patch_pass(&s, "alpha", &a, PASS, json!({"name": "Alpha two"})).await;
+        eventually("alpha's next update reaches Google", || async {
+            google
+                .object(&object_id)
+                .is_some_and(|o| o["textModulesData"][0]["body"] == "Alpha two")
+        })
+        .await;
+        s.stop().await;
+    }
+}
+
+/// A service account's `token_uri` names where its tokens come from, but the server
+/// only ever asks Google's endpoint (or the operator's replacement): a key file
+/// cannot point the server, and the signed assertion, at another host.
+#[tokio::test]
+async fn a_service_accounts_token_uri_is_never_called() {
+    for db in TestDb::all().await {
+        let google = FakeGoogle::start().await;
+        let trap = FlakyPeer::start().await;
+        let api = format!("{}/walletobjects/v1", google.url);
+        // No PASSHOOK_GOOGLE_TOKEN_URL: Google's own endpoint is the only one allowed
+        // (unreachable in a sandbox, refusing this made-up account otherwise).
+        let s = TestServer::start_with(db, MasterKey::generate(), move |c| {
+            c.google_api_url = api;
+            c.google_token_url = None;
+        })
+        .await;
+        let account = json!({"type": "service_account", "client_email": "wallet@trap.iam.gserviceaccount.test",
+            "private_key_id": "k1", "private_key": certs::generate_rsa_pem(), "token_uri": format!("{}/token", trap.url)});
+        let key = set_up_tenant(&s, "acme", account, "p1", json!({"name": "Ann"})).await;
+        patch_pass(&s, "acme", &key, "p1", json!({"name": "Annie"})).await;
+        eventually_within(
+            "the delivery's first attempt is recorded",
+            std::time::Duration::from_secs(40),
+            || async {
+                google_deliveries(&s, "acme", &key, "p1")
+                    .await
+                    .iter()
+                    .any(|d| d["attempts"].as_array().is_some_and(|a| !a.is_empty()))
+            },
+        )
+        .await;
+        assert!(
+            trap.requests().is_empty(),
+            "the key file's token_uri was called: {:?}",
+            trap.requests()
+        );
+        assert!(google.writes().is_empty());
+        s.stop().await;
     }
 }

@@ -4,7 +4,10 @@ mod support;
 
 use domain::api_keys::Scope;
 use domain::events::REJECTION_BUDGET;
+use domain::history::{self, Area};
+use domain::testing::TestDb;
 use serde_json::{json, Value};
+use support::fakes::{FakeActito, ACTITO_API_KEY, ACTITO_BODY_MARKER};
 use support::{problem, TestServer};
 
 #[tokio::test]
@@ -96,7 +99,8 @@ async fn actito_settings_are_stored_sealed_and_shown_masked() {
             .iter()
             .map(|e| e["field"].as_str().unwrap())
             .collect();
-        assert_eq!(fields, ["apiBaseUrl", "callbackHosts"]);
+        // A new host also needs the key again (see the_stored_actito_key_…).
+        assert_eq!(fields, ["apiBaseUrl", "callbackHosts", "apiKey"]);
         let reader = s.key("acme", &[Scope::PassesRead]).await;
         problem(
             s.http
@@ -119,7 +123,7 @@ async fn sfmc_keys_are_sealed_and_masked() {
         let key = s.key("acme", &[Scope::IntegrationsWrite]).await;
         let url = s.url("/api/acme/integrations/sfmc");
         let put = s.http.put(&url).header("X-API-KEY", &key)
-            .json(&json!({"signingKeys": [{"id": "k1", "secret": "0x6b6579"}, {"id": "k2", "secret": "raw-salt"}], "customerKey": "ck"}))
+            .json(&json!({"signingKeys": [{"id": "k1", "secret": "0x6b65792d6f662d31362d627974657321"}, {"id": "k2", "secret": "raw-signing-salt"}], "customerKey": "ck"}))
             .send().await.unwrap();
         assert_eq!(put.status(), 200);
         let view: Value = s
@@ -140,12 +144,14 @@ async fn sfmc_keys_are_sealed_and_masked() {
             .map(|k| k["id"].as_str().unwrap())
             .collect();
         assert_eq!(ids, ["k1", "k2"]);
-        assert!(!view.to_string().contains("raw-salt") && !view.to_string().contains("6b6579"));
+        assert!(
+            !view.to_string().contains("raw-signing-salt") && !view.to_string().contains("6b6579")
+        );
         let keys = domain::sfmc::settings::signing_keys(&s.core(), "acme")
             .await
             .unwrap();
-        assert_eq!(keys[0].secret, b"key");
-        assert_eq!(keys[1].secret, b"raw-salt");
+        assert_eq!(keys[0].secret, b"key-of-16-bytes!");
+        assert_eq!(keys[1].secret, b"raw-signing-salt");
 
         let bad = s
             .http
@@ -171,7 +177,7 @@ async fn sfmc_keys_are_sealed_and_masked() {
             .await
             .unwrap();
         assert_eq!(keys.len(), 1);
-        assert_eq!(keys[0].secret, b"raw-salt");
+        assert_eq!(keys[0].secret, b"raw-signing-salt");
         s.stop().await;
     }
 }
@@ -207,4 +213,131 @@ async fn a_flood_of_rejections_is_stored_only_up_to_the_budget() {
             .unwrap();
     assert_eq!(ghosts, 0);
     s.stop().await;
+}
+
+/// The console form as the Actito page sends it.
+fn actito_form(base: &str, api_key: &str) -> Value {
+    json!({"form": {"api_base_url": base, "entity": "MyEntity", "api_key": api_key, "profile_table_id": "12",
+        "identifier_mapping": [["emailAddress", "email"]], "data_mapping": [], "callback_hosts": ["127.0.0.1"]}})
+}
+
+/// The write-only Actito key stays with the host it was entered for: changing the host
+/// (API or console) needs the key again, "Test connection" sends the stored key only
+/// to its own host, errors show a fixed description and never the peer's body, and
+/// each test is in the settings history without the key.
+#[tokio::test]
+async fn the_stored_actito_key_goes_only_to_its_own_host() {
+    for db in TestDb::all().await {
+        let home = FakeActito::start().await;
+        let elsewhere = FakeActito::start().await;
+        let s = TestServer::start(db).await;
+        s.tenant("acme").await;
+        let key = s.key("acme", &[Scope::IntegrationsWrite]).await;
+        let cookie = s.admin_session("acme").await;
+        let url = s.url("/api/acme/integrations/actito");
+        let put = |body: Value| {
+            s.http
+                .put(&url)
+                .header("X-API-KEY", &key)
+                .json(&body)
+                .send()
+        };
+        let r = put(json!({"apiBaseUrl": home.url, "entity": "MyEntity", "apiKey": ACTITO_API_KEY, "profileTableId": "12"}))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+
+        // API: another host without the key is a field error on apiKey; nothing changes.
+        let moved =
+            put(json!({"apiBaseUrl": elsewhere.url, "entity": "MyEntity", "profileTableId": "12"}))
+                .await
+                .unwrap();
+        let body = problem(moved, 400).await;
+        assert_eq!(body["errors"][0]["field"], "apiKey", "{body}");
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("API host changed"),
+            "{body}"
+        );
+        let stored = domain::actito::settings::get(&s.core(), "acme")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.api_base_url, home.url);
+        // The same host (written differently) keeps the key.
+        let same = put(json!({"apiBaseUrl": format!("{}/", home.url), "entity": "Other", "profileTableId": "12"}))
+            .await
+            .unwrap();
+        assert_eq!(same.status(), 200);
+
+        // Console: saving another host with an empty key field is refused the same way.
+        let (status, text) = s
+            .server_fn(&cookie, "save_actito", actito_form(&elsewhere.url, ""))
+            .await;
+        assert_eq!(status, 200, "{text}");
+        let saved: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(saved["Invalid"][0]["field"], "apiKey", "{saved}");
+
+        // Test connection at another host with no typed key: a field error, no call.
+        let (status, text) = s
+            .server_fn(&cookie, "test_actito", actito_form(&elsewhere.url, ""))
+            .await;
+        assert_eq!(status, 200, "{text}");
+        let tested: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(tested["Invalid"][0]["field"], "apiKey", "{tested}");
+        assert!(
+            elsewhere.requests().is_empty(),
+            "{:?}",
+            elsewhere.requests()
+        );
+
+        // A typed key goes to the typed host; the refusal is described, not echoed.
+        let (_, text) = s
+            .server_fn(
+                &cookie,
+                "test_actito",
+                actito_form(&elsewhere.url, "typed-wrong-key"),
+            )
+            .await;
+        let tested: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(tested["Done"]["ok"], false, "{tested}");
+        assert_eq!(
+            tested["Done"]["message"],
+            "Actito answered 401: the key was refused"
+        );
+        assert!(!text.contains(ACTITO_BODY_MARKER), "{text}");
+        // The stored key, with the host it was stored for.
+        let (_, text) = s
+            .server_fn(&cookie, "test_actito", actito_form(&home.url, ""))
+            .await;
+        let tested: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(tested["Done"]["ok"], true, "{tested}");
+
+        // The other host only ever saw the key typed for it.
+        let seen: Vec<Option<String>> = elsewhere
+            .requests()
+            .into_iter()
+            .map(|r| r.authorization)
+            .collect();
+        assert_eq!(seen, [Some("typed-wrong-key".to_string())]);
+
+        // Both tests are in the settings history, with their outcome, never a key.
+        let entries = history::list(&s.db.db, "acme", Some(Area::Actito), 20)
+            .await
+            .unwrap();
+        let tests: Vec<_> = entries
+            .iter()
+            .filter(|e| e.summary == "Tested the Actito connection")
+            .collect();
+        assert_eq!(tests.len(), 2, "{entries:?}");
+        let recorded = serde_json::to_string(&entries).unwrap();
+        assert!(recorded.contains("Actito answered 401: the key was refused"));
+        assert!(recorded.contains("connected"));
+        for secret in [ACTITO_API_KEY, "typed-wrong-key", ACTITO_BODY_MARKER] {
+            assert!(!recorded.contains(secret), "{secret} in {recorded}");
+        }
+        s.stop().await;
+    }
 }

@@ -423,3 +423,118 @@ async fn apns_asking_to_slow_down_is_retried_after_retry_after() {
         t.s.stop().await;
     }
 }
+
+/// Sets up `tenant` with its own APNs token key under `key_id` (the same for every
+/// tenant here), a pass and a registered device; changes the pass and returns the
+/// push APNs received for it, with the public half of the tenant's key.
+async fn push_for_tenant(
+    s: &TestServer,
+    apns: &FakeApns,
+    tenant: &str,
+    key_id: &str,
+) -> (String, String) {
+    s.tenant(tenant).await;
+    let key = s
+        .key(
+            tenant,
+            &[
+                Scope::IntegrationsWrite,
+                Scope::PassesRead,
+                Scope::PassesWrite,
+            ],
+        )
+        .await;
+    let test = certs::generate(TYPE_ID);
+    let credentials = json!({"certificatePem": test.certificate_pem, "privateKeyPem": test.private_key_pem, "wwdrPem": test.ca_pem,
+        "apns": {"keyP8": test.apns_key_p8, "keyId": key_id, "teamId": "TEAM123456"}});
+    let put = |path: String, body: Value| {
+        s.http
+            .put(s.url(&path))
+            .header("X-API-KEY", &key)
+            .json(&body)
+            .send()
+    };
+    let r = put(
+        format!("/api/{tenant}/wallet/credentials/apple"),
+        credentials,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let design = json!({"name": "Loyalty", "apple": {"passTypeIdentifier": TYPE_ID, "teamIdentifier": "TEAM123456",
+        "organizationName": "Test", "description": "Card", "style": "storeCard",
+        "fields": {"primary": [{"key": "points", "valueFrom": "points"}]}}});
+    let r = put(format!("/api/{tenant}/pass-types/loyalty"), design)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let pass: Value = s.http.post(s.url(&format!("/api/{tenant}/passes"))).header("X-API-KEY", &key)
+        .json(&json!({"passType": "loyalty", "identifiers": {"email": "ann@example.com"}, "additionalData": {"points": 1}}))
+        .send().await.unwrap().json().await.unwrap();
+    let pass_id = pass["id"].as_str().unwrap().to_string();
+    let token = domain::wallet::pkpass::authentication_token(&s.core(), tenant, &pass_id);
+    let push_token = format!("{tenant}-push-token");
+    let r = s
+        .http
+        .post(s.url(&format!(
+            "/api/{tenant}/wallet/apple/v1/devices/{tenant}-device/registrations/{TYPE_ID}/{pass_id}"
+        )))
+        .header("Authorization", format!("ApplePass {token}"))
+        .json(&json!({ "pushToken": push_token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = s
+        .http
+        .patch(s.url(&format!("/api/{tenant}/passes/{pass_id}")))
+        .header("X-API-KEY", &key)
+        .json(&json!({"additionalData": {"points": 2}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    eventually("APNs receives the tenant's push", || async {
+        apns.pushes().iter().any(|p| p.token == push_token)
+    })
+    .await;
+    let push = apns
+        .pushes()
+        .into_iter()
+        .find(|p| p.token == push_token)
+        .unwrap();
+    let bearer = push
+        .authorization
+        .unwrap()
+        .strip_prefix("bearer ")
+        .unwrap()
+        .to_string();
+    (bearer, certs::public_pem_of(&test.apns_key_p8))
+}
+
+/// Two tenants whose APNs token keys share a key id (and team): each push carries a
+/// token signed with the pushing tenant's own key, not one cached for the other.
+#[tokio::test]
+async fn apns_tokens_are_not_shared_between_tenants_with_the_same_key_id() {
+    for db in TestDb::all().await {
+        let apns = FakeApns::start().await;
+        let url = apns.url.clone();
+        let s = TestServer::start_with(db, MasterKey::generate(), move |c| c.apns_url = url).await;
+        for tenant in ["alpha", "bravo"] {
+            let (bearer, public) = push_for_tenant(&s, &apns, tenant, "KEY1234567").await;
+            let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+            validation.required_spec_claims.clear();
+            validation.validate_exp = false;
+            let verified = jsonwebtoken::decode::<Value>(
+                &bearer,
+                &jsonwebtoken::DecodingKey::from_ec_pem(public.as_bytes()).unwrap(),
+                &validation,
+            );
+            assert!(
+                verified.is_ok(),
+                "{tenant}'s push carries a token its own key did not sign: {verified:?}"
+            );
+        }
+        s.stop().await;
+    }
+}

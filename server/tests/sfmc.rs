@@ -11,9 +11,9 @@ use support::fakes::eventually;
 use support::{problem, TestServer};
 
 const BASE: &str = "/api/acme/webhooks/listeners/sfmc/actions/pushupdate";
-/// The salt as SFMC shows it ("0x" + hex of "journey-secret"), and its raw bytes.
-const SALT_HEX: &str = "0x6a6f75726e65792d736563726574";
-const SALT: &[u8] = b"journey-secret";
+/// The salt as SFMC shows it ("0x" + hex of "journey-signing-secret"), and its raw bytes.
+const SALT_HEX: &str = "0x6a6f75726e65792d7369676e696e672d736563726574";
+const SALT: &[u8] = b"journey-signing-secret";
 
 async fn setup(s: &TestServer) -> (String, String, String) {
     s.tenant("acme").await;
@@ -297,7 +297,7 @@ async fn rotated_keys_verify_side_by_side() {
                 },
                 SigningKeyInput {
                     id: "next".into(),
-                    secret: Some("next-secret".into()),
+                    secret: Some("next-signing-secret".into()),
                 },
             ],
             customer_key: None,
@@ -305,7 +305,7 @@ async fn rotated_keys_verify_side_by_side() {
         settings::put(&s.core(), "acme", input, "test")
             .await
             .unwrap();
-        for secret in [SALT, b"next-secret".as_slice()] {
+        for secret in [SALT, b"next-signing-secret".as_slice()] {
             let response = execute(&s, &sign(&claims(json!([{"passId": a}])), secret)).await;
             assert_eq!(response.status(), 200);
         }
@@ -425,6 +425,116 @@ async fn the_activity_is_described_for_journey_builder() {
             404,
         )
         .await;
+        s.stop().await;
+    }
+}
+
+/// A signing key shorter than 16 bytes once decoded (`0x` is an empty HMAC key, with
+/// which anyone can sign) is refused with a field error that says why, over the API
+/// and in the console.
+#[tokio::test]
+async fn short_signing_keys_are_refused() {
+    for s in TestServer::all().await {
+        s.tenant("acme").await;
+        let key = s.key("acme", &[Scope::IntegrationsWrite]).await;
+        for short in [
+            "0x",
+            "0x41",
+            "0x000102030405060708090a0b0c0d0e",
+            "fifteen-bytes!!",
+        ] {
+            let response = s
+                .http
+                .put(s.url("/api/acme/integrations/sfmc"))
+                .header("X-API-KEY", &key)
+                .json(&json!({"signingKeys": [{"id": "k1", "secret": short}]}))
+                .send()
+                .await
+                .unwrap();
+            let body = problem(response, 400).await;
+            assert_eq!(
+                body["errors"][0]["field"], "signingKeys[0].secret",
+                "{short}"
+            );
+            assert!(
+                body["errors"][0]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("at least 16 bytes"),
+                "{short}: {body}"
+            );
+        }
+        let cookie = s.admin_session("acme").await;
+        let response = s
+            .http
+            .post(s.url("/console/fn/add_signing_key"))
+            .header("cookie", &cookie)
+            .form(&[("id", "k1"), ("secret", "0x")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let saved: Value = response.json().await.unwrap();
+        assert_eq!(saved["Invalid"][0]["field"], "secret", "{saved}");
+        assert!(
+            saved["Invalid"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("at least 16 bytes"),
+            "{saved}"
+        );
+        assert!(settings::signing_keys(&s.core(), "acme")
+            .await
+            .unwrap()
+            .is_empty());
+        // Sixteen bytes are enough.
+        let response = s
+            .http
+            .put(s.url("/api/acme/integrations/sfmc"))
+            .header("X-API-KEY", &key)
+            .json(&json!({"signingKeys": [{"id": "k1", "secret": "0x000102030405060708090a0b0c0d0e0f"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        s.stop().await;
+    }
+}
+
+/// A short key stored before the minimum was enforced verifies nothing: a token
+/// signed with an empty key is refused at execute.
+#[tokio::test]
+async fn short_keys_already_stored_verify_nothing() {
+    for s in TestServer::all().await {
+        let (a, _, _) = setup(&s).await;
+        for (id, salt) in [("legacy-empty", "0x"), ("legacy-one-byte", "0x41")] {
+            domain::sqlx::query(
+                "INSERT INTO sfmc_keys (tenant_id, key_id, secret, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind("acme")
+            .bind(id)
+            .bind(s.key.encrypt(salt, &format!("acme/sfmc.signingKey/{id}")))
+            .bind(1_i64)
+            .execute(s.db.db.writer())
+            .await
+            .unwrap();
+        }
+        assert_eq!(
+            settings::signing_keys(&s.core(), "acme")
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+        for secret in [b"".as_slice(), b"A"] {
+            let forged = sign(&claims(json!([{"passId": a}])), secret);
+            let body = problem(execute(&s, &forged).await, 401).await;
+            assert_eq!(body["code"], "BAD_SIGNATURE");
+        }
+        assert_eq!(passes::get(&s.db.db, "acme", &a).await.unwrap().version, 1);
+        // The tenant's real key still works.
+        let response = execute(&s, &sign(&claims(json!([{"passId": a}])), SALT)).await;
+        assert_eq!(response.status(), 200);
         s.stop().await;
     }
 }

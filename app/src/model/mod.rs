@@ -169,7 +169,8 @@ pub struct ActitoForm {
     pub callback_hosts: Vec<String>,
 }
 
-/// What an admin sends: an empty `api_key` keeps the stored one.
+/// What an admin sends: an empty `api_key` keeps the stored one, with the host it was
+/// stored for (another host needs the key again).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActitoInput {
     pub api_base_url: String,

@@ -10,7 +10,7 @@ use crate::components::forms::{
     pair_rows, pairs_of, server_message, take_outcome, toast, CopyField, FieldNote, FormNote,
     HistoryList, PairEditor,
 };
-use crate::model::{ActitoForm, ActitoInput, ActitoView, FieldProblem, SubscriptionList};
+use crate::model::{ActitoForm, ActitoInput, ActitoView, FieldProblem, Saved, SubscriptionList};
 use crate::pages::subscriptions::{self, Subscriptions};
 use crate::server::{actito_page, SaveActito, TestActito};
 
@@ -90,10 +90,18 @@ fn ActitoSettingsForm(
     };
     let pending = save.pending();
     let testing = test.pending();
+    // A test refused before any call (no key typed for a new host) marks the field.
+    Effect::new(move |_| {
+        if let Some(Ok(Saved::Invalid(found))) = test.value().get() {
+            problems.set(found);
+        }
+    });
     let key_hint = form
         .api_key_hint
         .clone()
-        .map(|h| format!("Stored key {h}: leave empty to keep it"))
+        .map(|h| {
+            format!("Stored key {h}: leave empty to keep it (a new API host needs the key again)")
+        })
         .unwrap_or_else(|| "The API key from Actito's integration settings".into());
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -153,10 +161,17 @@ fn ActitoSettingsForm(
                 </fieldset>
             </form>
             {move || test.value().get().map(|result| match result {
-                Ok(t) if t.ok => Either::Left(view! { <div class="alert success" role="status" data-testid="connection-result">{t.message}</div> }),
-                Ok(t) => Either::Right(view! { <div class="alert error" role="alert" data-testid="connection-result">{t.message}</div> }),
+                Ok(Saved::Done(t)) if t.ok => Either::Left(view! { <div class="alert success" role="status" data-testid="connection-result">{t.message}</div> }),
+                Ok(Saved::Done(t)) => Either::Right(view! { <div class="alert error" role="alert" data-testid="connection-result">{t.message}</div> }),
+                Ok(Saved::Invalid(found)) => Either::Right(view! { <div class="alert error" role="alert" data-testid="connection-result">{connection_problem(&found)}</div> }),
                 Err(e) => Either::Right(view! { <div class="alert error" role="alert" data-testid="connection-result">{server_message(&e)}</div> }),
             })}
         </section>
     }
+}
+
+/// A connection test refused before any call, in words: "Not tested: …".
+fn connection_problem(found: &[FieldProblem]) -> String {
+    let reasons: Vec<&str> = found.iter().map(|p| p.message.as_str()).collect();
+    format!("Not tested: {}", reasons.join("; "))
 }

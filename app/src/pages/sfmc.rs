@@ -160,7 +160,7 @@ fn AddKeyForm(
                     </div>
                     <div class="field grow">
                         <label for="key-secret">"Signing secret (salt)"</label>
-                        <input id="key-secret" type="password" autocomplete="off" bind:value=secret placeholder="0x… as SFMC shows it, or the raw text"/>
+                        <input id="key-secret" type="password" autocomplete="off" bind:value=secret placeholder="0x… as SFMC shows it, or the raw text (16 bytes or more)"/>
                         <FieldNote problems field="secret"/>
                     </div>
                 </div>

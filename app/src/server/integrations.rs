@@ -125,52 +125,30 @@ pub async fn save_actito(form: ActitoInput) -> Result<Saved<ActitoForm>, ServerF
     ssr::saved(saved)
 }
 
-/// Exchanges the form's API key (or the stored one) for a token at the form's host.
+/// Exchanges the form's API key for a token at the form's host; the stored key only
+/// with the host it was stored for (an empty key field with another host is a field
+/// error, and nothing is sent). Recorded in the settings history.
 #[server(prefix = "/console/fn", endpoint = "test_actito", input = Json)]
-pub async fn test_actito(form: ActitoInput) -> Result<ConnectionTest, ServerFnError> {
-    use crate::ssr::{self, internal};
-    use domain::actito::settings::{self as actito, ActitoSettings};
+pub async fn test_actito(form: ActitoInput) -> Result<Saved<ConnectionTest>, ServerFnError> {
+    use crate::ssr;
+    use domain::actito::settings::{self as actito, ConnectionTestInput};
     let caller = ssr::require(domain::users::Role::Admin).await?;
     let core = ssr::core()?;
-    let stored = actito::get(&core, &caller.tenant.tenant_id)
-        .await
-        .map_err(internal)?;
-    let api_key = match (form.api_key.trim(), &stored) {
-        ("", Some(s)) => s.api_key.clone(),
-        ("", None) => {
-            return Ok(ConnectionTest {
-                ok: false,
-                message: "Enter the API key to test.".into(),
-            })
-        }
-        (key, _) => key.to_string(),
-    };
-    let base = form.api_base_url.trim().trim_end_matches('/').to_string();
-    if !(base.starts_with("https://") || base.starts_with("http://")) {
-        return Ok(ConnectionTest {
-            ok: false,
-            message: "The API host must be an http(s) URL.".into(),
-        });
-    }
-    let settings = ActitoSettings {
-        api_base_url: base.clone(),
-        entity: form.entity,
-        api_key,
-        profile_table_id: form.profile_table_id,
-        identifier_mapping: Vec::new(),
-        data_mapping: Vec::new(),
-        callback_hosts: Vec::new(),
-    };
-    Ok(match core.actito.test_connection(&settings).await {
-        Ok(()) => ConnectionTest {
-            ok: true,
-            message: format!("Connected: {base} accepted the API key and issued a token."),
+    let outcome = actito::test_connection(
+        &core,
+        &caller.tenant.tenant_id,
+        ConnectionTestInput {
+            api_base_url: form.api_base_url,
+            api_key: form.api_key,
         },
-        Err(e) => ConnectionTest {
-            ok: false,
-            message: e.to_string(),
-        },
-    })
+        &caller.user.email,
+    )
+    .await
+    .map(|o| ConnectionTest {
+        ok: o.ok,
+        message: o.message,
+    });
+    ssr::saved(outcome)
 }
 
 #[server(prefix = "/console/fn", endpoint = "sfmc_page")]

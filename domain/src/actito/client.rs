@@ -16,13 +16,14 @@ use crate::crypto::sha256_hex;
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ActitoError {
     /// Worth retrying: a 5xx, a 429, a timeout or a connection failure.
-    #[error("Actito is unavailable: {message}")]
+    #[error("{message}")]
     Unavailable {
         message: String,
         retry_after_ms: Option<i64>,
     },
-    /// Not worth retrying: the API key is refused, the profile does not exist…
-    #[error("Actito refused the request: {0}")]
+    /// Not worth retrying: the API key is refused, the profile does not exist… The
+    /// message is ours (status and a fixed description), never the answer's body.
+    #[error("{0}")]
     Refused(String),
 }
 
@@ -92,7 +93,7 @@ impl ActitoClient {
         let answer: TokenAnswer = response
             .json()
             .await
-            .map_err(|e| ActitoError::Refused(format!("unreadable token answer: {e}")))?;
+            .map_err(|_| ActitoError::Refused("Actito's token answer was unreadable".into()))?;
         let lifetime = answer
             .expires_in
             .as_ref()
@@ -140,11 +141,9 @@ impl ActitoClient {
                 refreshed = true;
                 continue;
             }
-            let answer: ProfileAnswer = check(response)
-                .await?
-                .json()
-                .await
-                .map_err(|e| ActitoError::Refused(format!("unreadable profile: {e}")))?;
+            let answer: ProfileAnswer = check(response).await?.json().await.map_err(|_| {
+                ActitoError::Refused("Actito's profile answer was unreadable".into())
+            })?;
             return Ok(answer
                 .attributes
                 .into_iter()
@@ -183,11 +182,13 @@ impl ActitoClient {
                 return Ok(Value::Null);
             }
             return serde_json::from_str(&text)
-                .map_err(|e| ActitoError::Refused(format!("unreadable answer: {e}")));
+                .map_err(|_| ActitoError::Refused("Actito's answer was unreadable".into()));
         }
     }
 
     /// Checks the API key by exchanging it for a token (for the console's test button).
+    /// The caller decides which key may go to which host: see
+    /// [`super::settings::test_connection`].
     pub async fn test_connection(&self, settings: &ActitoSettings) -> Result<(), ActitoError> {
         self.forget_token(settings).await;
         self.token(settings).await.map(|_| ())
@@ -215,9 +216,9 @@ fn parse_seconds(value: &Value) -> Option<Duration> {
 fn transport(err: reqwest::Error) -> ActitoError {
     ActitoError::Unavailable {
         message: if err.is_timeout() {
-            "timed out".into()
+            "Actito could not be reached: timed out".into()
         } else {
-            err.to_string()
+            format!("Actito could not be reached: {err}")
         },
         retry_after_ms: None,
     }
@@ -235,20 +236,33 @@ pub fn retry_after_ms(headers: &reqwest::header::HeaderMap) -> Option<i64> {
         .map(|s| s.clamp(0, 3_600) * 1_000)
 }
 
+/// What an error status means, in fixed words: an answer's body is never shown, since
+/// it comes from whatever host the settings name.
+fn describe(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "the request was not accepted",
+        401 => "the key was refused",
+        403 => "the key may not do this",
+        404 => "not found",
+        409 => "conflict with the current state",
+        429 => "too many requests",
+        500..=599 => "Actito is unavailable",
+        _ => "the request was refused",
+    }
+}
+
+/// `Actito answered 401: the key was refused`: the status and a fixed description.
+pub fn answer_message(status: StatusCode) -> String {
+    format!("Actito answered {}: {}", status.as_u16(), describe(status))
+}
+
 async fn check(response: reqwest::Response) -> Result<reqwest::Response, ActitoError> {
     let status = response.status();
     if status.is_success() {
         return Ok(response);
     }
     let retry_after_ms = retry_after_ms(response.headers());
-    let body: String = response
-        .text()
-        .await
-        .unwrap_or_default()
-        .chars()
-        .take(300)
-        .collect();
-    let message = format!("HTTP {} {}", status.as_u16(), body.trim());
+    let message = answer_message(status);
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
         Err(ActitoError::Unavailable {
             message,

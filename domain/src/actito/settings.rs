@@ -6,12 +6,13 @@ use serde_json::{Map, Value};
 use crate::clock::{now_ms, rfc3339};
 use crate::core::Core;
 use crate::error::{DomainError, FieldError, Result};
-use crate::history::{self, Area};
+use crate::history::{self, Area, MASK};
 
 pub const DEFAULT_API_BASE_URL: &str = "https://api.actito.com";
 
 /// The settings as sent by an admin. Absent fields take the contract's defaults;
-/// an absent `apiKey` keeps the stored one.
+/// an absent `apiKey` keeps the stored one, unless `apiBaseUrl` changes: the stored
+/// key only ever goes to the host it was entered for.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -137,9 +138,11 @@ pub async fn put(
     let before_view = before
         .as_ref()
         .map(|(settings, row)| view_of(settings, row.7));
-    let stored_key = before
-        .as_ref()
-        .map(|(settings, row)| (row.2.clone(), settings.api_key.clone()));
+    let stored_key = before.as_ref().map(|(settings, row)| StoredKey {
+        sealed: row.2.clone(),
+        key: settings.api_key.clone(),
+        host: settings.api_base_url.clone(),
+    });
     let (after, saved) = store(core, tenant_id, input, stored_key).await?;
     let key_changed = before.map(|(settings, _)| settings.api_key) != Some(after.api_key);
     record_change(
@@ -183,24 +186,46 @@ async fn record_change(
     history::record(&core.db, tenant_id, Area::Actito, actor, summary, &changes).await
 }
 
-/// Validates and writes the settings (`stored_key`: the key already stored, sealed and
-/// in clear, kept when the input has none); returns them in clear and as an admin
-/// sees them.
+/// The key already stored: sealed, in clear, and the API host it was entered for.
+struct StoredKey {
+    sealed: String,
+    key: String,
+    host: String,
+}
+
+/// Why a stored key is not reused with another host (the field error on `apiKey`).
+pub const KEY_FOR_NEW_HOST: &str =
+    "enter the API key again: the API host changed, and the stored key is only sent to the host it was entered for";
+
+/// An API base URL as stored: trimmed, without a trailing slash.
+fn normalise_base(base: &str) -> String {
+    base.trim().trim_end_matches('/').to_string()
+}
+
+fn check_base(base: &str, errors: &mut Vec<FieldError>) {
+    match url::Url::parse(base) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+        _ => errors.push(FieldError::new("apiBaseUrl", "must be an http(s) URL")),
+    }
+}
+
+/// Validates and writes the settings (`stored_key`: the key already stored, kept when
+/// the input has none and the host is unchanged); returns them in clear and as an
+/// admin sees them.
 async fn store(
     core: &Core,
     tenant_id: &str,
     input: ActitoSettingsInput,
-    stored_key: Option<(String, String)>,
+    stored_key: Option<StoredKey>,
 ) -> Result<(ActitoSettings, ActitoSettingsView)> {
     let mut errors = Vec::new();
-    let base = input
-        .api_base_url
-        .unwrap_or_else(|| DEFAULT_API_BASE_URL.into());
-    let base = base.trim().trim_end_matches('/').to_string();
-    match url::Url::parse(&base) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-        _ => errors.push(FieldError::new("apiBaseUrl", "must be an http(s) URL")),
-    }
+    let base = normalise_base(
+        input
+            .api_base_url
+            .as_deref()
+            .unwrap_or(DEFAULT_API_BASE_URL),
+    );
+    check_base(&base, &mut errors);
     if input.entity.trim().is_empty() {
         errors.push(FieldError::new("entity", "is required"));
     }
@@ -239,10 +264,17 @@ async fn store(
             core.master_key.encrypt(key, &seal_context(tenant_id)),
             key.to_string(),
         ),
-        None => stored_key.unwrap_or_else(|| {
-            errors.push(FieldError::new("apiKey", "is required"));
-            Default::default()
-        }),
+        None => match stored_key {
+            Some(stored) if stored.host == base => (stored.sealed, stored.key),
+            Some(_) => {
+                errors.push(FieldError::new("apiKey", KEY_FOR_NEW_HOST));
+                Default::default()
+            }
+            None => {
+                errors.push(FieldError::new("apiKey", "is required"));
+                Default::default()
+            }
+        },
     };
     if !errors.is_empty() {
         return Err(DomainError::Invalid(errors));
@@ -323,6 +355,98 @@ fn decrypt(core: &Core, tenant_id: &str, row: &Row) -> Result<ActitoSettings> {
         data_mapping: parse_pairs(data),
         callback_hosts: serde_json::from_str(hosts).unwrap_or_default(),
     })
+}
+
+/// What "Test connection" is asked to check: a host and, when typed, a key.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectionTestInput {
+    pub api_base_url: String,
+    /// The key typed in the form; empty to use the stored key, which is allowed only
+    /// with the host it was stored for.
+    pub api_key: String,
+}
+
+/// How a connection test went, in words for the admin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionOutcome {
+    pub ok: bool,
+    pub message: String,
+}
+
+/// Exchanges a key for a token at the given host: the typed key, or the stored key
+/// when the host is the one it was stored for (otherwise a field error on `apiKey`,
+/// and no call). The attempt and its outcome are recorded in the settings history,
+/// never the key; Actito's answer is described by its status only.
+pub async fn test_connection(
+    core: &Core,
+    tenant_id: &str,
+    input: ConnectionTestInput,
+    actor: &str,
+) -> Result<ConnectionOutcome> {
+    let base = normalise_base(&input.api_base_url);
+    let mut errors = Vec::new();
+    check_base(&base, &mut errors);
+    let typed = input.api_key.trim();
+    let (api_key, which) = if !typed.is_empty() {
+        (typed.to_string(), "typed in the form")
+    } else {
+        match get(core, tenant_id).await? {
+            Some(stored) if stored.api_base_url == base => (stored.api_key, "stored"),
+            Some(_) => {
+                errors.push(FieldError::new("apiKey", KEY_FOR_NEW_HOST));
+                (String::new(), "")
+            }
+            None => {
+                errors.push(FieldError::new("apiKey", "enter the API key to test"));
+                (String::new(), "")
+            }
+        }
+    };
+    if !errors.is_empty() {
+        return Err(DomainError::Invalid(errors));
+    }
+    let settings = ActitoSettings {
+        api_base_url: base.clone(),
+        entity: String::new(),
+        api_key,
+        profile_table_id: String::new(),
+        identifier_mapping: Vec::new(),
+        data_mapping: Vec::new(),
+        callback_hosts: Vec::new(),
+    };
+    let outcome = match core.actito.test_connection(&settings).await {
+        Ok(()) => ConnectionOutcome {
+            ok: true,
+            message: format!("Connected: {base} accepted the API key and issued a token."),
+        },
+        Err(e) => ConnectionOutcome {
+            ok: false,
+            message: e.to_string(),
+        },
+    };
+    let changes = [
+        history::Change::new("apiBaseUrl", None, Some(base)),
+        history::Change::new("apiKey", None, Some(format!("{MASK} ({which})"))),
+        history::Change::new(
+            "outcome",
+            None,
+            Some(if outcome.ok {
+                "connected".into()
+            } else {
+                outcome.message.clone()
+            }),
+        ),
+    ];
+    history::record(
+        &core.db,
+        tenant_id,
+        Area::Actito,
+        actor,
+        "Tested the Actito connection",
+        &changes,
+    )
+    .await?;
+    Ok(outcome)
 }
 
 /// The settings as an admin may see them.

@@ -17,8 +17,13 @@ impl std::fmt::Debug for SigningKey {
     }
 }
 
-/// The salt as SFMC shows it (`0x` + hexadecimal) or as the raw string.
-pub fn secret_bytes(text: &str) -> Result<Vec<u8>, String> {
+/// The shortest HMAC key accepted, in bytes once decoded: a shorter salt (`0x`, a
+/// byte or two) would make tokens anyone can forge.
+pub const MIN_SECRET_BYTES: usize = 16;
+
+/// The salt's bytes, as SFMC shows it (`0x` + hexadecimal) or as the raw string,
+/// without judging its length: for keys already stored (see [`verify`]).
+pub fn decode_salt(text: &str) -> Result<Vec<u8>, String> {
     match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
         Some(hex_digits) => {
             hex::decode(hex_digits).map_err(|_| "the 0x… salt is not valid hexadecimal".to_string())
@@ -26,6 +31,18 @@ pub fn secret_bytes(text: &str) -> Result<Vec<u8>, String> {
         None if text.is_empty() => Err("the salt is empty".into()),
         None => Ok(text.as_bytes().to_vec()),
     }
+}
+
+/// A new salt's bytes: decoded, and at least [`MIN_SECRET_BYTES`] long.
+pub fn secret_bytes(text: &str) -> Result<Vec<u8>, String> {
+    let bytes = decode_salt(text)?;
+    if bytes.len() < MIN_SECRET_BYTES {
+        return Err(format!(
+            "must be at least {MIN_SECRET_BYTES} bytes once decoded (0x… counts two hexadecimal digits per byte); this one has {}: a shorter key lets anyone sign tokens",
+            bytes.len()
+        ));
+    }
+    Ok(bytes)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,7 +75,9 @@ impl JwtError {
             JwtError::WrongAlgorithm => "Only HS256-signed tokens are accepted.",
             JwtError::BadSignature => "No active signing key of this tenant verifies the token.",
             JwtError::Expired => "The token has expired.",
-            JwtError::NoKeys => "This tenant has no SFMC signing key configured.",
+            JwtError::NoKeys => {
+                "This tenant has no usable SFMC signing key configured (keys need at least 16 bytes)."
+            }
         }
     }
 }
@@ -99,6 +118,12 @@ pub fn verify(token: &str, keys: &[SigningKey]) -> Result<(String, Value), JwtEr
     if header.alg != Algorithm::HS256 {
         return Err(JwtError::WrongAlgorithm);
     }
+    // A key shorter than the minimum (stored before it was enforced) verifies nothing:
+    // with an empty key, anyone can sign.
+    let keys: Vec<&SigningKey> = keys
+        .iter()
+        .filter(|k| k.secret.len() >= MIN_SECRET_BYTES)
+        .collect();
     if keys.is_empty() {
         return Err(JwtError::NoKeys);
     }
@@ -147,29 +172,74 @@ mod tests {
         .unwrap()
     }
 
+    const SIXTEEN_HEX: &str = "0x000102030405060708090a0b0c0d0e0f";
+
     #[test]
     fn salts_are_read_as_hex_or_raw() {
-        assert_eq!(secret_bytes("0x4142").unwrap(), b"AB");
-        assert_eq!(secret_bytes("0xAbCd").unwrap(), vec![0xab, 0xcd]);
-        assert_eq!(secret_bytes("plain").unwrap(), b"plain");
+        assert_eq!(
+            secret_bytes(SIXTEEN_HEX).unwrap(),
+            (0u8..16).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            secret_bytes("0xAbCd0000000000000000000000000000").unwrap()[..2],
+            [0xab, 0xcd]
+        );
+        assert_eq!(
+            secret_bytes("a-plain-salt-of-22-by").unwrap(),
+            b"a-plain-salt-of-22-by"
+        );
         assert!(secret_bytes("0xzz").is_err());
         assert!(secret_bytes("").is_err());
     }
 
     #[test]
+    fn short_salts_are_refused_with_the_reason() {
+        for short in ["0x", "0x41", "0x4142", "fifteen-bytes!!"] {
+            let error = secret_bytes(short).unwrap_err();
+            assert!(error.contains("at least 16 bytes"), "{short}: {error}");
+        }
+        assert_eq!(decode_salt("0x").unwrap(), Vec::<u8>::new());
+        assert!(secret_bytes("sixteen-bytes!!!").is_ok());
+    }
+
+    #[test]
+    fn short_stored_keys_verify_nothing() {
+        let empty = SigningKey {
+            id: "empty".into(),
+            secret: Vec::new(),
+        };
+        let one = SigningKey {
+            id: "one".into(),
+            secret: vec![7],
+        };
+        let forged = sign(&json!({"a": 1}), b"");
+        assert_eq!(
+            verify(&forged, &[empty.clone(), one.clone()]),
+            Err(JwtError::NoKeys)
+        );
+        assert_eq!(
+            verify(
+                &sign(&json!({}), &[7]),
+                &[empty, one, key("k", SIXTEEN_HEX)]
+            ),
+            Err(JwtError::BadSignature)
+        );
+    }
+
+    #[test]
     fn any_active_key_verifies_and_is_named() {
-        let keys = [key("old", "0x0102"), key("new", "new-secret")];
-        let token = sign(&json!({"journeyId": "j"}), b"new-secret");
+        let keys = [key("old", SIXTEEN_HEX), key("new", "new-signing-secret")];
+        let token = sign(&json!({"journeyId": "j"}), b"new-signing-secret");
         let (id, claims) = verify(&token, &keys).unwrap();
         assert_eq!((id.as_str(), &claims["journeyId"]), ("new", &json!("j")));
-        let token = sign(&json!({}), &[1, 2]);
+        let token = sign(&json!({}), &(0u8..16).collect::<Vec<_>>());
         assert_eq!(verify(&token, &keys).unwrap().0, "old");
     }
 
     #[test]
     fn attacks_are_refused() {
-        let keys = [key("k", "secret")];
-        let good = sign(&json!({"a": 1}), b"secret");
+        let keys = [key("k", "a-signing-secret")];
+        let good = sign(&json!({"a": 1}), b"a-signing-secret");
         assert_eq!(
             verify(&sign(&json!({}), b"other"), &keys),
             Err(JwtError::BadSignature)
@@ -194,11 +264,11 @@ mod tests {
         );
         assert_eq!(verify(&rs256, &keys), Err(JwtError::WrongAlgorithm));
 
-        let expired = sign(&json!({"exp": 1_000_000_000}), b"secret");
+        let expired = sign(&json!({"exp": 1_000_000_000}), b"a-signing-secret");
         assert_eq!(verify(&expired, &keys), Err(JwtError::Expired));
         let fresh = sign(
             &json!({"exp": chrono::Utc::now().timestamp() + 60}),
-            b"secret",
+            b"a-signing-secret",
         );
         assert!(verify(&fresh, &keys).is_ok());
     }

@@ -7,15 +7,16 @@ use crate::clock::{now_ms, rfc3339};
 use crate::core::Core;
 use crate::error::{DomainError, FieldError, Result};
 use crate::history::{self, Area, Change, MASK};
-use crate::sfmc::jwt::{secret_bytes, SigningKey};
+use crate::sfmc::jwt::{decode_salt, secret_bytes, SigningKey};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SigningKeyInput {
     pub id: String,
-    /// The salt: `0x…` hexadecimal as SFMC shows it, or the raw string. May be left
-    /// out for a key that is already stored, to keep its secret.
+    /// The salt: `0x…` hexadecimal as SFMC shows it, or the raw string; at least 16
+    /// bytes once decoded. May be left out for a key that is already stored, to keep
+    /// its secret.
     pub secret: Option<String>,
 }
 
@@ -204,7 +205,8 @@ pub async fn signing_keys(core: &Core, tenant_id: &str) -> Result<Vec<SigningKey
                 .master_key
                 .decrypt(&sealed, &seal_context(tenant_id, &id))
                 .map_err(|e| DomainError::Internal(e.to_string()))?;
-            let secret = secret_bytes(&salt).map_err(DomainError::Internal)?;
+            // Read as stored, whatever its length: `jwt::verify` refuses short keys.
+            let secret = decode_salt(&salt).map_err(DomainError::Internal)?;
             Ok(SigningKey { id, secret })
         })
         .collect()

@@ -2,7 +2,9 @@
 //! identifier as topic, so the device fetches the new version. Token authentication
 //! (ES256 JWT, reused ~50 minutes) when the tenant uploaded a `.p8` key, else the
 //! Pass Type ID certificate (mutual TLS). One HTTP/2 client per tenant credentials,
-//! so connections are reused.
+//! so connections are reused. Clients and tokens are cached per tenant and per
+//! credential (a hash of the whole credential), never by a key id or certificate
+//! another tenant could upload too.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -47,8 +49,16 @@ pub enum PushResult {
 
 pub struct ApnsClient {
     base_url: String,
+    /// By [`cache_key`], as are the tokens.
     clients: Mutex<HashMap<String, reqwest::Client>>,
     tokens: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+/// Where a tenant's client and token for `credentials` are cached: the tenant and a
+/// hash of the whole credential.
+fn cache_key(tenant_id: &str, credentials: &AppleCredentials) -> String {
+    let whole = serde_json::to_string(credentials).expect("credentials serialise");
+    format!("{tenant_id}|{}", sha256_hex(&whole))
 }
 
 impl ApnsClient {
@@ -60,10 +70,13 @@ impl ApnsClient {
         }
     }
 
-    async fn client(&self, credentials: &AppleCredentials) -> Result<reqwest::Client, String> {
-        let key = sha256_hex(&credentials.certificate_pem);
+    async fn client(
+        &self,
+        key: &str,
+        credentials: &AppleCredentials,
+    ) -> Result<reqwest::Client, String> {
         let mut clients = self.clients.lock().await;
-        if let Some(client) = clients.get(&key) {
+        if let Some(client) = clients.get(key) {
             return Ok(client.clone());
         }
         let mut builder = reqwest::Client::builder()
@@ -86,16 +99,20 @@ impl ApnsClient {
             builder = builder.http2_adaptive_window(true);
         }
         let client = builder.build().map_err(|e| e.to_string())?;
-        clients.insert(key, client.clone());
+        clients.insert(key.to_string(), client.clone());
         Ok(client)
     }
 
-    async fn bearer(&self, credentials: &AppleCredentials) -> Result<Option<String>, String> {
+    async fn bearer(
+        &self,
+        key: &str,
+        credentials: &AppleCredentials,
+    ) -> Result<Option<String>, String> {
         let Some(apns) = &credentials.apns else {
             return Ok(None);
         };
         let mut tokens = self.tokens.lock().await;
-        if let Some((token, made)) = tokens.get(&apns.key_id) {
+        if let Some((token, made)) = tokens.get(key) {
             if made.elapsed() < TOKEN_LIFETIME {
                 return Ok(Some(token.clone()));
             }
@@ -103,25 +120,27 @@ impl ApnsClient {
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(apns.key_id.clone());
         let claims = json!({ "iss": apns.team_id, "iat": chrono::Utc::now().timestamp() });
-        let key = EncodingKey::from_ec_pem(apns.key_p8.as_bytes())
+        let signing = EncodingKey::from_ec_pem(apns.key_p8.as_bytes())
             .map_err(|e| format!("APNs key: {e}"))?;
-        let token = encode(&header, &claims, &key).map_err(|e| format!("APNs token: {e}"))?;
-        tokens.insert(apns.key_id.clone(), (token.clone(), Instant::now()));
+        let token = encode(&header, &claims, &signing).map_err(|e| format!("APNs token: {e}"))?;
+        tokens.insert(key.to_string(), (token.clone(), Instant::now()));
         Ok(Some(token))
     }
 
     /// Sends the empty update push to one device.
     pub async fn push(
         &self,
+        tenant_id: &str,
         credentials: &AppleCredentials,
         topic: &str,
         push_token: &str,
     ) -> PushResult {
         let started = Instant::now();
         let elapsed = || started.elapsed().as_millis() as i64;
+        let key = cache_key(tenant_id, credentials);
         let (client, bearer) = match (
-            self.client(credentials).await,
-            self.bearer(credentials).await,
+            self.client(&key, credentials).await,
+            self.bearer(&key, credentials).await,
         ) {
             (Ok(c), Ok(b)) => (c, b),
             (Err(e), _) | (_, Err(e)) => {

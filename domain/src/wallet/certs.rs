@@ -108,3 +108,9 @@ pub fn generate_rsa_pem() -> String {
     let key = PKey::from_rsa(Rsa::generate(2048).expect("rsa")).expect("pkey");
     utf8(key.private_key_to_pem_pkcs8().expect("pem"))
 }
+
+/// The public half of a PEM private key, as PEM (for fakes that check signatures).
+pub fn public_pem_of(private_pem: &str) -> String {
+    let key = PKey::private_key_from_pem(private_pem.as_bytes()).expect("a PEM private key");
+    utf8(key.public_key_to_pem().expect("pem"))
+}

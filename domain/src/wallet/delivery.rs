@@ -338,7 +338,10 @@ async fn push_google(
     )
     .await?;
     let started = std::time::Instant::now();
-    let mut result = core.google.upsert_object(account, design, pass).await;
+    let mut result = core
+        .google
+        .upsert_object(tenant_id, account, design, pass)
+        .await;
     let mut message_note = None;
     if result.is_ok() && significant {
         let notify =
@@ -346,7 +349,7 @@ async fn push_google(
         let text = notice.message.unwrap_or("Your pass was updated.");
         result = core
             .google
-            .add_message(account, design, pass, text, notify)
+            .add_message(tenant_id, account, design, pass, text, notify)
             .await;
         if result.is_ok() {
             record_message(core, tenant_id, &pass.id, notify, text).await?;
@@ -465,7 +468,7 @@ async fn push_apple(
             &format!("device {device}"),
         )
         .await?;
-        let result = core.apns.push(creds, topic, &token).await;
+        let result = core.apns.push(tenant_id, creds, topic, &token).await;
         let (status, latency_ms, error, new_status) = match &result {
             PushResult::Delivered { latency_ms } => {
                 (Some(200), *latency_ms, None, deliveries::DELIVERED)

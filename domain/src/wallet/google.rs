@@ -2,6 +2,12 @@
 //! before it expires), object PATCH (insert when missing), `addMessage` for
 //! significant changes within Google's three notifications per pass per 24 h, and
 //! signed "Add to Google Wallet" links.
+//!
+//! Tokens are cached per tenant and per service account (a hash of the whole key
+//! file), never by a name another tenant can type: a tenant that uploads a key file
+//! naming someone else's `client_email` gets a token only if Google accepts its own
+//! signature. The token endpoint is Google's (or the operator's
+//! `PASSHOOK_GOOGLE_TOKEN_URL`), never the key file's `token_uri`.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -11,9 +17,12 @@ use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
 use super::pass_types::GoogleDesign;
+use crate::crypto::sha256_hex;
 use crate::passes::Pass;
 
 pub const API_URL: &str = "https://walletobjects.googleapis.com/walletobjects/v1";
+/// Google's OAuth token endpoint.
+pub const TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
 pub const SCOPE: &str = "https://www.googleapis.com/auth/wallet_object.issuer";
 /// Google lets a pass notify its holder this many times per 24 hours.
 pub const NOTIFICATIONS_PER_DAY: i64 = 3;
@@ -50,8 +59,10 @@ impl GoogleError {
 pub struct GoogleClient {
     http: reqwest::Client,
     api_url: String,
-    /// Replaces the service account's `token_uri` (tests point it at a fake).
-    token_url: Option<String>,
+    /// Google's token endpoint, or the operator's replacement (tests point it at a
+    /// fake). A service account's own `token_uri` is never called.
+    token_url: String,
+    /// Access tokens by [`token_cache_key`].
     tokens: Mutex<HashMap<String, (String, Instant)>>,
 }
 
@@ -113,6 +124,13 @@ fn signing_key(account: &Value) -> Result<(EncodingKey, Header), GoogleError> {
     Ok((key, header))
 }
 
+/// Where a tenant's token for `account` is cached: the tenant and a hash of the whole
+/// service account, so that neither another tenant nor another key file naming the
+/// same `client_email` can pick it up or replace it.
+fn token_cache_key(tenant_id: &str, account: &Value) -> String {
+    format!("{tenant_id}|{}", sha256_hex(&account.to_string()))
+}
+
 fn classify(status: u16, message: String, retry_after_ms: Option<i64>) -> GoogleError {
     if status == 429 || status >= 500 {
         GoogleError::Retry {
@@ -129,30 +147,27 @@ fn classify(status: u16, message: String, retry_after_ms: Option<i64>) -> Google
 }
 
 impl GoogleClient {
+    /// `token_url`: the operator's replacement for Google's token endpoint, if any.
     pub fn new(http: reqwest::Client, api_url: &str, token_url: Option<String>) -> Self {
         GoogleClient {
             http,
             api_url: api_url.trim_end_matches('/').to_string(),
-            token_url,
+            token_url: token_url
+                .filter(|u| !u.trim().is_empty())
+                .unwrap_or_else(|| TOKEN_URL.into()),
             tokens: Mutex::new(HashMap::new()),
         }
     }
 
-    async fn token(&self, account: &Value) -> Result<String, GoogleError> {
-        let email = account["client_email"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        if let Some((token, until)) = self.tokens.lock().await.get(&email) {
+    async fn token(&self, tenant_id: &str, account: &Value) -> Result<String, GoogleError> {
+        let cache_key = token_cache_key(tenant_id, account);
+        if let Some((token, until)) = self.tokens.lock().await.get(&cache_key) {
             if Instant::now() < *until {
                 return Ok(token.clone());
             }
         }
-        let token_url = self
-            .token_url
-            .clone()
-            .or_else(|| account["token_uri"].as_str().map(str::to_string))
-            .unwrap_or_else(|| "https://oauth2.googleapis.com/token".into());
+        let email = account["client_email"].as_str().unwrap_or_default();
+        let token_url = &self.token_url;
         let now = chrono::Utc::now().timestamp();
         let claims = json!({ "iss": email, "scope": SCOPE, "aud": token_url, "iat": now, "exp": now + 3600 });
         let (key, header) = signing_key(account)?;
@@ -162,7 +177,7 @@ impl GoogleClient {
         })?;
         let response = self
             .http
-            .post(&token_url)
+            .post(token_url)
             .form(&[
                 ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
                 ("assertion", assertion.as_str()),
@@ -196,18 +211,19 @@ impl GoogleClient {
         self.tokens
             .lock()
             .await
-            .insert(email, (token.clone(), until));
+            .insert(cache_key, (token.clone(), until));
         Ok(token)
     }
 
     async fn call(
         &self,
+        tenant_id: &str,
         account: &Value,
         method: reqwest::Method,
         path: &str,
         body: &Value,
     ) -> Result<u16, GoogleError> {
-        let token = self.token(account).await?;
+        let token = self.token(tenant_id, account).await?;
         let response = self
             .http
             .request(method, format!("{}/{path}", self.api_url))
@@ -242,6 +258,7 @@ impl GoogleClient {
     /// Updates the pass's object, creating it when Google does not have it yet.
     pub async fn upsert_object(
         &self,
+        tenant_id: &str,
         account: &Value,
         design: &GoogleDesign,
         pass: &Pass,
@@ -251,6 +268,7 @@ impl GoogleClient {
         let id = object_id(design, &pass.id);
         match self
             .call(
+                tenant_id,
                 account,
                 reqwest::Method::PATCH,
                 &format!("{kind}/{id}"),
@@ -259,7 +277,7 @@ impl GoogleClient {
             .await?
         {
             404 => match self
-                .call(account, reqwest::Method::POST, &kind, &object)
+                .call(tenant_id, account, reqwest::Method::POST, &kind, &object)
                 .await?
             {
                 404 => Err(GoogleError::Failed {
@@ -275,6 +293,7 @@ impl GoogleClient {
     /// Adds a message to the object: `TEXT_AND_NOTIFY`, or plain `TEXT` when `notify` is false.
     pub async fn add_message(
         &self,
+        tenant_id: &str,
         account: &Value,
         design: &GoogleDesign,
         pass: &Pass,
@@ -292,7 +311,7 @@ impl GoogleClient {
             object_type(design),
             object_id(design, &pass.id)
         );
-        self.call(account, reqwest::Method::POST, &path, &body)
+        self.call(tenant_id, account, reqwest::Method::POST, &path, &body)
             .await
     }
 }

@@ -14,6 +14,16 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
 pub const ACTITO_API_KEY: &str = "actito-test-api-key";
+/// Put in the body of the fake Actito's error answers: it must reach nobody.
+pub const ACTITO_BODY_MARKER: &str = "fake-actito-body-marker-7f3a";
+
+/// A request the fake Actito received.
+#[derive(Clone, Debug)]
+pub struct ActitoRequest {
+    pub method: String,
+    pub path: String,
+    pub authorization: Option<String>,
+}
 
 #[derive(Default)]
 pub struct ActitoState {
@@ -25,6 +35,8 @@ pub struct ActitoState {
     pub profile_failures: Mutex<Vec<(u16, Option<&'static str>)>>,
     pub profiles: Mutex<HashMap<String, Value>>,
     pub callbacks: Mutex<Vec<String>>,
+    /// Every request, whatever its route.
+    pub requests: Mutex<Vec<ActitoRequest>>,
 }
 
 /// A fake Actito: token exchange, profile reads and the notifyOK/KO receiver.
@@ -46,6 +58,10 @@ impl FakeActito {
                 get(profile),
             )
             .route("/ca/{code}", post(callback))
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                record_actito_request,
+            ))
             .with_state(state.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -74,13 +90,34 @@ impl FakeActito {
     pub fn tokens(&self) -> usize {
         self.state.token_calls.load(Ordering::SeqCst)
     }
+
+    pub fn requests(&self) -> Vec<ActitoRequest> {
+        self.state.requests.lock().unwrap().clone()
+    }
+}
+
+async fn record_actito_request(
+    State(state): State<Arc<ActitoState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    state.requests.lock().unwrap().push(ActitoRequest {
+        method: request.method().to_string(),
+        path: request.uri().path().to_string(),
+        authorization: request
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    });
+    next.run(request).await
 }
 
 async fn token(State(state): State<Arc<ActitoState>>, headers: HeaderMap) -> Response {
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(ACTITO_API_KEY) {
         return (
             StatusCode::UNAUTHORIZED,
-            Json(json!({"message": "bad api key"})),
+            Json(json!({"message": format!("bad api key {ACTITO_BODY_MARKER}")})),
         )
             .into_response();
     }
@@ -244,8 +281,19 @@ async fn apns_push(
 
 #[derive(Default)]
 pub struct GoogleState {
+    /// The URL the token endpoint answers at: assertions must name it as `aud`.
+    pub token_url: Mutex<String>,
+    /// Service accounts Google knows: `client_email` → public key PEM. A token is
+    /// issued only for an assertion signed by the key of the account it names.
+    pub accounts: Mutex<HashMap<String, String>>,
+    /// Access tokens issued, with the account each was issued to.
+    pub issued: Mutex<HashMap<String, String>>,
     pub token_calls: AtomicUsize,
+    /// Token requests refused (unknown account, bad signature, wrong claims), with why.
+    pub token_refusals: Mutex<Vec<String>>,
     pub objects: Mutex<HashMap<String, Value>>,
+    /// Every object write and message accepted: (account of the token, object id, body).
+    pub writes: Mutex<Vec<(String, String, Value)>>,
     /// (object id, messageType, body)
     pub messages: Mutex<Vec<(String, String, String)>>,
     /// Statuses to answer PATCHes with, in order, before behaving normally.
@@ -253,7 +301,9 @@ pub struct GoogleState {
     pub patches: AtomicUsize,
 }
 
-/// A fake Google: the OAuth token endpoint and Wallet objects.
+/// A fake Google: the OAuth token endpoint (strict: it checks each assertion's RS256
+/// signature against the key of the account it names, as Google does) and Wallet
+/// objects, which take only tokens it issued.
 pub struct FakeGoogle {
     pub url: String,
     pub state: Arc<GoogleState>,
@@ -276,8 +326,17 @@ impl FakeGoogle {
             .with_state(state.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        *state.token_url.lock().unwrap() = format!("{url}/token");
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         FakeGoogle { url, state }
+    }
+
+    /// Makes a service account known, as creating it in Google Cloud does.
+    pub fn register(&self, client_email: &str, private_key_pem: &str) {
+        self.state.accounts.lock().unwrap().insert(
+            client_email.into(),
+            domain::wallet::certs::public_pem_of(private_key_pem),
+        );
     }
 
     pub fn messages(&self) -> Vec<(String, String, String)> {
@@ -287,24 +346,80 @@ impl FakeGoogle {
     pub fn object(&self, id: &str) -> Option<Value> {
         self.state.objects.lock().unwrap().get(id).cloned()
     }
-}
 
-async fn google_token(State(state): State<Arc<GoogleState>>, body: String) -> Response {
-    if !body.contains("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer")
-        || !body.contains("assertion=")
-    {
-        return StatusCode::BAD_REQUEST.into_response();
+    pub fn writes(&self) -> Vec<(String, String, Value)> {
+        self.state.writes.lock().unwrap().clone()
     }
-    let n = state.token_calls.fetch_add(1, Ordering::SeqCst) + 1;
-    Json(json!({"access_token": format!("gtoken-{n}"), "expires_in": 3600, "token_type": "Bearer"}))
-        .into_response()
+
+    pub fn token_refusals(&self) -> Vec<String> {
+        self.state.token_refusals.lock().unwrap().clone()
+    }
 }
 
-fn bearer_ok(headers: &HeaderMap) -> bool {
-    headers
+/// Checks a JWT bearer grant as Google does; the account it was signed for.
+fn google_grant(state: &GoogleState, form: &HashMap<String, String>) -> Result<String, String> {
+    use base64::Engine;
+    if form.get("grant_type").map(String::as_str)
+        != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+    {
+        return Err("unsupported grant_type".into());
+    }
+    let assertion = form.get("assertion").ok_or("no assertion")?;
+    let payload = assertion.split('.').nth(1).ok_or("not a JWT")?;
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| "payload is not base64url")?,
+    )
+    .map_err(|_| "payload is not JSON")?;
+    let email = claims["iss"].as_str().ok_or("no iss")?.to_string();
+    let public = state
+        .accounts
+        .lock()
+        .unwrap()
+        .get(&email)
+        .cloned()
+        .ok_or_else(|| format!("unknown account {email}"))?;
+    let key = jsonwebtoken::DecodingKey::from_rsa_pem(public.as_bytes()).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&[state.token_url.lock().unwrap().clone()]);
+    validation.set_required_spec_claims(&["exp", "iat", "aud", "iss"]);
+    let verified = jsonwebtoken::decode::<Value>(assertion, &key, &validation)
+        .map_err(|e| format!("assertion for {email} refused: {e}"))?;
+    if verified.claims["scope"] != domain::wallet::google::SCOPE {
+        return Err("wrong scope".into());
+    }
+    Ok(email)
+}
+
+async fn google_token(
+    State(state): State<Arc<GoogleState>>,
+    axum::Form(form): axum::Form<HashMap<String, String>>,
+) -> Response {
+    let email = match google_grant(&state, &form) {
+        Ok(email) => email,
+        Err(why) => {
+            state.token_refusals.lock().unwrap().push(why);
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": "invalid_grant", "error_description": "Invalid JWT Signature."})),
+            )
+                .into_response();
+        }
+    };
+    let n = state.token_calls.fetch_add(1, Ordering::SeqCst) + 1;
+    let token = format!("gtoken-{n}");
+    state.issued.lock().unwrap().insert(token.clone(), email);
+    Json(json!({"access_token": token, "expires_in": 3600, "token_type": "Bearer"})).into_response()
+}
+
+/// The account the request's bearer token was issued to, if it is one of ours.
+fn google_caller(state: &GoogleState, headers: &HeaderMap) -> Option<String> {
+    let token = headers
         .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("Bearer gtoken-"))
+        .and_then(|v| v.to_str().ok())?
+        .strip_prefix("Bearer ")?;
+    state.issued.lock().unwrap().get(token).cloned()
 }
 
 async fn google_insert(
@@ -312,10 +427,15 @@ async fn google_insert(
     headers: HeaderMap,
     Json(object): Json<Value>,
 ) -> StatusCode {
-    if !bearer_ok(&headers) {
+    let Some(caller) = google_caller(&state, &headers) else {
         return StatusCode::UNAUTHORIZED;
-    }
+    };
     let id = object["id"].as_str().unwrap_or_default().to_string();
+    state
+        .writes
+        .lock()
+        .unwrap()
+        .push((caller, id.clone(), object.clone()));
     state.objects.lock().unwrap().insert(id, object);
     StatusCode::OK
 }
@@ -326,9 +446,9 @@ async fn google_patch(
     headers: HeaderMap,
     Json(object): Json<Value>,
 ) -> StatusCode {
-    if !bearer_ok(&headers) {
+    let Some(caller) = google_caller(&state, &headers) else {
         return StatusCode::UNAUTHORIZED;
-    }
+    };
     state.patches.fetch_add(1, Ordering::SeqCst);
     if let Some(status) = {
         let mut f = state.patch_failures.lock().unwrap();
@@ -343,6 +463,11 @@ async fn google_patch(
     let mut objects = state.objects.lock().unwrap();
     match objects.get_mut(&id) {
         Some(stored) => {
+            state
+                .writes
+                .lock()
+                .unwrap()
+                .push((caller, id, object.clone()));
             *stored = object;
             StatusCode::OK
         }
@@ -353,9 +478,18 @@ async fn google_patch(
 async fn google_message(
     State(state): State<Arc<GoogleState>>,
     Path((_kind, id)): Path<(String, String)>,
+    headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> StatusCode {
+    let Some(caller) = google_caller(&state, &headers) else {
+        return StatusCode::UNAUTHORIZED;
+    };
     let message = &body["message"];
+    state
+        .writes
+        .lock()
+        .unwrap()
+        .push((caller, id.clone(), body.clone()));
     state.messages.lock().unwrap().push((
         id,
         message["messageType"].as_str().unwrap_or_default().into(),

@@ -115,6 +115,59 @@ impl TestServer {
             .1
     }
 
+    /// An admin of `tenant` signed in to the console: the session cookie to send.
+    pub async fn admin_session(&self, tenant: &str) -> String {
+        const PASSWORD: &str = "test-admin-password";
+        let email = format!("admin@{tenant}.test");
+        domain::users::upsert(
+            &self.db.db,
+            tenant,
+            &email,
+            domain::users::Role::Admin,
+            PASSWORD,
+        )
+        .await
+        .unwrap();
+        let response = self
+            .http
+            .post(self.url("/console/fn/login"))
+            .form(&[("email", email.as_str()), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("passhook_session="))
+            .expect("a session cookie")
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Calls a console server function with a JSON body as `cookie`'s session; the
+    /// status and the answer's text.
+    pub async fn server_fn(
+        &self,
+        cookie: &str,
+        name: &str,
+        body: serde_json::Value,
+    ) -> (u16, String) {
+        let response = self
+            .http
+            .post(self.url(&format!("/console/fn/{name}")))
+            .header("cookie", cookie)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+
     pub async fn stop(self) {
         self.shutdown.cancel();
         self.task.await.unwrap().unwrap();
