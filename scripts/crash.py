@@ -32,6 +32,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TENANT = "crash"
 SALT = "crash-signing-salt"
+# After a kill or a database restart, requests may be refused for this long.
+RECOVERY_S = 3.0
+# Outside those windows, at least this share of requests must be acknowledged.
+MIN_ACKED = 0.8
 PASSWORD = "crash-test-password"
 EMAIL = "admin@crash.test"
 LISTENER = f"/api/{TENANT}/webhooks/listeners/actito/custom-actions/updatePass"
@@ -289,6 +293,7 @@ class Load:
             entry = {"kind": "sfmc", "ref": ref, "dedupe": f"jti:{ref}", "pass": pass_id, "key": "sfmcSeq", "value": n}
             path, body, headers = EXECUTE, jwt_hs256(claims, SALT).encode(), {"Content-Type": "application/jwt"}
         started = time.time()
+        entry["at"] = started
         try:
             status, _, data = request(port, "POST", path, body, headers, timeout=15)
             entry["status"] = status
@@ -431,19 +436,23 @@ def main():
         random.shuffle(faults)
         slot = args.duration / (len(faults) + 1)
         readiness = []
+        windows = []  # (from, to): a fault and the few seconds a restart takes
         for k, fault in enumerate(faults):
             at = started + slot * (k + 0.5) + random.random() * slot
             time.sleep(max(0.0, at - time.time()))
             if fault == "kill":
                 victim = random.choice(victims)
+                killed_at = time.time()
                 victim.kill()
                 down = random.uniform(0.2, 1.5)
                 log(f"kill -9 of the server on port {victim.port} at {time.time() - started:.1f} s; restart in {down:.1f} s")
                 time.sleep(down)
                 victim.start()
+                windows.append((killed_at, time.time() + RECOVERY_S))
             else:
                 pg_sh = os.path.join(ROOT, "scripts", "pg.sh")
                 log(f"PostgreSQL stops at {time.time() - started:.1f} s")
+                paused_at = time.time()
                 subprocess.run([pg_sh, "pause", pgdir], check=True)
                 time.sleep(0.5)
                 try:
@@ -452,6 +461,7 @@ def main():
                     readiness.append(str(e))
                 time.sleep(random.uniform(0.5, 2.0))
                 subprocess.run([pg_sh, "resume", pgdir], check=True)
+                windows.append((paused_at, time.time() + RECOVERY_S))
                 log(f"PostgreSQL is back at {time.time() - started:.1f} s; /readyz said {readiness[-1]} meanwhile")
         time.sleep(max(0.0, started + args.duration - time.time()))
         load.stop.set()
@@ -467,6 +477,14 @@ def main():
         drained = drain(db, args.drain_timeout)
         time.sleep(1)
         failures = check(db, sent, initial, Sink.calls, live)
+        # A run in which most requests were refused proves nothing: outside the fault
+        # windows, at least MIN_ACKED of the requests must have been acknowledged.
+        calm = [e for e in sent if not any(a <= e["at"] <= b for a, b in windows)]
+        calm_acked = sum(1 for e in calm if e["outcome"] == "acked")
+        log(f"outside the fault windows: {calm_acked} of {len(calm)} acknowledged")
+        if not calm or calm_acked < MIN_ACKED * len(calm):
+            failures.append(f"only {calm_acked} of {len(calm)} requests outside the fault windows "
+                            f"were acknowledged (at least {MIN_ACKED:.0%} required)")
         failures += [f"/readyz answered {r} while PostgreSQL was down" for r in readiness if r != 503]
         if args.db_restarts and not any(e["outcome"] == "refused" for e in load.sent):
             log("note: no request arrived while PostgreSQL was down")
@@ -560,7 +578,15 @@ def check(db, sent, initial, callbacks, live):
         expected = first + sum(1 for e in stored.values() if e["pass"] == pass_id)
         if final.get(pass_id) != expected:
             failures.append(f"pass {pass_id} is at version {final.get(pass_id)}, expected {expected}")
-    # Every value a pass holds came from a stored request, the newest applied for its key.
+    # Every value a pass holds came from a stored request for that pass and key.
+    for pass_id, data in db.rows(f"SELECT id, additional_data FROM passes WHERE {t}"):
+        held = json.loads(data) if isinstance(data, str) else (data or {})
+        for key in ("actitoSeq", "sfmcSeq"):
+            if key not in held:
+                continue
+            sources = {str(e["value"]) for e in stored.values() if e["pass"] == pass_id and e["key"] == key}
+            if str(held[key]) not in sources:
+                failures.append(f"pass {pass_id} holds {key}={held[key]}, which no stored request for it sent")
     # Jobs: all done, attempts of one job never overlap.
     jobs = dict(db.rows(f"SELECT status, COUNT(*) FROM jobs WHERE {t} GROUP BY status"))
     if set(jobs) - {"done"}:

@@ -48,7 +48,11 @@ cp -R "$snapshot/crates" "$db/crates"
 touch -d "$date" "$db/.git/FETCH_HEAD"
 
 age_days=$(( ($(date +%s) - $(date -d "$date" +%s)) / 86400 ))
-if [ "$age_days" -gt 90 ]; then
+# Past 90 days a warning; past 180 days CI fails: advisories that old miss too much.
+if [ "$age_days" -gt 180 ]; then
+  echo "deny: the advisory snapshot is $age_days days old (limit 180); refresh it (README, \"Dependency policy\")" >&2
+  exit 1
+elif [ "$age_days" -gt 90 ]; then
   echo "deny: warning: the advisory snapshot is $age_days days old; refresh it (README, \"Dependency policy\")" >&2
 fi
 

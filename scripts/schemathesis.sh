@@ -9,7 +9,8 @@
 # Environment:
 #   PASSHOOK_BIN      the binary to test (default: build target/debug/passhook)
 #   ST_MAX_EXAMPLES   examples per operation and phase (default 25)
-#   ST_SEED           Hypothesis seed (default: random; printed so a failure can be replayed)
+#   ST_SEED           Hypothesis seed (default: fixed when CI is set, else random; printed
+#                     so a failure can be replayed)
 #   ST_VENV           where Schemathesis is installed (default ~/.cache/passhook/venv)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,7 +73,8 @@ api -X PUT "$base/api/demo/integrations/sfmc" \
 pass_id=$(api "$base/api/demo/passes?limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["id"])')
 pass_type=$(api "$base/api/demo/pass-types" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
 
-seed=${ST_SEED:-$RANDOM$RANDOM}
+# CI (CI set) uses a fixed seed, so a failure there is reproduced by the same run.
+if [ -n "${CI:-}" ]; then seed=${ST_SEED:-20261205}; else seed=${ST_SEED:-$RANDOM$RANDOM}; fi
 log "server at $base (pid $server_pid), seed $seed"
 started=$SECONDS
 export ST_TENANT=demo ST_PASS_ID="$pass_id" ST_PASS_TYPE="$pass_type"

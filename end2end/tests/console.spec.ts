@@ -49,6 +49,7 @@ test('a wrong password shows an error and does not sign in', async ({ page }) =>
 });
 
 test('signing in returns to the page that asked for it', async ({ page }) => {
+  const errors = watchForErrors(page);
   await page.goto('/passes?q=jane');
   await expect(page).toHaveURL(/\/login\?next=/);
   await hydrated(page);
@@ -57,4 +58,5 @@ test('signing in returns to the page that asked for it', async ({ page }) => {
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page).toHaveURL(/\/passes\?q=jane/);
   await expect(page.getByTestId('pass-table').locator('tbody tr')).toHaveCount(1);
+  expect(errors).toEqual([]);
 });

@@ -17,6 +17,7 @@ test('an admin signs in with SSO through the OpenID provider and lands where the
 });
 
 test('SSO for an email without a Passhook account signs nobody in', async ({ page }) => {
+  const errors = watchForErrors(page);
   await page.goto('/login');
   await hydrated(page);
   await page.getByRole('link', { name: 'Sign in with SSO' }).click();
@@ -26,11 +27,14 @@ test('SSO for an email without a Passhook account signs nobody in', async ({ pag
   await expect(page.getByRole('alert')).toContainText('no Passhook account has that email');
   await page.goto('/');
   await expect(page).toHaveURL(/\/login/);
+  expect(errors).toEqual([]);
 });
 
 test('a callback that did not start in this browser is refused', async ({ page }) => {
+  const errors = watchForErrors(page);
   await page.goto('/auth/sso/callback?code=stolen&state=forged');
   await expect(page).toHaveURL(/\/login\?error=sso-failed/);
   await page.goto('/');
   await expect(page).toHaveURL(/\/login/);
+  expect(errors).toEqual([]);
 });
