@@ -29,10 +29,7 @@ const SAMPLES: [&str; 9] = [
 ];
 
 fn sample(name: &str) -> Value {
-    let path = format!(
-        "{}/../fixtures/actito/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/../fixtures/actito/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
