@@ -12,10 +12,7 @@ use support::{problem, TestServer};
 const LISTENER: &str = "/api/acme/webhooks/listeners/actito/custom-actions/updatePass";
 
 fn sample(name: &str) -> Value {
-    let path = format!(
-        "{}/../fixtures/actito/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/../fixtures/actito/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
@@ -609,7 +606,7 @@ async fn other_actito_pushes_and_bad_requests_are_rejected_and_audited() {
             .http
             .post(s.url(LISTENER))
             .header("X-API-KEY", &key)
-            .body(vec![b' '; 6 * 1024 * 1024])
+            .body(vec![b' '; 33 * 1024 * 1024])
             .send()
             .await
             .unwrap();

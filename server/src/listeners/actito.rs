@@ -11,12 +11,18 @@ use domain::events::{Inbound, Ingested};
 use domain::jobs::NewJob;
 use domain::processing::{tenant_order, ACTITO_CUSTOM_ACTION, ACTITO_PROFILE};
 use serde_json::json;
+use tower_http::limit::RequestBodyLimitLayer;
 
 use super::audit::{audit_headers, RejectionContext};
 use crate::api::auth::{ActitoListenerWrite, ApiCaller};
 use crate::problem::Problem;
 use crate::state::AppState;
 
+/// CONTRACT §2: the Actito listeners take bodies up to 32 MiB (BULK pushes). The
+/// body is read only once the API key is checked.
+pub const BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+/// The listeners, with their own body limit (merged outside the 5 MiB default).
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
@@ -27,6 +33,7 @@ pub fn router() -> Router<AppState> {
             "/api/{tenantId}/webhooks/listeners/actito/profile/{eventType}",
             post(profile_event),
         )
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
 }
 
 /// A rejection of an authenticated request: the problem, with the body for the audit.
