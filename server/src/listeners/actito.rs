@@ -76,7 +76,7 @@ fn accepted(ingested: &Ingested, items: usize) -> Response {
     responses(
         (status = 200, description = "Stored; passes are updated and Actito notified asynchronously", body = crate::api::openapi::ListenerAck),
         (status = 400, description = "Malformed body or another kind of Actito push"),
-        (status = 401), (status = 403), (status = 413)
+        (status = 401), (status = 403), (status = 413, description = "The body is larger than 32 MiB")
     ),
     security(("api_key" = ["ActitoListener.Write"]))
 )]
@@ -121,7 +121,7 @@ pub async fn update_pass(
     responses(
         (status = 200, description = "Stored; profiles are fetched and passes updated asynchronously", body = crate::api::openapi::ListenerAck),
         (status = 400, description = "Unknown event type, malformed body or another kind of push"),
-        (status = 401), (status = 403), (status = 409, description = "Actito is not configured"), (status = 413)
+        (status = 401), (status = 403), (status = 409, description = "Actito is not configured"), (status = 413, description = "The body is larger than 32 MiB")
     ),
     security(("api_key" = ["ActitoListener.Write"]))
 )]

@@ -129,7 +129,8 @@ fn inbound(
         (status = 200, description = "Updates scheduled", body = crate::api::openapi::ExecuteAnswer),
         (status = 400, description = "inArguments cannot be read"),
         (status = 401, description = "Bad signature, wrong algorithm or expired token"),
-        (status = 404, description = "No such tenant, or no pass matches")
+        (status = 404, description = "No such tenant, or no pass matches"),
+        (status = 413, description = "The body is larger than 256 KiB")
     )
 )]
 pub async fn execute(
@@ -262,7 +263,8 @@ pub enum LifecycleOperation {
     responses(
         (status = 200, description = "Acknowledged", body = crate::api::openapi::LifecycleAnswer),
         (status = 401, description = "Bad signature, wrong algorithm or expired token"),
-        (status = 404, description = "No such tenant, or another operation")
+        (status = 404, description = "No such tenant, or another operation"),
+        (status = 413, description = "The body is larger than 256 KiB")
     )
 )]
 pub async fn lifecycle(
