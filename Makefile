@@ -34,6 +34,7 @@ bench:
 	@command -v wrk >/dev/null || { sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; $$sudo apt-get install -y -qq wrk; }
 	cargo build --release -p server --bin passhook --example bare --example bench_tokens --example bench_wallet --example bench_sse
 	python3 scripts/bench.py
+	python3 scripts/abuse.py
 
 ## The long crash test (CI runs a short one): kill -9 under load on SQLite and on
 ## PostgreSQL, then three replicas with kills and database restarts. See scripts/crash.py.

@@ -25,6 +25,20 @@ pub struct Config {
     pub google_token_url: Option<String>,
     /// Single sign-on, when `PASSHOOK_OIDC_ISSUER` and `PASSHOOK_OIDC_CLIENT_ID` are set.
     pub sso: Option<SsoConfig>,
+    /// Requests answered at once (`PASSHOOK_MAX_IN_FLIGHT`, default 512); beyond it,
+    /// 503 with Retry-After at once rather than a queue.
+    pub max_in_flight: usize,
+}
+
+/// Requests in flight at once unless `PASSHOOK_MAX_IN_FLIGHT` says otherwise.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 512;
+
+fn max_in_flight_from_env() -> usize {
+    std::env::var("PASSHOOK_MAX_IN_FLIGHT")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(DEFAULT_MAX_IN_FLIGHT)
 }
 
 /// `PASSHOOK_OIDC_ISSUER`, `PASSHOOK_OIDC_CLIENT_ID` and (for confidential clients)
@@ -86,6 +100,7 @@ impl Config {
                 .unwrap_or_else(|_| domain::wallet::google::API_URL.to_string()),
             google_token_url: std::env::var("PASSHOOK_GOOGLE_TOKEN_URL").ok(),
             sso: sso_from_env(&public_url),
+            max_in_flight: max_in_flight_from_env(),
         }
     }
 

@@ -24,21 +24,29 @@ pub mod state;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower_http::limit::RequestBodyLimitLayer;
 
 pub use crate::config::Config;
 pub use crate::state::AppState;
 
 /// Every route, with the layers that apply across them.
+///
+/// Bodies: every route takes up to [`middleware::BODY_LIMIT`] (5 MiB), and routes
+/// that need less set a lower limit of their own (device logs, SFMC calls). The
+/// Actito listeners are merged outside that default: they take up to
+/// [`listeners::actito::BODY_LIMIT`] (32 MiB, for BULK pushes).
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .merge(api::router())
-        .merge(listeners::router())
+        .merge(listeners::sfmc::router())
         .merge(passkit::router())
         .merge(ops::router())
         .merge(sso::router())
         .merge(export::router())
         .merge(live::router())
-        .merge(console::router(&state));
+        .merge(console::router(&state))
+        .layer(RequestBodyLimitLayer::new(middleware::BODY_LIMIT))
+        .merge(listeners::actito::router());
     middleware::wrap(routes, &state).with_state(state)
 }
 

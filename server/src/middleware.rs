@@ -1,12 +1,16 @@
-//! Layers that apply to every route: request ids, tracing, metrics, the body limit,
-//! problem documents for `/api/`, security headers, cross-origin protection and sessions.
+//! Layers that apply to every route: request ids, tracing, metrics, the limit of
+//! requests in flight, problem documents for `/api/`, security headers, cross-origin
+//! protection and sessions. Body limits are per route (see [`crate::router`]).
 
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::{from_fn, from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use tower_http::limit::RequestBodyLimitLayer;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::load_shed::error::Overloaded;
+use tower::{BoxError, ServiceBuilder};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::{time::Duration, SameSite};
@@ -16,7 +20,8 @@ use crate::problem::{self, Problem};
 use crate::session_store::DbSessionStore;
 use crate::state::AppState;
 
-/// CONTRACT §2: larger bodies get 413 before being read in full.
+/// CONTRACT §2: larger bodies get 413 before being read in full. Routes that need
+/// less set their own lower limit; the Actito listeners take more.
 pub const BODY_LIMIT: usize = 5 * 1024 * 1024;
 
 pub const SESSION_COOKIE: &str = "passhook_session";
@@ -41,17 +46,34 @@ pub fn wrap(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(sessions)
         .layer(from_fn_with_state(state.clone(), reject_cross_origin))
         .layer(DefaultBodyLimit::disable())
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(from_fn_with_state(
             state.clone(),
             crate::listeners::audit::record_rejections,
         ))
+        // One semaphore for the whole server (not one per route); a request that finds
+        // none left is answered 503 at once instead of waiting.
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(overloaded))
+                .load_shed()
+                .layer(GlobalConcurrencyLimitLayer::new(state.config.max_in_flight)),
+        )
         .layer(from_fn(problems_for_api))
         .layer(from_fn_with_state(state.clone(), crate::security::headers))
         .layer(from_fn_with_state(state.clone(), crate::ops::track))
         .layer(trace)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// The answer to a request beyond the limit of requests in flight.
+async fn overloaded(err: BoxError) -> Response {
+    if err.is::<Overloaded>() {
+        Problem::overloaded().with_retry_after(std::time::Duration::from_secs(1))
+    } else {
+        tracing::error!(error = %err, "a request failed in the server's layers");
+        Problem::internal().into_response()
+    }
 }
 
 /// Any error answer under `/api/` that is not yet a problem document becomes one

@@ -2,16 +2,21 @@
 //! `webServiceURL`): device registration, changed serial numbers, the latest pass
 //! and device logs. Devices authenticate with `ApplePass <authenticationToken>`.
 
+use std::num::NonZeroU32;
+
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use domain::wallet::{pass_types, pkpass, registrations};
-use domain::{passes, DomainError};
+use domain::wallet::{apns, pass_types, pkpass, registrations};
+use domain::{passes, tenants, DomainError};
+use governor::clock::Clock;
+use governor::{DefaultKeyedRateLimiter, Quota};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use subtle::ConstantTimeEq;
+use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::api::wallet::http_date;
 use crate::problem::Problem;
@@ -33,7 +38,44 @@ pub fn router() -> Router<AppState> {
             &format!("{BASE}/passes/{{passTypeIdentifier}}/{{serial}}"),
             get(latest),
         )
-        .route(&format!("{BASE}/log"), post(log))
+        .route(
+            &format!("{BASE}/log"),
+            post(log).layer(RequestBodyLimitLayer::new(LOG_BODY_LIMIT)),
+        )
+}
+
+/// Device logs are a few lines of text: larger bodies get 413 before being read.
+pub const LOG_BODY_LIMIT: usize = 64 * 1024;
+/// At most this many lines of one request are logged; the rest are only counted.
+pub const LOG_MAX_LINES: usize = 50;
+/// A logged line is cut after this many bytes (at a character boundary).
+pub const LOG_MAX_LINE_BYTES: usize = 1024;
+/// Device-log requests a tenant's devices may send per minute (in a burst, then
+/// refilled evenly); beyond it, 429 with Retry-After.
+pub const LOG_REQUESTS_PER_MINUTE: u32 = 60;
+
+/// Per-tenant budget of device-log requests, in memory (each process its own).
+/// Only existing tenants get a bucket, so the map is as large as the tenant list.
+pub struct DeviceLogLimiter(DefaultKeyedRateLimiter<String>);
+
+impl DeviceLogLimiter {
+    pub fn per_minute(requests: u32) -> Self {
+        let quota = Quota::per_minute(NonZeroU32::new(requests.max(1)).expect("at least one"));
+        DeviceLogLimiter(DefaultKeyedRateLimiter::keyed(quota))
+    }
+
+    /// `Err(wait)` when the tenant's budget is spent.
+    fn check(&self, tenant_id: &str) -> Result<(), std::time::Duration> {
+        self.0
+            .check_key(&tenant_id.to_string())
+            .map_err(|not_until| not_until.wait_time_from(self.0.clock().now()))
+    }
+}
+
+impl Default for DeviceLogLimiter {
+    fn default() -> Self {
+        DeviceLogLimiter::per_minute(LOG_REQUESTS_PER_MINUTE)
+    }
 }
 
 fn unauthorized() -> Problem {
@@ -93,9 +135,9 @@ pub struct SerialNumbers {
 }
 
 /// Device logs, as Apple Wallet sends them.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct DeviceLogs {
+    #[serde(default)]
     logs: Vec<String>,
 }
 
@@ -112,7 +154,7 @@ pub struct DeviceLogs {
     responses(
         (status = 201, description = "Registered"),
         (status = 200, description = "Already registered"),
-        (status = 400, description = "The body is not {\"pushToken\": …}"),
+        (status = 400, description = "The body is not {\"pushToken\": …}, or the push token is not hexadecimal"),
         (status = 401, description = "Not this pass's token, or no such pass")
     )
 )]
@@ -125,6 +167,14 @@ pub async fn register(
     authorize(&state, &headers, &tenant_id, &type_id, &serial).await?;
     let registration: Registration = serde_json::from_slice(&body)
         .map_err(|_| Problem::bad_request("The body must be {\"pushToken\": \"…\"}."))?;
+    // The token goes into the APNs URL's path: hexadecimal digits only.
+    if !apns::is_push_token(&registration.push_token) {
+        let rule = format!(
+            "must be 1 to {} hexadecimal digits",
+            apns::MAX_PUSH_TOKEN_LEN
+        );
+        return Err(DomainError::invalid("pushToken", &rule).into());
+    }
     let new = registrations::register(
         &state.core.db,
         &tenant_id,
@@ -259,14 +309,104 @@ pub async fn latest(
 
 #[utoipa::path(
     post, path = "/api/{tenantId}/wallet/apple/v1/log", tag = "wallet",
-    description = "PassKit web service: devices report errors; the first 50 lines are logged.",
+    description = "PassKit web service: devices report errors. Bodies up to 64 KiB; the first 50 lines are logged, each cut after 1 KiB; 60 requests per minute per tenant.",
     params(("tenantId" = String, Path)),
     request_body = DeviceLogs,
-    responses((status = 200, description = "Logged"), (status = 415, description = "The body is not sent as application/json"))
+    responses(
+        (status = 200, description = "Logged"),
+        (status = 404, description = "No such tenant (nothing is logged)"),
+        (status = 413, description = "The body is larger than 64 KiB"),
+        (status = 415, description = "The body is not sent as application/json"),
+        (status = 429, description = "This tenant's devices sent too many logs; see Retry-After")
+    )
 )]
-pub async fn log(Path(tenant_id): Path<String>, Json(body): Json<Value>) -> StatusCode {
-    for line in body["logs"].as_array().into_iter().flatten().take(50) {
+pub async fn log(
+    State(state): State<AppState>,
+    Path(tenant_id): Path<String>,
+    Json(body): Json<DeviceLogs>,
+) -> Result<StatusCode, Response> {
+    match tenants::exists(&state.core.db, &tenant_id).await {
+        Ok(true) => {}
+        Ok(false) => return Err(Problem::not_found("No such tenant.").into_response()),
+        Err(e) => return Err(Problem::from(e).into_response()),
+    }
+    if let Err(wait) = state.device_logs.check(&tenant_id) {
+        let problem = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            "This tenant's devices sent too many logs; retry later.",
+        );
+        return Err(problem.with_retry_after(wait));
+    }
+    let (lines, left_out) = loggable_lines(&body.logs);
+    for line in &lines {
         tracing::info!(tenant = %tenant_id, log = %line, "Apple Wallet device log");
     }
-    StatusCode::OK
+    if left_out > 0 {
+        tracing::info!(tenant = %tenant_id, left_out, "Apple Wallet device log: more lines, not logged");
+    }
+    Ok(StatusCode::OK)
+}
+
+/// The lines worth logging: the first [`LOG_MAX_LINES`], control characters escaped
+/// (a line cannot forge another log entry), each cut after [`LOG_MAX_LINE_BYTES`] with
+/// a marker; and how many lines were left out.
+pub fn loggable_lines(logs: &[String]) -> (Vec<String>, usize) {
+    let lines = logs.iter().take(LOG_MAX_LINES).map(|line| {
+        let mut cut = line.len().min(LOG_MAX_LINE_BYTES);
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let mut clean = String::with_capacity(cut + 40);
+        for c in line[..cut].chars() {
+            if c.is_control() {
+                clean.extend(c.escape_default());
+            } else {
+                clean.push(c);
+            }
+        }
+        if cut < line.len() {
+            clean.push_str(&format!(" …[truncated, {} bytes]", line.len()));
+        }
+        clean
+    });
+    (lines.collect(), logs.len().saturating_sub(LOG_MAX_LINES))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lines_are_cut_and_extra_lines_counted() {
+        let long = "é".repeat(50_000);
+        let mut logs = vec![long.clone(), "a\nforged entry\u{1b}[0m".to_string()];
+        logs.extend((0..60).map(|i| format!("line {i}")));
+        let (lines, left_out) = loggable_lines(&logs);
+        assert_eq!(lines.len(), LOG_MAX_LINES);
+        assert_eq!(left_out, 62 - LOG_MAX_LINES);
+        assert!(
+            lines[0].len() < LOG_MAX_LINE_BYTES + 50,
+            "{}",
+            lines[0].len()
+        );
+        assert!(
+            lines[0].ends_with(" …[truncated, 100000 bytes]"),
+            "{}",
+            &lines[0][1000..]
+        );
+        assert!(lines[0].starts_with("éé"));
+        assert_eq!(lines[1], "a\\nforged entry\\u{1b}[0m");
+        assert_eq!(lines[2], "line 0");
+    }
+
+    #[test]
+    fn the_budget_is_per_tenant() {
+        let limiter = DeviceLogLimiter::per_minute(2);
+        assert!(limiter.check("a").is_ok());
+        assert!(limiter.check("a").is_ok());
+        let wait = limiter.check("a").unwrap_err();
+        assert!(wait > std::time::Duration::from_secs(20), "{wait:?}");
+        assert!(limiter.check("b").is_ok());
+    }
 }

@@ -61,8 +61,29 @@ impl Problem {
         Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "PAYLOAD_TOO_LARGE",
-            "The body is larger than 5 MiB.",
+            "The body is larger than this path accepts: 64 KiB for device logs, 256 KiB for \
+             SFMC calls, 32 MiB for the Actito listeners, 5 MiB everywhere else.",
         )
+    }
+
+    /// The server answers as many requests at once as it is configured for.
+    pub fn overloaded() -> Self {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "OVERLOADED",
+            "The server is answering as many requests as it takes at once; retry shortly.",
+        )
+    }
+
+    /// The problem as a response asking to wait `wait` (rounded up to whole seconds,
+    /// at least one) before retrying.
+    pub fn with_retry_after(self, wait: std::time::Duration) -> Response {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let mut response = self.into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        response
     }
 
     pub fn internal() -> Self {

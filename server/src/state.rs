@@ -40,6 +40,8 @@ pub struct Shared {
     pub marks: Arc<Marks>,
     /// The identity provider, discovered on first use (when SSO is configured).
     pub sso: Arc<tokio::sync::OnceCell<Arc<domain::sso::Provider>>>,
+    /// Each tenant's budget of PassKit device-log requests.
+    pub device_logs: Arc<crate::passkit::DeviceLogLimiter>,
     /// Cancelled when the server starts shutting down: long-lived responses (the
     /// live feed) end then, so the graceful shutdown does not wait for them.
     pub stopping: CancellationToken,
@@ -66,6 +68,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             marks: Arc::default(),
             sso: Arc::default(),
+            device_logs: Arc::default(),
             stopping: CancellationToken::new(),
         }))
     }

@@ -606,7 +606,7 @@ async fn other_actito_pushes_and_bad_requests_are_rejected_and_audited() {
             .http
             .post(s.url(LISTENER))
             .header("X-API-KEY", &key)
-            .body(vec![b' '; 6 * 1024 * 1024])
+            .body(vec![b' '; 33 * 1024 * 1024])
             .send()
             .await
             .unwrap();

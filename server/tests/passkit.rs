@@ -143,9 +143,9 @@ async fn an_iphone_registers_is_pushed_and_fetches_the_new_pass() {
     for db in TestDb::all().await {
         let t = setup(db, true).await;
         let s = &t.s;
-        assert_eq!(t.register("device-1", "push-token-1").await, 201);
+        assert_eq!(t.register("device-1", "0a1b2c3d").await, 201);
         assert_eq!(
-            t.register("device-1", "push-token-1").await,
+            t.register("device-1", "0a1b2c3d").await,
             200,
             "a known registration"
         );
@@ -190,7 +190,7 @@ async fn an_iphone_registers_is_pushed_and_fetches_the_new_pass() {
         let push = &t.apns.pushes()[0];
         assert_eq!(
             (push.token.as_str(), push.topic.as_str()),
-            ("push-token-1", TYPE_ID)
+            ("0a1b2c3d", TYPE_ID)
         );
         assert!(push.http2, "APNs is spoken over HTTP/2");
         assert!(
@@ -288,12 +288,39 @@ async fn an_iphone_registers_is_pushed_and_fetches_the_new_pass() {
 }
 
 #[tokio::test]
+async fn push_tokens_must_be_hexadecimal() {
+    for db in TestDb::all().await {
+        let t = setup(db, true).await;
+        for bad in ["not-hex", "ab/../cd", "ab%2Fcd", "", &"a".repeat(201)] {
+            let response =
+                t.s.http
+                    .post(t.device_url("device-1"))
+                    .header("Authorization", format!("ApplePass {}", t.token))
+                    .json(&json!({"pushToken": bad}))
+                    .send()
+                    .await
+                    .unwrap();
+            let body = problem(response, 400).await;
+            assert_eq!(body["code"], "VALIDATION_FAILED", "{bad:?}");
+            assert_eq!(body["errors"][0]["field"], "pushToken", "{bad:?}");
+        }
+        assert_eq!(t.register("device-1", &"aB09".repeat(16)).await, 201);
+        let (stored,): (i64,) = domain::sqlx::query_as("SELECT COUNT(*) FROM apple_registrations")
+            .fetch_one(t.s.db.db.reader())
+            .await
+            .unwrap();
+        assert_eq!(stored, 1, "only the hexadecimal token is registered");
+        t.s.stop().await;
+    }
+}
+
+#[tokio::test]
 async fn bursts_coalesce_and_dead_tokens_are_forgotten() {
     for db in TestDb::all().await {
         let t = setup(db, false).await;
-        assert_eq!(t.register("device-1", "live-token").await, 201);
-        assert_eq!(t.register("device-2", "dead-token").await, 201);
-        t.apns.script("dead-token", &[410]);
+        assert_eq!(t.register("device-1", "aaaa0001").await, 201);
+        assert_eq!(t.register("device-2", "dead0002").await, 201);
+        t.apns.script("dead0002", &[410]);
         for points in 2..=6 {
             t.set_points(points).await;
         }
@@ -325,15 +352,15 @@ async fn bursts_coalesce_and_dead_tokens_are_forgotten() {
 async fn unavailable_apns_is_retried_without_pushing_twice() {
     for db in TestDb::all().await {
         let t = setup(db, true).await;
-        assert_eq!(t.register("device-1", "token-a").await, 201);
-        assert_eq!(t.register("device-2", "token-b").await, 201);
-        t.apns.script("token-b", &[503]);
+        assert_eq!(t.register("device-1", "0000000a").await, 201);
+        assert_eq!(t.register("device-2", "0000000b").await, 201);
+        t.apns.script("0000000b", &[503]);
         t.set_points(9).await;
         eventually("token-b gets through on a retry", || async {
             t.apns
                 .pushes()
                 .iter()
-                .filter(|p| p.token == "token-b")
+                .filter(|p| p.token == "0000000b")
                 .count()
                 == 2
         })
@@ -343,7 +370,7 @@ async fn unavailable_apns_is_retried_without_pushing_twice() {
             .apns
             .pushes()
             .iter()
-            .filter(|p| p.token == "token-a")
+            .filter(|p| p.token == "0000000a")
             .count();
         assert_eq!(to_a, 1, "the device already pushed is not pushed again");
         let deliveries: Value =
@@ -381,8 +408,8 @@ async fn unavailable_apns_is_retried_without_pushing_twice() {
 async fn apns_asking_to_slow_down_is_retried_after_retry_after() {
     for db in TestDb::all().await {
         let t = setup(db, true).await;
-        assert_eq!(t.register("device-1", "token-a").await, 201);
-        t.apns.script("token-a", &[429]);
+        assert_eq!(t.register("device-1", "0000000a").await, 201);
+        t.apns.script("0000000a", &[429]);
         *t.apns.state.retry_after.lock().unwrap() = Some("3");
         t.set_points(11).await;
         eventually("the push gets through on a retry", || async {

@@ -1,5 +1,8 @@
 //! Journey Builder sends its calls as compact JWTs signed with HS256 and the installed
-//! package's signing secret. Only HS256 is accepted; `exp` is checked when present.
+//! package's signing secret. Only HS256 is accepted; `exp` is checked when present,
+//! and a token issued (`iat`) longer ago than the dedupe window is refused, so a token
+//! without `exp` cannot be replayed once its dedupe record is gone. A token with
+//! neither is accepted and deduplicated (by `jti`, else its hash) within the window.
 
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde_json::Value;
@@ -82,14 +85,38 @@ impl JwtError {
     }
 }
 
+/// The members of a JOSE header we read before any key check: a small typed struct,
+/// never a tree of values of the caller's choosing (other members are skipped).
+#[derive(serde::Deserialize)]
+struct DeclaredHeader {
+    alg: String,
+    #[allow(dead_code)] // read for its type: a header whose kid is not text is malformed
+    kid: Option<String>,
+    #[allow(dead_code)]
+    typ: Option<String>,
+}
+
 /// The `alg` a compact JWT's header declares.
 fn declared_algorithm(token: &str) -> Option<String> {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
     let (header, rest) = token.split_once('.')?;
     rest.contains('.').then_some(())?;
-    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
-    header.get("alg")?.as_str().map(str::to_string)
+    let header: DeclaredHeader =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
+    Some(header.alg)
+}
+
+/// How old a token's `iat` may be: as long as its dedupe record is kept, so a token
+/// is either recognised as a duplicate or refused as too old, never applied twice.
+pub const MAX_TOKEN_AGE_SECONDS: i64 = crate::events::DEDUPE_WINDOW_MS / 1000;
+
+/// Whether the claims' `iat` (when present) is older than [`MAX_TOKEN_AGE_SECONDS`].
+fn issued_too_long_ago(claims: &Value, now_seconds: i64) -> bool {
+    claims
+        .get("iat")
+        .and_then(Value::as_f64)
+        .is_some_and(|iat| (iat as i64) < now_seconds - MAX_TOKEN_AGE_SECONDS)
 }
 
 /// Signs claims as Journey Builder does (HS256 with the salt's bytes): for the
@@ -134,6 +161,9 @@ pub fn verify(token: &str, keys: &[SigningKey]) -> Result<(String, Value), JwtEr
     let mut outcome = Err(JwtError::BadSignature);
     for key in keys {
         match decode::<Value>(token, &DecodingKey::from_secret(&key.secret), &validation) {
+            Ok(data) if issued_too_long_ago(&data.claims, chrono::Utc::now().timestamp()) => {
+                return Err(JwtError::Expired)
+            }
             Ok(data) => return Ok((key.id.clone(), data.claims)),
             Err(e) => match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
@@ -271,5 +301,41 @@ mod tests {
             b"a-signing-secret",
         );
         assert!(verify(&fresh, &keys).is_ok());
+    }
+
+    #[test]
+    fn tokens_issued_before_the_dedupe_window_are_expired() {
+        let keys = [key("k", "secret")];
+        let now = chrono::Utc::now().timestamp();
+        let old = sign(&json!({"iat": now - MAX_TOKEN_AGE_SECONDS - 60}), b"secret");
+        assert_eq!(verify(&old, &keys), Err(JwtError::Expired));
+        let recent = sign(&json!({"iat": now - 3600}), b"secret");
+        assert!(verify(&recent, &keys).is_ok());
+        let neither = sign(&json!({"jti": "j"}), b"secret");
+        assert!(verify(&neither, &keys).is_ok(), "no exp nor iat: accepted");
+    }
+
+    #[test]
+    fn the_header_is_read_into_a_typed_struct() {
+        let header = |json: &str| format!("{}.e30.sig", URL_SAFE_NO_PAD.encode(json));
+        assert_eq!(
+            declared_algorithm(&header(r#"{"alg":"HS256","typ":"JWT","x":[1,{"y":2}]}"#)),
+            Some("HS256".into())
+        );
+        assert_eq!(declared_algorithm(&header(r#"{"alg":7}"#)), None);
+        assert_eq!(
+            declared_algorithm(&header(r#"{"alg":"HS256","kid":[]}"#)),
+            None
+        );
+        let deep = format!(
+            "{{\"alg\":\"HS256\",\"x\":{}{}}}",
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        assert_eq!(
+            declared_algorithm(&header(&deep)),
+            Some("HS256".into()),
+            "unknown members are skipped, however deep, without building a tree"
+        );
     }
 }

@@ -47,6 +47,16 @@ pub enum PushResult {
     },
 }
 
+/// The longest push token accepted (APNs tokens are 64 hexadecimal digits today;
+/// Apple may lengthen them).
+pub const MAX_PUSH_TOKEN_LEN: usize = 200;
+
+/// Whether `token` can be a device's push token: 1 to [`MAX_PUSH_TOKEN_LEN`]
+/// hexadecimal digits. It goes into the URL path, so nothing else may pass.
+pub fn is_push_token(token: &str) -> bool {
+    (1..=MAX_PUSH_TOKEN_LEN).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 pub struct ApnsClient {
     base_url: String,
     /// By [`cache_key`], as are the tokens.
@@ -135,6 +145,14 @@ impl ApnsClient {
         topic: &str,
         push_token: &str,
     ) -> PushResult {
+        if !is_push_token(push_token) {
+            // Registration refuses such tokens; one stored before that is never sent.
+            return PushResult::Failed {
+                status: None,
+                reason: "the push token is not hexadecimal: not sent".into(),
+                latency_ms: 0,
+            };
+        }
         let started = Instant::now();
         let elapsed = || started.elapsed().as_millis() as i64;
         let key = cache_key(tenant_id, credentials);
@@ -206,5 +224,47 @@ impl ApnsClient {
                 latency_ms,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_tokens_are_hexadecimal() {
+        assert!(is_push_token(&"0123456789abcdefABCDEF".repeat(2)));
+        assert!(is_push_token(&"a".repeat(MAX_PUSH_TOKEN_LEN)));
+        assert!(!is_push_token(&"a".repeat(MAX_PUSH_TOKEN_LEN + 1)));
+        for bad in [
+            "",
+            "push-token",
+            "ab/../cd",
+            "ab?x=1",
+            "ab%2F",
+            "ab cd",
+            "ab#",
+        ] {
+            assert!(!is_push_token(bad), "{bad:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stored_non_hex_token_is_never_put_into_a_url() {
+        // Nothing listens there: a request would come back as Retry, not Failed.
+        let client = ApnsClient::new("http://127.0.0.1:9");
+        let credentials = AppleCredentials {
+            certificate_pem: String::new(),
+            private_key_pem: String::new(),
+            wwdr_pem: String::new(),
+            apns: None,
+        };
+        let result = client
+            .push(&credentials, "pass.example", "../../other?x=")
+            .await;
+        assert!(
+            matches!(result, PushResult::Failed { status: None, .. }),
+            "{result:?}"
+        );
     }
 }

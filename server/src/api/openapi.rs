@@ -161,7 +161,7 @@ pub struct SaveUrl {
 /// around the handlers, so the document lists every status an operation can answer:
 /// - with an API key: 401 (missing or unknown key) and 403 (another tenant's key, or
 ///   a missing scope);
-/// - with a body: 413 (over 5 MiB), and 400 (malformed) when it is JSON; handlers that
+/// - with a body: 413 (over 5 MiB, unless the operation lists its own limit), and 400 (malformed) when it is JSON; handlers that
 ///   insist on `Content-Type: application/json` list their 415 themselves;
 /// - every 4xx/5xx is an `application/problem+json` [`ProblemDoc`].
 struct ProblemResponses;
@@ -205,6 +205,7 @@ fn complete_errors(operation: &mut Operation) {
             implied.push(("400", "The body cannot be read"));
         }
         implied.push(("413", "The body is larger than 5 MiB"));
+        // (Operations with another limit list their own 413, which is kept.)
     }
     let responses = &mut operation.responses.responses;
     for (status, description) in implied {

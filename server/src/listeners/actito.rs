@@ -11,12 +11,18 @@ use domain::events::{Inbound, Ingested};
 use domain::jobs::NewJob;
 use domain::processing::{tenant_order, ACTITO_CUSTOM_ACTION, ACTITO_PROFILE};
 use serde_json::json;
+use tower_http::limit::RequestBodyLimitLayer;
 
 use super::audit::{audit_headers, RejectionContext};
 use crate::api::auth::{ActitoListenerWrite, ApiCaller};
 use crate::problem::Problem;
 use crate::state::AppState;
 
+/// CONTRACT §2: the Actito listeners take bodies up to 32 MiB (BULK pushes). The
+/// body is read only once the API key is checked.
+pub const BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+/// The listeners, with their own body limit (merged outside the 5 MiB default).
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
@@ -27,6 +33,7 @@ pub fn router() -> Router<AppState> {
             "/api/{tenantId}/webhooks/listeners/actito/profile/{eventType}",
             post(profile_event),
         )
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
 }
 
 /// A rejection of an authenticated request: the problem, with the body for the audit.
@@ -69,7 +76,7 @@ fn accepted(ingested: &Ingested, items: usize) -> Response {
     responses(
         (status = 200, description = "Stored; passes are updated and Actito notified asynchronously", body = crate::api::openapi::ListenerAck),
         (status = 400, description = "Malformed body or another kind of Actito push"),
-        (status = 401), (status = 403), (status = 413)
+        (status = 401), (status = 403), (status = 413, description = "The body is larger than 32 MiB")
     ),
     security(("api_key" = ["ActitoListener.Write"]))
 )]
@@ -114,7 +121,7 @@ pub async fn update_pass(
     responses(
         (status = 200, description = "Stored; profiles are fetched and passes updated asynchronously", body = crate::api::openapi::ListenerAck),
         (status = 400, description = "Unknown event type, malformed body or another kind of push"),
-        (status = 401), (status = 403), (status = 409, description = "Actito is not configured"), (status = 413)
+        (status = 401), (status = 403), (status = 409, description = "Actito is not configured"), (status = 413, description = "The body is larger than 32 MiB")
     ),
     security(("api_key" = ["ActitoListener.Write"]))
 )]

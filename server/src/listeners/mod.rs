@@ -7,11 +7,3 @@
 pub mod actito;
 pub mod audit;
 pub mod sfmc;
-
-use axum::Router;
-
-use crate::state::AppState;
-
-pub fn router() -> Router<AppState> {
-    Router::new().merge(actito::router()).merge(sfmc::router())
-}

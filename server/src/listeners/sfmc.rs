@@ -15,12 +15,17 @@ use domain::sfmc::{jwt, settings};
 use domain::{passes, tenants};
 use serde_json::{json, Value};
 use std::time::Duration;
+use tower_http::limit::RequestBodyLimitLayer;
 
 use super::audit::{audit_headers, RejectionContext};
 use crate::problem::Problem;
 use crate::state::AppState;
 
 const BASE: &str = "/api/{tenantId}/webhooks/listeners/sfmc/actions/pushupdate";
+
+/// A Journey Builder call is one JWT of a few KiB: larger bodies get 413 before
+/// being read, well before any key check.
+pub const BODY_LIMIT: usize = 256 * 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -31,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{BASE}/postmonger.js"), get(postmonger_js))
         .route(&format!("{BASE}/activity.js"), get(activity_js))
         .route(&format!("{BASE}/icon.svg"), get(icon_svg))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
 }
 
 /// A verified Journey Builder call.
@@ -123,7 +129,8 @@ fn inbound(
         (status = 200, description = "Updates scheduled", body = crate::api::openapi::ExecuteAnswer),
         (status = 400, description = "inArguments cannot be read"),
         (status = 401, description = "Bad signature, wrong algorithm or expired token"),
-        (status = 404, description = "No such tenant, or no pass matches")
+        (status = 404, description = "No such tenant, or no pass matches"),
+        (status = 413, description = "The body is larger than 256 KiB")
     )
 )]
 pub async fn execute(
@@ -256,7 +263,8 @@ pub enum LifecycleOperation {
     responses(
         (status = 200, description = "Acknowledged", body = crate::api::openapi::LifecycleAnswer),
         (status = 401, description = "Bad signature, wrong algorithm or expired token"),
-        (status = 404, description = "No such tenant, or another operation")
+        (status = 404, description = "No such tenant, or another operation"),
+        (status = 413, description = "The body is larger than 256 KiB")
     )
 )]
 pub async fn lifecycle(
