@@ -215,6 +215,8 @@ fn event_id(job: &Job) -> Result<&str> {
 /// A custom action's items still to apply, read before any transaction.
 struct CustomAction {
     event_id: String,
+    /// Items applied before this run (recorded with them): `items` are the rest.
+    done: usize,
     items: Vec<CustomActionItem>,
 }
 
@@ -227,6 +229,7 @@ async fn read_custom_action(core: &Core, job: &Job) -> Result<CustomAction> {
         .map_err(|e| DomainError::invalid("body", &format!("{e:?}")))?;
     Ok(CustomAction {
         event_id: event_id.to_string(),
+        done: done as usize,
         items: items.into_iter().skip(done as usize).collect(),
     })
 }
@@ -242,9 +245,10 @@ async fn identifier_mapping(core: &Core, tenant_id: &str) -> Result<Vec<(String,
 async fn custom_action(core: &Core, job: &Job) -> Result<()> {
     let action = read_custom_action(core, job).await?;
     let mapping = identifier_mapping(core, &job.tenant_id).await?;
-    for chunk in action.items.chunks(BATCH) {
+    for (n, chunk) in action.items.chunks(BATCH).enumerate() {
         let work = Work::Action {
             event_id: &action.event_id,
+            done: action.done + n * BATCH,
             items: chunk,
         };
         apply_run(core, &job.tenant_id, &mapping, &[work]).await?;
@@ -273,6 +277,8 @@ enum Work<'a> {
     /// Custom-action items (all of a ONE_BY_ONE, a chunk of a BULK).
     Action {
         event_id: &'a str,
+        /// The event's items already applied when this run read it.
+        done: usize,
         items: &'a [CustomActionItem],
     },
     /// An SFMC push update.
@@ -311,7 +317,11 @@ async fn apply_run_in(
     let (mut planned, mut callbacks, mut progress) = (Vec::new(), Vec::new(), Vec::new());
     for w in work {
         match w {
-            Work::Action { event_id, items } => {
+            Work::Action {
+                event_id,
+                done,
+                items,
+            } => {
                 for item in *items {
                     let found = targets.next().expect("one target list per item");
                     let link = if found.is_empty() {
@@ -322,7 +332,7 @@ async fn apply_run_in(
                     callbacks.extend(link.as_deref().map(|url| (*event_id, url)));
                     plan_item(item, event_id, found, &mut planned);
                 }
-                progress.push((*event_id, items.len()));
+                progress.push((*event_id, *done, items.len()));
             }
             Work::Push(job) => {
                 if job
@@ -408,23 +418,38 @@ async fn mark_applied(conn: &mut AnyConnection, event_ids: &[&str]) -> Result<Ha
     Ok(marked)
 }
 
-/// Adds each event's applied items to its progress, one statement per count.
-async fn record_progress(conn: &mut AnyConnection, progress: &[(&str, usize)]) -> Result<()> {
-    let mut by_count: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
-    for (event_id, n) in progress {
-        by_count.entry(*n).or_default().push(event_id);
+/// Adds each event's applied items to its progress, one statement per count. Each
+/// event's progress must still be what the run read: if another worker (a replica
+/// that still ran a job whose lease had lapsed) recorded it meanwhile, the whole
+/// transaction is refused, so no item is applied, nor called back, twice.
+async fn record_progress(
+    conn: &mut AnyConnection,
+    progress: &[(&str, usize, usize)],
+) -> Result<()> {
+    let mut by_count: BTreeMap<usize, Vec<(&str, usize)>> = BTreeMap::new();
+    for (event_id, done, n) in progress {
+        by_count.entry(*n).or_default().push((event_id, *done));
     }
-    for (n, event_ids) in by_count {
-        for ids in event_ids.chunks(PER_STATEMENT) {
+    for (n, events) in by_count {
+        for chunk in events.chunks(PER_STATEMENT / 2) {
+            let pairs: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(${}, ${})", 2 + 2 * i, 3 + 2 * i))
+                .collect();
             let sql = format!(
-                "UPDATE inbound_events SET items_done = items_done + $1 WHERE id IN ({})",
-                params(2, ids.len())
+                "UPDATE inbound_events SET items_done = items_done + $1 \
+                 WHERE (id, items_done) IN (VALUES {})",
+                pairs.join(", ")
             );
             let mut query = sqlx::query(&sql).bind(n as i64);
-            for id in ids {
-                query = query.bind(*id);
+            for (id, done) in chunk {
+                query = query.bind(*id).bind(*done as i64);
             }
-            query.execute(&mut *conn).await?;
+            let moved = query.execute(&mut *conn).await?.rows_affected();
+            if moved != chunk.len() as u64 {
+                return Err(DomainError::Conflict(
+                    "another worker applied these items meanwhile".into(),
+                ));
+            }
         }
     }
     Ok(())
@@ -505,6 +530,7 @@ async fn together(core: &Core, jobs: &[Job]) -> Result<bool> {
         .map(|job| match actions.get(job.id.as_str()) {
             Some(action) => Work::Action {
                 event_id: &action.event_id,
+                done: action.done,
                 items: &action.items,
             },
             None => Work::Push(job),

@@ -234,3 +234,38 @@ async fn updates_run_again_after_their_outcome_was_lost_change_nothing() {
         );
     }
 }
+
+/// A replica that still runs a job whose lease lapsed while another runs it again:
+/// both read the event's progress before either commits. Only one may record its
+/// items, so each item is applied and called back once (the crash test with three
+/// replicas found a notifyOK queued twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_run_twice_at_once_calls_back_once() {
+    for t in TestDb::all().await {
+        ann_pass(&t).await;
+        let core = t.core();
+        let (mut inbound, job) = custom_action(1);
+        inbound.body = json!({"id": "e1", "data": {
+            "actionParameters.points": 1, "profileAttributes.emailAddress": "ann@example.com",
+            "_links": {"notifyOK": {"href": "https://callbacks.invalid/OK_1"},
+                       "notifyKO": {"href": "https://callbacks.invalid/KO_1"}}}})
+        .to_string();
+        core.ingestor.ingest(inbound, None, vec![job]).await.unwrap();
+        let job = jobs::claim(&t.db, "w1", &[ACTITO_CUSTOM_ACTION], 1, 60_000)
+            .await
+            .unwrap()
+            .remove(0);
+        let (first, second) = tokio::join!(
+            processing::run(&core, &job),
+            processing::run(&core, &job)
+        );
+        let _ = (first, second);
+        let (callbacks,): (i64,) = domain::sqlx::query_as(
+            "SELECT COUNT(*) FROM deliveries WHERE channel = 'actito-callback'",
+        )
+        .fetch_one(t.db.reader())
+        .await
+        .unwrap();
+        assert_eq!(callbacks, 1, "{:?}", t.backend());
+    }
+}
