@@ -163,7 +163,7 @@ impl PrivateHosts {
     /// Whether the operator listed this host name.
     pub fn allows_name(&self, host: &str) -> bool {
         let host = normalise_host(host);
-        self.names.iter().any(|n| *n == host)
+        self.names.contains(&host)
     }
 
     /// Whether the operator listed this address or a range holding it (an
