@@ -13,5 +13,8 @@ export PASSHOOK_DEMO_PASSWORD="e2e-demo-password"
 # Single sign-on against the loopback fake provider (end2end/fakes/oidc.mjs).
 export PASSHOOK_OIDC_ISSUER="http://127.0.0.1:$oidc_port"
 export PASSHOOK_OIDC_CLIENT_ID="passhook-e2e"
+# The Actito fake (end2end/fakes/actito.mjs) listens on loopback, which only the
+# operator can open to tenants' settings.
+export PASSHOOK_ALLOW_PRIVATE_HOSTS="127.0.0.1"
 "$bin" demo >/dev/null
 exec "$bin" serve

@@ -108,7 +108,8 @@ def postgres_listener(lua):
         return None
     # PostgreSQL replicas share a master key from the environment.
     env = dict(os.environ, DATABASE_URL=started.stdout.strip().splitlines()[-1], PASSHOOK_ADDR=PG_APP,
-               PASSHOOK_LOG="warn", PASSHOOK_MASTER_KEY=base64.b64encode(os.urandom(32)).decode())
+               PASSHOOK_LOG="warn", PASSHOOK_MASTER_KEY=base64.b64encode(os.urandom(32)).decode(),
+               PASSHOOK_ALLOW_PRIVATE_HOSTS="127.0.0.1")
     try:
         demo = subprocess.run([PASSHOOK, "demo"], capture_output=True, text=True, env=env, check=True).stdout
         key = re.search(r"API key:\s+(\S+)", demo).group(1)
@@ -131,7 +132,9 @@ def main():
         if not shutil.which(tool):
             sys.exit("bench: wrk is missing (apt-get install wrk)")
     work = tempfile.mkdtemp(prefix="passhook-bench.")
-    env = dict(os.environ, DATABASE_URL=f"sqlite://{work}/bench.db", PASSHOOK_ADDR=APP, PASSHOOK_LOG="warn")
+    # The sink standing in for Actito listens on loopback, which only the operator can open.
+    env = dict(os.environ, DATABASE_URL=f"sqlite://{work}/bench.db", PASSHOOK_ADDR=APP, PASSHOOK_LOG="warn",
+               PASSHOOK_ALLOW_PRIVATE_HOSTS="127.0.0.1")
     demo = subprocess.run([PASSHOOK, "demo"], capture_output=True, text=True, env=env, check=True).stdout
     key = re.search(r"API key:\s+(\S+)", demo).group(1)
     admin, password = re.search(r"Admin:\s+(\S+) / (\S+)", demo).groups()

@@ -383,7 +383,9 @@ def main():
             url = urllib.parse.urlunsplit(parsed._replace(path=f"/{name}"))
         env = dict(os.environ, DATABASE_URL=url, PASSHOOK_LOG=os.environ.get("PASSHOOK_LOG", "warn"),
                    PASSHOOK_MASTER_KEY=base64.b64encode(os.urandom(32)).decode(),
-                   PASSHOOK_JOB_LEASE_MS=str(args.lease_ms))
+                   PASSHOOK_JOB_LEASE_MS=str(args.lease_ms),
+                   # The Actito sink listens on loopback, which only the operator can open.
+                   PASSHOOK_ALLOW_PRIVATE_HOSTS="127.0.0.1")
 
         def cli(*argv, stdin=None):
             return subprocess.run([binary, *argv], env=env, input=stdin, capture_output=True, text=True,

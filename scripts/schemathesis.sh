@@ -48,6 +48,8 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 export DATABASE_URL="sqlite://$work/passhook.db"
 export PASSHOOK_ADDR="127.0.0.1:$port"
 export PASSHOOK_LOG=${PASSHOOK_LOG:-warn}
+# The tenant's Actito settings below name loopback, which only the operator can open.
+export PASSHOOK_ALLOW_PRIVATE_HOSTS="127.0.0.1"
 base="http://$PASSHOOK_ADDR"
 
 # A tenant with data: the demo (passes, pass types, Apple test credentials)…

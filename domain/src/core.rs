@@ -10,6 +10,7 @@ use crate::actito::client::ActitoClient;
 use crate::crypto::MasterKey;
 use crate::db::Db;
 use crate::ingest::Ingestor;
+use crate::outbound::{Outbound, PrivateHosts};
 use crate::wallet::apns::ApnsClient;
 use crate::wallet::google::GoogleClient;
 
@@ -17,8 +18,13 @@ use crate::wallet::google::GoogleClient;
 pub struct Core {
     pub db: Db,
     pub master_key: Arc<MasterKey>,
-    /// For outbound calls: short timeouts, no redirects followed.
+    /// For calls to URLs the operator sets (APNs, Google, the OIDC issuer, our own
+    /// listeners): short timeouts, no redirects followed.
     pub http: reqwest::Client,
+    /// For calls to destinations a tenant chooses (Actito's API and callbacks): only
+    /// public addresses, unless the operator opens more. Set with [`Core::set_outbound`].
+    pub outbound: Outbound,
+    /// Actito's API, through [`Core::outbound`].
     pub actito: Arc<ActitoClient>,
     /// Signalled when jobs are enqueued, so workers need not wait for their next poll.
     pub jobs_ready: Arc<Notify>,
@@ -39,7 +45,8 @@ impl std::fmt::Debug for Core {
 }
 
 impl Core {
-    /// Must be called inside a Tokio runtime: it starts the event writer.
+    /// Must be called inside a Tokio runtime: it starts the event writer. Tenant-chosen
+    /// destinations are limited to public addresses (see [`Core::set_outbound`]).
     pub fn new(db: Db, master_key: MasterKey) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -48,6 +55,7 @@ impl Core {
             .user_agent(concat!("Passhook/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client's settings are valid");
+        let outbound = Outbound::new(PrivateHosts::default());
         Core {
             ingestor: Ingestor::start(db.clone()),
             apns: Arc::new(ApnsClient::new(crate::wallet::apns::PRODUCTION_URL)),
@@ -58,9 +66,17 @@ impl Core {
             )),
             db,
             master_key: Arc::new(master_key),
-            actito: Arc::new(ActitoClient::new(http.clone())),
+            actito: Arc::new(ActitoClient::new(outbound.clone())),
+            outbound,
             http,
             jobs_ready: Arc::new(Notify::new()),
         }
+    }
+
+    /// Uses this guarded client for every tenant-chosen destination (the operator's
+    /// `PASSHOOK_ALLOW_PRIVATE_HOSTS`, or a test's resolver).
+    pub fn set_outbound(&mut self, outbound: Outbound) {
+        self.actito = Arc::new(ActitoClient::new(outbound.clone()));
+        self.outbound = outbound;
     }
 }

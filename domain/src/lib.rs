@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod journeys;
 pub mod key_cache;
 pub mod live;
+pub mod outbound;
 pub mod passes;
 pub mod processing;
 pub mod retention;

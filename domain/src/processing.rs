@@ -741,7 +741,7 @@ async fn callback(core: &Core, job: &Job) -> Ran {
             .into()
         }
     };
-    let result = callbacks::post(&core.http, url, &hosts).await;
+    let result = callbacks::post(&core.outbound, url, &hosts).await;
     let last = job.attempt >= job.max_attempts;
     let (attempt, outcome) = match result {
         CallbackResult::Delivered { status, latency_ms } => (

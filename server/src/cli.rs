@@ -164,6 +164,9 @@ async fn open(url: &str) -> anyhow::Result<Db> {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    // A malformed operator allow-list stops the command rather than opening less (or
+    // more) than the operator meant.
+    domain::outbound::PrivateHosts::from_env().map_err(anyhow::Error::msg)?;
     let config = Config::new(cli.database_url.clone(), cli.addr, cli.public_url.clone());
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,

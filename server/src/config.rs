@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use domain::crypto::MasterKey;
 use domain::db::{backend_of, sqlite_path, Backend};
+pub use domain::outbound::PrivateHosts;
 pub use domain::sso::SsoConfig;
 pub use domain::worker::WorkerConfig;
 
@@ -25,6 +26,10 @@ pub struct Config {
     pub google_token_url: Option<String>,
     /// Single sign-on, when `PASSHOOK_OIDC_ISSUER` and `PASSHOOK_OIDC_CLIENT_ID` are set.
     pub sso: Option<SsoConfig>,
+    /// Non-public destinations tenants' Actito settings may reach
+    /// (`PASSHOOK_ALLOW_PRIVATE_HOSTS`: host names, addresses, CIDR ranges; empty by
+    /// default). Only the operator opens them, never a tenant setting.
+    pub allow_private_hosts: PrivateHosts,
     /// Requests answered at once (`PASSHOOK_MAX_IN_FLIGHT`, default 512); beyond it,
     /// 503 with Retry-After at once rather than a queue.
     pub max_in_flight: usize,
@@ -101,6 +106,9 @@ impl Config {
             google_token_url: std::env::var("PASSHOOK_GOOGLE_TOKEN_URL").ok(),
             sso: sso_from_env(&public_url),
             max_in_flight: max_in_flight_from_env(),
+            // A malformed value opens nothing here; `passhook` refuses to start with it
+            // (see `cli::run`).
+            allow_private_hosts: PrivateHosts::from_env().unwrap_or_default(),
         }
     }
 

@@ -49,6 +49,9 @@ pub struct Shared {
 
 impl AppState {
     pub fn new(mut core: Core, config: Config) -> Self {
+        core.set_outbound(domain::outbound::Outbound::new(
+            config.allow_private_hosts.clone(),
+        ));
         core.apns = Arc::new(domain::wallet::apns::ApnsClient::new(&config.apns_url));
         core.google = Arc::new(domain::wallet::google::GoogleClient::new(
             core.http.clone(),

@@ -4,10 +4,12 @@ mod support;
 
 use domain::actito::settings::{self, ActitoSettingsInput};
 use domain::api_keys::Scope;
+use domain::outbound::{Outbound, PrivateHosts};
 use domain::passes::{self, Identifiers, NewPass};
+use domain::DomainError;
 use serde_json::{json, Value};
 use support::fakes::{eventually, FakeActito, ACTITO_API_KEY};
-use support::{problem, TestServer};
+use support::{allow_loopback, problem, TestServer};
 
 const LISTENER: &str = "/api/acme/webhooks/listeners/actito/custom-actions/updatePass";
 
@@ -80,7 +82,7 @@ async fn events(s: &TestServer, key: &str, query: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn custom_actions_update_passes_and_call_back_one_by_one_and_in_bulk() {
-    for s in TestServer::all().await {
+    for s in TestServer::all_with(allow_loopback).await {
         let actito = FakeActito::start().await;
         s.tenant("acme").await;
         configure(&s, &actito, vec!["127.0.0.1".into()], json!({})).await;
@@ -189,7 +191,7 @@ async fn custom_actions_update_passes_and_call_back_one_by_one_and_in_bulk() {
 
 #[tokio::test]
 async fn the_same_envelope_twice_is_applied_once() {
-    for s in TestServer::all().await {
+    for s in TestServer::all_with(allow_loopback).await {
         let actito = FakeActito::start().await;
         s.tenant("acme").await;
         configure(&s, &actito, vec!["127.0.0.1".into()], json!({})).await;
@@ -243,7 +245,7 @@ async fn the_same_envelope_twice_is_applied_once() {
 
 #[tokio::test]
 async fn callbacks_only_go_to_allowed_hosts() {
-    for s in TestServer::all().await {
+    for s in TestServer::all_with(allow_loopback).await {
         let actito = FakeActito::start().await;
         s.tenant("acme").await;
         // The contract's default hosts: *.actito.com and *.actito.be, not our fake.
@@ -305,7 +307,7 @@ async fn callbacks_only_go_to_allowed_hosts() {
 
 #[tokio::test]
 async fn failing_callbacks_are_retried_until_they_succeed() {
-    for s in TestServer::all().await {
+    for s in TestServer::all_with(allow_loopback).await {
         let actito = FakeActito::start().await;
         s.tenant("acme").await;
         configure(&s, &actito, vec!["127.0.0.1".into()], json!({})).await;
@@ -369,7 +371,7 @@ async fn failing_callbacks_are_retried_until_they_succeed() {
 
 #[tokio::test]
 async fn profile_events_fetch_the_profile_and_update_mapped_passes() {
-    for s in TestServer::all().await {
+    for s in TestServer::all_with(allow_loopback).await {
         let actito = FakeActito::start().await;
         s.tenant("acme").await;
         configure(
@@ -472,7 +474,7 @@ async fn profile_events_fetch_the_profile_and_update_mapped_passes() {
 
 #[tokio::test]
 async fn profile_reads_are_retried_when_actito_is_unavailable() {
-    for s in TestServer::all().await {
+    for s in TestServer::all_with(allow_loopback).await {
         let actito = FakeActito::start().await;
         s.tenant("acme").await;
         configure(
@@ -648,7 +650,7 @@ async fn other_actito_pushes_and_bad_requests_are_rejected_and_audited() {
 
 #[tokio::test]
 async fn work_survives_a_crash_and_completes_once() {
-    for s in TestServer::all().await {
+    for s in TestServer::all_with(allow_loopback).await {
         let actito = FakeActito::start().await;
         s.tenant("acme").await;
         configure(&s, &actito, vec!["127.0.0.1".into()], json!({})).await;
@@ -685,7 +687,7 @@ async fn work_survives_a_crash_and_completes_once() {
         .await;
         let (db, master_key) = s.crash().await;
 
-        let s = TestServer::start_with_key(db, master_key).await;
+        let s = TestServer::start_with(db, master_key, allow_loopback).await;
         eventually("every pass is updated", || async {
             let (n,): (i64,) =
                 domain::sqlx::query_as("SELECT COUNT(*) FROM passes WHERE version = 2")
@@ -722,6 +724,146 @@ async fn work_survives_a_crash_and_completes_once() {
                 .additional_data["points"],
             599
         );
+        s.stop().await;
+    }
+}
+
+/// Settings that name a loopback fake, as saved while the operator allowed loopback
+/// (or before private destinations were refused): the server below runs without
+/// `PASSHOOK_ALLOW_PRIVATE_HOSTS`, so whatever the tenant stored, nothing reaches it.
+async fn configure_as_earlier(s: &TestServer, actito: &FakeActito, data_mapping: Value) {
+    let mut earlier = s.core();
+    earlier.set_outbound(Outbound::new(PrivateHosts::parse("127.0.0.1").unwrap()));
+    let input = ActitoSettingsInput {
+        api_base_url: Some(actito.url.clone()),
+        entity: "MyEntity".into(),
+        api_key: Some(ACTITO_API_KEY.into()),
+        profile_table_id: "123".into(),
+        identifier_mapping: None,
+        data_mapping: data_mapping.as_object().cloned(),
+        callback_hosts: Some(vec!["127.0.0.1".into()]),
+    };
+    settings::put(&earlier, "acme", input, "test")
+        .await
+        .unwrap();
+}
+
+/// Issue 17's reproduction: a tenant lists `127.0.0.1` as a callback host and a custom
+/// action's callback points at a loopback service. Without the operator's allow-list
+/// the callback is refused for good and the service gets nothing.
+#[tokio::test]
+async fn callbacks_to_loopback_are_refused_without_the_operator() {
+    for s in TestServer::all().await {
+        let actito = FakeActito::start().await;
+        s.tenant("acme").await;
+        configure_as_earlier(&s, &actito, json!({})).await;
+        let key = s
+            .key("acme", &[Scope::ActitoListenerWrite, Scope::AuditRead])
+            .await;
+        let john = pass(&s, "John.Smith@actito.com", "CUST-JOHN").await;
+        let envelope = with_callbacks(sample("custom-action-trigger-one-by-one.json"), &actito);
+        let answer = s
+            .http
+            .post(s.url(LISTENER))
+            .header("X-API-KEY", &key)
+            .json(&envelope)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        let url = s.url("/api/acme/deliveries?channel=actito-callback");
+        let delivery = || async {
+            let page: Value = s
+                .http
+                .get(&url)
+                .header("X-API-KEY", &key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            page["items"][0].clone()
+        };
+        eventually("the callback delivery fails", || async {
+            delivery().await["status"] == "failed"
+        })
+        .await;
+        let delivery = delivery().await;
+        assert!(
+            delivery["lastError"]
+                .as_str()
+                .unwrap()
+                .contains("not a public address"),
+            "{delivery}"
+        );
+        // The pass itself is updated: only the call to loopback is refused.
+        assert_eq!(
+            passes::get(&s.db.db, "acme", &john).await.unwrap().version,
+            2
+        );
+        assert!(actito.callbacks().is_empty(), "{:?}", actito.callbacks());
+        assert!(actito.requests().is_empty(), "{:?}", actito.requests());
+        s.stop().await;
+    }
+}
+
+/// The same for Actito's API: a profile event's profile read is refused before any
+/// call (no token exchange, no profile read), and saving such settings now is refused.
+#[tokio::test]
+async fn the_actito_api_on_loopback_is_refused_without_the_operator() {
+    for s in TestServer::all().await {
+        let actito = FakeActito::start().await;
+        s.tenant("acme").await;
+        configure_as_earlier(&s, &actito, json!({"loyaltyTier": "tier"})).await;
+        let key = s
+            .key("acme", &[Scope::ActitoListenerWrite, Scope::AuditRead])
+            .await;
+        let john = pass(&s, "john.smith@actito.com", "C1").await;
+        actito.set_profile(
+            "123456",
+            json!({"emailAddress": "john.smith@actito.com", "loyaltyTier": "gold"}),
+        );
+        let answer = s
+            .http
+            .post(s.url("/api/acme/webhooks/listeners/actito/profile/CREATE"))
+            .header("X-API-KEY", &key)
+            .json(&sample("profile-create-one-by-one.json"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        eventually("the profile event fails", || async {
+            events(&s, &key, "source=actito")
+                .await
+                .first()
+                .is_some_and(|e| e["status"] == "failed")
+        })
+        .await;
+        assert_eq!(
+            passes::get(&s.db.db, "acme", &john).await.unwrap().version,
+            1
+        );
+        assert_eq!(actito.tokens(), 0);
+        assert!(actito.requests().is_empty(), "{:?}", actito.requests());
+
+        // Saving it again now is a field error on both hosts.
+        let input = ActitoSettingsInput {
+            api_base_url: Some(actito.url.clone()),
+            entity: "MyEntity".into(),
+            api_key: Some(ACTITO_API_KEY.into()),
+            profile_table_id: "123".into(),
+            identifier_mapping: None,
+            data_mapping: None,
+            callback_hosts: Some(vec!["127.0.0.1".into()]),
+        };
+        match settings::put(&s.core(), "acme", input, "test").await {
+            Err(DomainError::Invalid(errors)) => {
+                let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+                assert_eq!(fields, ["apiBaseUrl", "callbackHosts"], "{errors:?}");
+            }
+            other => panic!("{other:?}"),
+        }
         s.stop().await;
     }
 }

@@ -12,7 +12,7 @@ use domain::{audit, deliveries, journeys, stats, DomainError};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use support::fakes::{eventually, FakeActito, ACTITO_API_KEY};
-use support::TestServer;
+use support::{allow_loopback, TestServer};
 
 const ACTITO: &str = "/api/acme/webhooks/listeners/actito/custom-actions/updatePass";
 const EXECUTE: &str = "/api/acme/webhooks/listeners/sfmc/actions/pushupdate/execute";
@@ -125,7 +125,7 @@ async fn only(s: &TestServer, filter: EventFilter) -> Vec<events::Event> {
 
 #[tokio::test]
 async fn events_filter_show_their_detail_and_replay_as_linked_events() {
-    for s in TestServer::all().await {
+    for s in TestServer::all_with(allow_loopback).await {
         let actito = FakeActito::start().await;
         let (pass, key) = setup(&s, &actito).await;
         assert_eq!(
@@ -226,7 +226,7 @@ async fn events_filter_show_their_detail_and_replay_as_linked_events() {
 
 #[tokio::test]
 async fn journeys_and_the_dashboard_count_what_happened() {
-    for s in TestServer::all().await {
+    for s in TestServer::all_with(allow_loopback).await {
         let actito = FakeActito::start().await;
         let (pass, key) = setup(&s, &actito).await;
         assert_eq!(execute(&s, "contact-ann", "ann@example.com").await, 200);

@@ -15,7 +15,7 @@ use domain::passes::{self, Identifiers, NewPass};
 use domain::testing::TestDb;
 use serde_json::{json, Value};
 use support::fakes::{eventually_within, Answer, FlakyPeer};
-use support::{problem, TestServer};
+use support::{allow_loopback, problem, TestServer};
 
 const LISTENER: &str = "/api/acme/webhooks/listeners/actito/custom-actions/updatePass";
 
@@ -112,7 +112,7 @@ fn codes(delivery: &Value) -> Vec<Option<i64>> {
 
 #[tokio::test]
 async fn callbacks_wait_as_long_as_retry_after_asks() {
-    for s in TestServer::all().await {
+    for s in TestServer::all_with(allow_loopback).await {
         let peer = FlakyPeer::start().await;
         let t = tenant(&s, &peer).await;
         peer.script(&[
@@ -151,7 +151,7 @@ async fn callbacks_wait_as_long_as_retry_after_asks() {
 
 #[tokio::test]
 async fn callbacks_that_keep_failing_are_dead_lettered_with_their_error() {
-    for s in TestServer::all().await {
+    for s in TestServer::all_with(allow_loopback).await {
         let peer = FlakyPeer::start().await;
         let t = tenant(&s, &peer).await;
         // `Retry-After: 0` lets the ten attempts run back to back.
@@ -191,7 +191,7 @@ async fn callbacks_that_keep_failing_are_dead_lettered_with_their_error() {
 
 #[tokio::test]
 async fn dropped_connections_are_retried_with_backoff() {
-    for s in TestServer::all().await {
+    for s in TestServer::all_with(allow_loopback).await {
         let peer = FlakyPeer::start().await;
         let t = tenant(&s, &peer).await;
         peer.script(&[Answer::Close]);
@@ -231,7 +231,7 @@ async fn dropped_connections_are_retried_with_backoff() {
 #[tokio::test]
 async fn a_hanging_peer_never_slows_the_listeners() {
     // Each backend waits out an HTTP timeout: side by side, to keep the suite short.
-    let runs: Vec<_> = TestServer::all()
+    let runs: Vec<_> = TestServer::all_with(allow_loopback)
         .await
         .into_iter()
         .map(|s| tokio::spawn(hanging_peer(s)))
@@ -336,7 +336,12 @@ impl Drop for Pg {
 async fn restart_scenario(url: &str, pg: &Pg) {
     let db = domain::db::Db::connect(url).await.unwrap();
     db.migrate().await.unwrap();
-    let s = TestServer::start_with_key(TestDb::attach(url).await, MasterKey::generate()).await;
+    let s = TestServer::start_with(
+        TestDb::attach(url).await,
+        MasterKey::generate(),
+        allow_loopback,
+    )
+    .await;
     let peer = FlakyPeer::start().await;
     let t = tenant(&s, &peer).await;
     let ready = || async { s.http.get(s.url("/readyz")).send().await.unwrap().status() };

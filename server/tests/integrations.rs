@@ -3,12 +3,13 @@
 mod support;
 
 use domain::api_keys::Scope;
+use domain::crypto::MasterKey;
 use domain::events::REJECTION_BUDGET;
 use domain::history::{self, Area};
 use domain::testing::TestDb;
 use serde_json::{json, Value};
 use support::fakes::{FakeActito, ACTITO_API_KEY, ACTITO_BODY_MARKER};
-use support::{problem, TestServer};
+use support::{allow_loopback, problem, TestServer};
 
 #[tokio::test]
 async fn actito_settings_are_stored_sealed_and_shown_masked() {
@@ -230,7 +231,7 @@ async fn the_stored_actito_key_goes_only_to_its_own_host() {
     for db in TestDb::all().await {
         let home = FakeActito::start().await;
         let elsewhere = FakeActito::start().await;
-        let s = TestServer::start(db).await;
+        let s = TestServer::start_with(db, MasterKey::generate(), allow_loopback).await;
         s.tenant("acme").await;
         let key = s.key("acme", &[Scope::IntegrationsWrite]).await;
         let cookie = s.admin_session("acme").await;
@@ -340,4 +341,110 @@ async fn the_stored_actito_key_goes_only_to_its_own_host() {
         }
         s.stop().await;
     }
+}
+
+/// Tenants cannot point Actito settings at obviously private places (loopback, link-local
+/// metadata, `localhost`): a field error at save time. Only the operator opens them,
+/// with `PASSHOOK_ALLOW_PRIVATE_HOSTS`. (The guarded client is the real guard; see
+/// actito.rs for calls to names and stored settings.)
+#[tokio::test]
+async fn private_actito_hosts_need_the_operator() {
+    let body = |base: &str, hosts: &[&str]| json!({"apiBaseUrl": base, "entity": "E", "apiKey": "k", "profileTableId": "1", "callbackHosts": hosts});
+    let tenant_only = TestServer::start(TestDb::sqlite().await).await;
+    tenant_only.tenant("acme").await;
+    let key = tenant_only.key("acme", &[Scope::IntegrationsWrite]).await;
+    let url = tenant_only.url("/api/acme/integrations/actito");
+    for (base, hosts, fields) in [
+        (
+            "http://127.0.0.1:9",
+            vec!["*.actito.com"],
+            vec!["apiBaseUrl"],
+        ),
+        ("http://[::1]:9", vec!["*.actito.com"], vec!["apiBaseUrl"]),
+        (
+            "http://169.254.169.254",
+            vec!["*.actito.com"],
+            vec!["apiBaseUrl"],
+        ),
+        (
+            "http://localhost:9",
+            vec!["*.actito.com"],
+            vec!["apiBaseUrl"],
+        ),
+        (
+            "https://api.actito.com",
+            vec!["127.0.0.1"],
+            vec!["callbackHosts"],
+        ),
+        (
+            "https://api.actito.com",
+            vec!["localhost"],
+            vec!["callbackHosts"],
+        ),
+        (
+            "https://api.actito.com",
+            vec!["169.254.169.254"],
+            vec!["callbackHosts"],
+        ),
+        (
+            "https://api.actito.com",
+            vec!["*.localhost", "10.0.0.1"],
+            vec!["callbackHosts", "callbackHosts"],
+        ),
+    ] {
+        let answer = tenant_only
+            .http
+            .put(&url)
+            .header("X-API-KEY", &key)
+            .json(&body(base, &hosts))
+            .send()
+            .await
+            .unwrap();
+        let problem = problem(answer, 400).await;
+        let got: Vec<&str> = problem["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap())
+            .collect();
+        assert_eq!(got, fields, "{base} {hosts:?}: {problem}");
+    }
+    tenant_only.stop().await;
+
+    let operator = TestServer::start_with(TestDb::sqlite().await, MasterKey::generate(), |c| {
+        c.allow_private_hosts =
+            server::config::PrivateHosts::parse("127.0.0.0/8, localhost").unwrap();
+    })
+    .await;
+    operator.tenant("acme").await;
+    let key = operator.key("acme", &[Scope::IntegrationsWrite]).await;
+    let url = operator.url("/api/acme/integrations/actito");
+    for (base, hosts) in [
+        ("http://127.0.0.1:9", vec!["127.0.0.1"]),
+        ("http://localhost:9", vec!["localhost"]),
+    ] {
+        let answer = operator
+            .http
+            .put(&url)
+            .header("X-API-KEY", &key)
+            .json(&body(base, &hosts))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "{base} {hosts:?}");
+    }
+    // What the operator did not open stays closed.
+    let answer = operator
+        .http
+        .put(&url)
+        .header("X-API-KEY", &key)
+        .json(&body("http://169.254.169.254", &["*.actito.com"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        problem(answer, 400).await["errors"][0]["field"],
+        "apiBaseUrl"
+    );
+    operator.stop().await;
 }

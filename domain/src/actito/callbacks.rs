@@ -1,10 +1,13 @@
-//! Actito's notifyOK / notifyKO callbacks: only to allowed hosts, never following
-//! redirects, never to private addresses unless a tenant names that host exactly.
+//! Actito's notifyOK / notifyKO callbacks: only to the tenant's callback hosts, through
+//! the guarded client ([`Outbound`]): never following redirects, never to a non-public
+//! address unless the operator allows it (`PASSHOOK_ALLOW_PRIVATE_HOSTS`), whatever
+//! the tenant lists.
 
-use std::net::IpAddr;
 use std::time::Instant;
 
 use url::Url;
+
+use crate::outbound::{Outbound, OutboundError};
 
 /// How one callback attempt went.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,30 +43,9 @@ fn matches(host: &str, pattern: &str) -> bool {
     }
 }
 
-fn is_private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| is_private(IpAddr::V4(v4)))
-        }
-    }
-}
-
-/// Checks a callback URL against the tenant's patterns; `Err` says why not.
-pub async fn check_target(url: &str, patterns: &[String]) -> Result<Url, String> {
+/// Checks a callback URL against the tenant's patterns; `Err` says why not. Where the
+/// host leads is checked when connecting, by the guarded client ([`Outbound`]).
+pub fn check_target(url: &str, patterns: &[String]) -> Result<Url, String> {
     let url = Url::parse(url).map_err(|_| format!("{url:?} is not a URL"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("scheme {} is not allowed", url.scheme()));
@@ -73,30 +55,15 @@ pub async fn check_target(url: &str, patterns: &[String]) -> Result<Url, String>
         .ok_or("the URL has no host")?
         .trim_matches(['[', ']'])
         .to_lowercase();
-    let exact = patterns.iter().any(|p| p == &host);
-    if !exact && !patterns.iter().any(|p| matches(&host, p)) {
+    if !patterns.iter().any(|p| matches(&host, p)) {
         return Err(format!("host {host} is not in the tenant's callback hosts"));
-    }
-    if !exact {
-        let port = url.port_or_known_default().unwrap_or(443);
-        let addrs = tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|e| format!("cannot resolve {host}: {e}"))?;
-        for addr in addrs {
-            if is_private(addr.ip()) {
-                return Err(format!(
-                    "{host} resolves to the private address {}; list the host exactly to allow it",
-                    addr.ip()
-                ));
-            }
-        }
     }
     Ok(url)
 }
 
 /// POSTs the callback (no body) and says how it went.
-pub async fn post(http: &reqwest::Client, url: &str, patterns: &[String]) -> CallbackResult {
-    let url = match check_target(url, patterns).await {
+pub async fn post(http: &Outbound, url: &str, patterns: &[String]) -> CallbackResult {
+    let url = match check_target(url, patterns) {
         Ok(url) => url,
         Err(error) => {
             return CallbackResult::Refused {
@@ -107,7 +74,11 @@ pub async fn post(http: &reqwest::Client, url: &str, patterns: &[String]) -> Cal
         }
     };
     let started = Instant::now();
-    let answer = http.post(url).header("Content-Length", "0").send().await;
+    let answer = http
+        .post(url.as_str())
+        .header("Content-Length", "0")
+        .send()
+        .await;
     let latency_ms = started.elapsed().as_millis() as i64;
     match answer {
         Ok(r) if r.status().is_success() => CallbackResult::Delivered {
@@ -131,7 +102,12 @@ pub async fn post(http: &reqwest::Client, url: &str, patterns: &[String]) -> Cal
             latency_ms,
             error: format!("HTTP {}", r.status().as_u16()),
         },
-        Err(e) => CallbackResult::Failed {
+        Err(OutboundError::Refused(error)) => CallbackResult::Refused {
+            status: None,
+            latency_ms,
+            error,
+        },
+        Err(OutboundError::Http(e)) => CallbackResult::Failed {
             status: None,
             latency_ms,
             error: if e.is_timeout() {
@@ -147,6 +123,9 @@ pub async fn post(http: &reqwest::Client, url: &str, patterns: &[String]) -> Cal
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outbound::{PrivateHosts, StaticLookup};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
 
     fn hosts(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
@@ -161,45 +140,77 @@ mod tests {
         assert!(matches("127.0.0.1", "127.0.0.1"));
     }
 
-    #[tokio::test]
-    async fn only_allowed_public_hosts_or_exact_entries_pass() {
+    #[test]
+    fn only_the_tenants_hosts_pass() {
         let defaults = hosts(&["*.actito.com", "*.actito.be"]);
-        assert!(check_target("https://evil.example/ca/OK", &defaults)
-            .await
-            .is_err());
-        assert!(check_target("ftp://www.actito.com/x", &defaults)
-            .await
-            .is_err());
-        let exact = hosts(&["127.0.0.1"]);
-        assert!(check_target("http://127.0.0.1:9/ca/OK", &exact)
-            .await
-            .is_ok());
-        let wildcard = hosts(&["*.localhost"]);
-        let err = check_target("http://a.localhost:9/ca/OK", &wildcard).await;
-        assert!(
-            err.is_err(),
-            "a wildcard never reaches a private address: {err:?}"
-        );
+        assert!(check_target("https://evil.example/ca/OK", &defaults).is_err());
+        assert!(check_target("ftp://www.actito.com/x", &defaults).is_err());
+        assert!(check_target("https://www.actito.com/ca/OK", &defaults).is_ok());
     }
 
-    #[test]
-    fn private_ranges_are_known() {
-        for ip in [
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "127.0.0.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:10.0.0.1",
-        ] {
-            assert!(is_private(ip.parse().unwrap()), "{ip}");
+    async fn counting_listener() -> (u16, Arc<AtomicUsize>) {
+        let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = socket.local_addr().unwrap().port();
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut stream, _)) = socket.accept().await {
+                seen.fetch_add(1, Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+            }
+        });
+        (port, count)
+    }
+
+    #[tokio::test]
+    async fn a_listed_host_resolving_to_loopback_is_refused_and_never_reached() {
+        let (port, seen) = counting_listener().await;
+        let lookup = Arc::new(StaticLookup::new([(
+            "ca.actito.com",
+            vec!["127.0.0.1".parse().unwrap()],
+        )]));
+        let outbound = Outbound::with_lookup(PrivateHosts::default(), lookup);
+        for patterns in [hosts(&["*.actito.com"]), hosts(&["ca.actito.com"])] {
+            let result = post(
+                &outbound,
+                &format!("http://ca.actito.com:{port}/ca/OK"),
+                &patterns,
+            )
+            .await;
+            assert!(
+                matches!(&result, CallbackResult::Refused { status: None, .. }),
+                "{patterns:?}: {result:?}"
+            );
         }
-        for ip in ["8.8.8.8", "2001:4860::8888"] {
-            assert!(!is_private(ip.parse().unwrap()), "{ip}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(seen.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_listed_private_address_needs_the_operator() {
+        let (port, seen) = counting_listener().await;
+        let url = format!("http://127.0.0.1:{port}/ca/OK");
+        let exact = hosts(&["127.0.0.1"]);
+        let tenant_only = Outbound::new(PrivateHosts::default());
+        let result = post(&tenant_only, &url, &exact).await;
+        assert!(
+            matches!(&result, CallbackResult::Refused { status: None, .. }),
+            "{result:?}"
+        );
+        assert_eq!(seen.load(Ordering::SeqCst), 0);
+        for allow in ["127.0.0.1", "127.0.0.0/8"] {
+            let operator = Outbound::new(PrivateHosts::parse(allow).unwrap());
+            let result = post(&operator, &url, &exact).await;
+            assert!(
+                matches!(result, CallbackResult::Delivered { status: 200, .. }),
+                "{allow}: {result:?}"
+            );
         }
+        assert_eq!(seen.load(Ordering::SeqCst), 2);
     }
 }

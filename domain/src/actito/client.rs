@@ -12,6 +12,7 @@ use tokio::sync::Mutex;
 
 use super::settings::ActitoSettings;
 use crate::crypto::sha256_hex;
+use crate::outbound::{Outbound, OutboundError};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ActitoError {
@@ -47,9 +48,10 @@ struct Attribute {
     value: Value,
 }
 
-/// Shared by all tenants; tokens are cached per API host and key.
+/// Shared by all tenants; tokens are cached per API host and key. Every call goes
+/// through the guarded client: the API host is the tenant's choice.
 pub struct ActitoClient {
-    http: reqwest::Client,
+    http: Outbound,
     tokens: Mutex<HashMap<String, (String, Instant)>>,
 }
 
@@ -57,7 +59,7 @@ pub struct ActitoClient {
 const TOKEN_MARGIN: Duration = Duration::from_secs(60);
 
 impl ActitoClient {
-    pub fn new(http: reqwest::Client) -> Self {
+    pub fn new(http: Outbound) -> Self {
         ActitoClient {
             http,
             tokens: Mutex::new(HashMap::new()),
@@ -177,7 +179,11 @@ impl ActitoClient {
                 refreshed = true;
                 continue;
             }
-            let text = check(response).await?.text().await.map_err(transport)?;
+            let text = check(response)
+                .await?
+                .text()
+                .await
+                .map_err(|e| transport(e.into()))?;
             if text.trim().is_empty() {
                 return Ok(Value::Null);
             }
@@ -213,7 +219,14 @@ fn parse_seconds(value: &Value) -> Option<Duration> {
     }
 }
 
-fn transport(err: reqwest::Error) -> ActitoError {
+/// A refused destination is for good; anything else on the way is worth retrying.
+fn transport(err: OutboundError) -> ActitoError {
+    let err = match err {
+        OutboundError::Refused(why) => {
+            return ActitoError::Refused(format!("Actito may not be called there: {why}"))
+        }
+        OutboundError::Http(err) => err,
+    };
     ActitoError::Unavailable {
         message: if err.is_timeout() {
             "Actito could not be reached: timed out".into()

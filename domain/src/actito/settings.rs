@@ -7,6 +7,7 @@ use crate::clock::{now_ms, rfc3339};
 use crate::core::Core;
 use crate::error::{DomainError, FieldError, Result};
 use crate::history::{self, Area, MASK};
+use crate::outbound::PrivateHosts;
 
 pub const DEFAULT_API_BASE_URL: &str = "https://api.actito.com";
 
@@ -202,9 +203,17 @@ fn normalise_base(base: &str) -> String {
     base.trim().trim_end_matches('/').to_string()
 }
 
-fn check_base(base: &str, errors: &mut Vec<FieldError>) {
+/// An http(s) URL whose host is not an obviously private place (a non-public IP
+/// literal, `localhost`) unless the operator allows it. Names that lead to private
+/// addresses are refused when called, by the guarded client.
+fn check_base(base: &str, allow: &PrivateHosts, errors: &mut Vec<FieldError>) {
     match url::Url::parse(base) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+            let host = u.host_str().unwrap_or_default();
+            if let Some(why) = allow.refuses(host) {
+                errors.push(FieldError::new("apiBaseUrl", why));
+            }
+        }
         _ => errors.push(FieldError::new("apiBaseUrl", "must be an http(s) URL")),
     }
 }
@@ -225,7 +234,8 @@ async fn store(
             .as_deref()
             .unwrap_or(DEFAULT_API_BASE_URL),
     );
-    check_base(&base, &mut errors);
+    let allow = core.outbound.private_hosts();
+    check_base(&base, allow, &mut errors);
     if input.entity.trim().is_empty() {
         errors.push(FieldError::new("entity", "is required"));
     }
@@ -252,6 +262,8 @@ async fn store(
                 "callbackHosts",
                 format!("{host:?} is not a host or *.domain pattern"),
             ));
+        } else if let Some(why) = allow.refuses(host) {
+            errors.push(FieldError::new("callbackHosts", why));
         }
     }
     let (sealed, api_key) = match input
@@ -385,7 +397,7 @@ pub async fn test_connection(
 ) -> Result<ConnectionOutcome> {
     let base = normalise_base(&input.api_base_url);
     let mut errors = Vec::new();
-    check_base(&base, &mut errors);
+    check_base(&base, core.outbound.private_hosts(), &mut errors);
     let typed = input.api_key.trim();
     let (api_key, which) = if !typed.is_empty() {
         (typed.to_string(), "typed in the form")

@@ -8,7 +8,7 @@ use domain::api_keys::{self, Scope};
 use domain::crypto::MasterKey;
 use domain::testing::TestDb;
 use domain::{tenants, Core};
-use server::config::WorkerConfig;
+use server::config::{PrivateHosts, WorkerConfig};
 use server::{AppState, Config};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -18,8 +18,16 @@ pub struct TestServer {
     pub db: TestDb,
     pub key: MasterKey,
     pub http: reqwest::Client,
+    /// The operator's allow-list the server runs with (`PASSHOOK_ALLOW_PRIVATE_HOSTS`).
+    pub allow_private_hosts: PrivateHosts,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// The operator opens loopback (`PASSHOOK_ALLOW_PRIVATE_HOSTS=127.0.0.1`), for tests
+/// whose Actito fake or callback sink listens there. Tenant settings alone never can.
+pub fn allow_loopback(config: &mut Config) {
+    config.allow_private_hosts = PrivateHosts::parse("127.0.0.1").unwrap();
 }
 
 impl TestServer {
@@ -52,6 +60,7 @@ impl TestServer {
             ..WorkerConfig::default()
         };
         adjust(&mut config);
+        let allow_private_hosts = config.allow_private_hosts.clone();
         let state = AppState::new(Core::new(db.db.clone(), key.clone()), config);
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(server::serve(state, listener, shutdown.clone()));
@@ -64,13 +73,19 @@ impl TestServer {
             db,
             key,
             http,
+            allow_private_hosts,
             shutdown,
             task,
         }
     }
 
+    /// A domain handle on the server's database, key and operator allow-list.
     pub fn core(&self) -> Core {
-        Core::new(self.db.db.clone(), self.key.clone())
+        let mut core = Core::new(self.db.db.clone(), self.key.clone());
+        core.set_outbound(domain::outbound::Outbound::new(
+            self.allow_private_hosts.clone(),
+        ));
+        core
     }
 
     /// Stops at once, as a crash would: in-flight jobs are dropped mid-way.
@@ -83,9 +98,14 @@ impl TestServer {
 
     /// One server per backend this run can test.
     pub async fn all() -> Vec<TestServer> {
+        Self::all_with(|_| {}).await
+    }
+
+    /// One server per backend, each with a configuration adjusted by `adjust`.
+    pub async fn all_with(adjust: impl Fn(&mut Config)) -> Vec<TestServer> {
         let mut servers = Vec::new();
         for db in TestDb::all().await {
-            servers.push(TestServer::start(db).await);
+            servers.push(TestServer::start_with(db, MasterKey::generate(), &adjust).await);
         }
         servers
     }
