@@ -250,15 +250,16 @@ async fn a_job_run_twice_at_once_calls_back_once() {
             "_links": {"notifyOK": {"href": "https://callbacks.invalid/OK_1"},
                        "notifyKO": {"href": "https://callbacks.invalid/KO_1"}}}})
         .to_string();
-        core.ingestor.ingest(inbound, None, vec![job]).await.unwrap();
+        core.ingestor
+            .ingest(inbound, None, vec![job])
+            .await
+            .unwrap();
         let job = jobs::claim(&t.db, "w1", &[ACTITO_CUSTOM_ACTION], 1, 60_000)
             .await
             .unwrap()
             .remove(0);
-        let (first, second) = tokio::join!(
-            processing::run(&core, &job),
-            processing::run(&core, &job)
-        );
+        let (first, second) =
+            tokio::join!(processing::run(&core, &job), processing::run(&core, &job));
         let _ = (first, second);
         let (callbacks,): (i64,) = domain::sqlx::query_as(
             "SELECT COUNT(*) FROM deliveries WHERE channel = 'actito-callback'",

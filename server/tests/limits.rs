@@ -14,7 +14,7 @@ use tokio::io::AsyncWriteExt;
 
 const LOG: &str = "/wallet/apple/v1/log";
 const SFMC: &str = "/webhooks/listeners/sfmc/actions/pushupdate";
-const SALT: &[u8] = b"journey-secret";
+const SALT: &[u8] = b"journey-signing-secret";
 
 fn logs_of(bytes: usize) -> Value {
     json!({ "logs": ["x".repeat(bytes)] })

@@ -500,7 +500,8 @@ async fn push_for_tenant(
         .send().await.unwrap().json().await.unwrap();
     let pass_id = pass["id"].as_str().unwrap().to_string();
     let token = domain::wallet::pkpass::authentication_token(&s.core(), tenant, &pass_id);
-    let push_token = format!("{tenant}-push-token");
+    // Hex, as APNs device tokens are, and different per tenant.
+    let push_token = domain::crypto::sha256_hex(tenant);
     let r = s
         .http
         .post(s.url(&format!(

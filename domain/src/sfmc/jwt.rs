@@ -305,13 +305,16 @@ mod tests {
 
     #[test]
     fn tokens_issued_before_the_dedupe_window_are_expired() {
-        let keys = [key("k", "secret")];
+        let keys = [key("k", "a-signing-secret")];
         let now = chrono::Utc::now().timestamp();
-        let old = sign(&json!({"iat": now - MAX_TOKEN_AGE_SECONDS - 60}), b"secret");
+        let old = sign(
+            &json!({"iat": now - MAX_TOKEN_AGE_SECONDS - 60}),
+            b"a-signing-secret",
+        );
         assert_eq!(verify(&old, &keys), Err(JwtError::Expired));
-        let recent = sign(&json!({"iat": now - 3600}), b"secret");
+        let recent = sign(&json!({"iat": now - 3600}), b"a-signing-secret");
         assert!(verify(&recent, &keys).is_ok());
-        let neither = sign(&json!({"jti": "j"}), b"secret");
+        let neither = sign(&json!({"jti": "j"}), b"a-signing-secret");
         assert!(verify(&neither, &keys).is_ok(), "no exp nor iat: accepted");
     }
 

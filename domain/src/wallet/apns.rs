@@ -260,7 +260,7 @@ mod tests {
             apns: None,
         };
         let result = client
-            .push(&credentials, "pass.example", "../../other?x=")
+            .push("acme", &credentials, "pass.example", "../../other?x=")
             .await;
         assert!(
             matches!(result, PushResult::Failed { status: None, .. }),
