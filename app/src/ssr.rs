@@ -144,8 +144,7 @@ pub async fn require(role: Role) -> Result<Caller, ServerFnError> {
         return Err(ServerFnError::new("Please sign in."));
     };
     if !caller.tenant.role.allows(role) {
-        status(http::StatusCode::FORBIDDEN);
-        return Err(ServerFnError::new(
+        return Err(forbidden(
             "Your role does not allow this. Ask an admin of this tenant.",
         ));
     }

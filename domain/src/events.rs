@@ -253,14 +253,16 @@ pub async fn ingest_in(
 pub async fn reject(db: &Db, rejection: &Rejection) -> Result<Option<String>> {
     let now = now_ms();
     let credentialed = rejection.key_id.is_some() || rejection.body.is_some();
-    let count = if credentialed {
-        "SELECT COUNT(*) FROM inbound_events WHERE tenant_id = $1 AND status = $2 \
-         AND received_at > $3 AND (key_id IS NOT NULL OR body IS NOT NULL)"
+    let own_budget = if credentialed {
+        "(key_id IS NOT NULL OR body IS NOT NULL)"
     } else {
-        "SELECT COUNT(*) FROM inbound_events WHERE tenant_id = $1 AND status = $2 \
-         AND received_at > $3 AND key_id IS NULL AND body IS NULL"
+        "key_id IS NULL AND body IS NULL"
     };
-    let (recent,): (i64,) = sqlx::query_as(count)
+    let count = format!(
+        "SELECT COUNT(*) FROM inbound_events WHERE tenant_id = $1 AND status = $2 \
+         AND received_at > $3 AND {own_budget}"
+    );
+    let (recent,): (i64,) = sqlx::query_as(&count)
         .bind(&rejection.tenant_id)
         .bind(REJECTED)
         .bind(now - REJECTION_WINDOW_MS)

@@ -18,6 +18,7 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 use tower_http::limit::RequestBodyLimitLayer;
 
+use crate::api::json::ApiJson;
 use crate::api::wallet::http_date;
 use crate::problem::Problem;
 use crate::state::AppState;
@@ -323,21 +324,9 @@ pub async fn latest(
 pub async fn log(
     State(state): State<AppState>,
     Path(tenant_id): Path<String>,
-    body: Result<Json<DeviceLogs>, axum::extract::rejection::JsonRejection>,
-) -> Result<StatusCode, Response> {
     // A body that is JSON but not `{"logs": [string]}` is a 400, as the document says.
-    let body = match body {
-        Ok(Json(body)) => body,
-        Err(rejection) if rejection.status() == StatusCode::UNPROCESSABLE_ENTITY => {
-            return Err(Problem::new(
-                StatusCode::BAD_REQUEST,
-                "MALFORMED_BODY",
-                "Send {\"logs\": [\"line\", …]}.",
-            )
-            .into_response())
-        }
-        Err(rejection) => return Err(Problem::for_status(rejection.status()).into_response()),
-    };
+    ApiJson(body): ApiJson<DeviceLogs>,
+) -> Result<StatusCode, Response> {
     match tenants::exists(&state.core.db, &tenant_id).await {
         Ok(true) => {}
         Ok(false) => return Err(Problem::not_found("No such tenant.").into_response()),

@@ -7,7 +7,7 @@ mod support;
 use domain::testing::TestDb;
 use domain::users::{self, Role};
 use serde_json::Value;
-use support::TestServer;
+use support::{session_cookie, TestServer};
 
 /// Tests here count password verifications, a process-wide number: one at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -26,16 +26,6 @@ async fn login(s: &TestServer, email: &str, password: &str, next: &str) -> reqwe
         .unwrap()
 }
 
-fn session_cookie(response: &reqwest::Response) -> Option<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("passhook_session="))
-        .map(|v| v.split(';').next().unwrap().to_string())
-}
-
 fn location(response: &reqwest::Response) -> String {
     response
         .headers()
@@ -43,10 +33,6 @@ fn location(response: &reqwest::Response) -> String {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string()
-}
-
-async fn sign_in(s: &TestServer, email: &str, password: &str) -> Option<String> {
-    session_cookie(&login(s, email, password, "/").await)
 }
 
 /// The signed-in person's email for this cookie, or `None` when the session is void.
@@ -101,8 +87,8 @@ async fn adding_another_tenants_person_takes_nothing_over() {
     for db in TestDb::all().await {
         let s = TestServer::start(db).await;
         two_tenants(&s).await;
-        let victim_session = sign_in(&s, VICTIM, VICTIM_PASSWORD).await.unwrap();
-        let attacker = sign_in(&s, ATTACKER, ATTACKER_PASSWORD).await.unwrap();
+        let victim_session = s.sign_in(VICTIM, VICTIM_PASSWORD).await.unwrap();
+        let attacker = s.sign_in(ATTACKER, ATTACKER_PASSWORD).await.unwrap();
 
         let added = console_fn(
             &s,
@@ -122,7 +108,7 @@ async fn adding_another_tenants_person_takes_nothing_over() {
         );
 
         assert!(
-            sign_in(&s, VICTIM, "attacker chosen password")
+            s.sign_in(VICTIM, "attacker chosen password")
                 .await
                 .is_none(),
             "the attacker's password does not open the victim's account"
@@ -132,7 +118,7 @@ async fn adding_another_tenants_person_takes_nothing_over() {
             Some(VICTIM),
             "the victim's session goes on"
         );
-        let victim = sign_in(&s, VICTIM, VICTIM_PASSWORD).await;
+        let victim = s.sign_in(VICTIM, VICTIM_PASSWORD).await;
         assert!(victim.is_some(), "the victim's own password still works");
         let user = users::find_by_email(&s.db.db, VICTIM)
             .await
@@ -191,7 +177,8 @@ async fn adding_another_tenants_person_takes_nothing_over() {
             .await
             .unwrap();
         assert!(again["Invalid"].is_array(), "a used link: {again}");
-        assert!(sign_in(&s, "new@alpha-staff.test", "the new person's own")
+        assert!(s
+            .sign_in("new@alpha-staff.test", "the new person's own")
             .await
             .is_some());
         s.stop().await;

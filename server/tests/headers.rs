@@ -15,24 +15,9 @@ async fn admin_cookie(s: &TestServer) -> String {
     users::upsert(&s.db.db, "acme", "admin@acme.test", Role::Admin, PASSWORD)
         .await
         .unwrap();
-    let response = s
-        .http
-        .post(s.url("/console/fn/login"))
-        .form(&[("email", "admin@acme.test"), ("password", PASSWORD)])
-        .send()
+    s.sign_in("admin@acme.test", PASSWORD)
         .await
-        .unwrap();
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("passhook_session="))
         .expect("a session cookie")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string()
 }
 
 fn header(response: &reqwest::Response, name: &str) -> Option<String> {

@@ -126,24 +126,7 @@ impl Tenant {
 }
 
 async fn sign_in(s: &TestServer, email: &str) -> String {
-    let response = s
-        .http
-        .post(s.url("/console/fn/login"))
-        .form(&[("email", email), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("passhook_session="))
-        .expect("a session cookie")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string()
+    s.sign_in(email, PASSWORD).await.expect("a session cookie")
 }
 
 async fn set_up(s: &TestServer, id: &'static str, name: &str, marketer: bool) -> Tenant {

@@ -24,29 +24,9 @@ async fn sign_in(http: &reqwest::Client, base: &str, db: &domain::db::Db, tenant
     users::upsert(db, tenant, &email, Role::Admin, PASSWORD)
         .await
         .unwrap();
-    let response = http
-        .post(format!("{base}/console/fn/login"))
-        .form(&[("email", email.as_str()), ("password", PASSWORD)])
-        .send()
+    support::sign_in_at(http, base, &email, PASSWORD)
         .await
-        .unwrap();
-    assert!(
-        response.status().is_redirection() || response.status().is_success(),
-        "login answered {}",
-        response.status()
-    );
-    let cookie = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("passhook_session="))
         .expect("a session cookie")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    cookie
 }
 
 #[derive(Clone, Debug)]

@@ -106,12 +106,6 @@ impl<S: RequiredScope> FromRequestParts<AppState> for ApiCaller<S> {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        Self::identify(parts, state).await
-    }
-}
-
-impl<S: RequiredScope> ApiCaller<S> {
-    async fn identify(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let tenant_id = path_tenant(parts, state)
             .await
             .map_err(IntoResponse::into_response)?;

@@ -148,24 +148,15 @@ impl TestServer {
         )
         .await
         .unwrap();
-        let response = self
-            .http
-            .post(self.url("/console/fn/login"))
-            .form(&[("email", email.as_str()), ("password", PASSWORD)])
-            .send()
+        self.sign_in(&email, PASSWORD)
             .await
-            .unwrap();
-        response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with("passhook_session="))
             .expect("a session cookie")
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string()
+    }
+
+    /// Signs in through the console's login function: the session cookie to send, or
+    /// `None` when the sign-in was refused.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Option<String> {
+        sign_in_at(&self.http, &self.url, email, password).await
     }
 
     /// Calls a console server function with a JSON body as `cookie`'s session; the
@@ -192,6 +183,39 @@ impl TestServer {
         self.shutdown.cancel();
         self.task.await.unwrap().unwrap();
     }
+}
+
+/// Signs in at the server on `base` (a replica of several): the session cookie, or
+/// `None` when the sign-in was refused.
+pub async fn sign_in_at(
+    http: &reqwest::Client,
+    base: &str,
+    email: &str,
+    password: &str,
+) -> Option<String> {
+    let response = http
+        .post(format!("{base}/console/fn/login"))
+        .form(&[("email", email), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_redirection() || response.status().is_success(),
+        "login answered {}",
+        response.status()
+    );
+    session_cookie(&response)
+}
+
+/// The `passhook_session=…` cookie a response sets, ready for a `cookie` header.
+pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("passhook_session="))
+        .map(|v| v.split(';').next().unwrap().to_string())
 }
 
 /// Reads a response that must be a problem document with this status.
