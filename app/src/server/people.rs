@@ -48,7 +48,9 @@ pub async fn people_page() -> Result<PeopleView, ServerFnError> {
                 sign_in: match (m.has_password, sso_configured) {
                     (true, true) => "Password or SSO",
                     (true, false) => "Password",
-                    (false, _) => "SSO only",
+                    // No password yet: the person has a set-up link (or uses SSO).
+                    (false, true) => "SSO only, until a password is set",
+                    (false, false) => "No password yet (set-up link)",
                 }
                 .into(),
                 user_id: m.user_id,
