@@ -57,9 +57,9 @@ export async function signIn(page: Page, email = ADMIN, password = PASSWORD) {
   await page.waitForURL((url) => !url.pathname.startsWith('/login') || url.searchParams.has('error'));
 }
 
-/** The Actito sample payloads shipped with the product documentation. */
+/** The Actito sample payloads (fixtures/actito, copied from the product documentation). */
 export function sample(name: string): unknown {
-  const file = path.join(__dirname, '..', '..', '..', 'shared', 'spec', 'samples', name);
+  const file = path.join(__dirname, '..', '..', 'fixtures', 'actito', name);
   return JSON.parse(fs.readFileSync(file, 'utf8'));
 }
 
