@@ -1,6 +1,20 @@
 //! Time as the database stores it: UTC milliseconds since the epoch.
 
+use std::time::{Duration, Instant};
+
 use chrono::{DateTime, SecondsFormat, Utc};
+
+/// The longest a peer's token is cached, whatever lifetime it announces.
+pub const LONGEST_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// When something that lasts `lifetime` from now ends. A lifetime comes from a peer
+/// (`expiresIn`, `expires_in`): it is held to [`LONGEST_LIFETIME`], and added with
+/// checked arithmetic, so that no answer can make the clock overflow (a panic).
+pub fn expiry(lifetime: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(lifetime.min(LONGEST_LIFETIME))
+        .unwrap_or(now)
+}
 
 pub fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
@@ -22,6 +36,14 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_huge_lifetime_is_held_to_a_day() {
+        let until = super::expiry(std::time::Duration::MAX);
+        let left = until - std::time::Instant::now();
+        assert!(left <= super::LONGEST_LIFETIME, "{left:?}");
+        assert!(left > super::LONGEST_LIFETIME / 2, "{left:?}");
+    }
+
     #[test]
     fn formats_utc_with_millis() {
         assert_eq!(

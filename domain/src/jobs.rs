@@ -5,13 +5,15 @@
 //! key's first pending job is `queued`, the ones behind it are `waiting` and move up
 //! when it ends, so a claim never scans a backlog it could not take anyway. A worker
 //! may take a key's first job together with the waiting ones right behind it (a
-//! run), and runs them one after another. On PostgreSQL, claims use `FOR UPDATE SKIP
-//! LOCKED`, so several processes never run the same job at once (and a claim still
-//! checks that no earlier job of the key is pending, which keeps the order when two
-//! replicas enqueue for one key at the same moment); on SQLite the single writer
-//! does that.
+//! run), and runs them one after another. A claim first ranks the runnable jobs per
+//! tenant (each tenant within its share of the worker's places), then takes the
+//! chosen ones with an update that checks each row again: on PostgreSQL an update
+//! that waited for another replica's claim re-reads the row, so two replicas never
+//! take one job (and the check that no earlier job of the key is pending keeps the
+//! order when two replicas enqueue for one key at the same moment); on SQLite the
+//! single writer does that.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -224,6 +226,36 @@ impl Runs<'_> {
     }
 }
 
+/// How a worker's places are shared between tenants: a tenant never holds more than
+/// `per_tenant` of them, so that one tenant's slow jobs (callbacks to a host that
+/// hangs until the timeout) leave places for the others. Jobs of the `exempt` kinds
+/// don't count: they are ordered per tenant (at most one run of them per tenant at a
+/// time), and a tenant's own pass updates must not wait for its slow callbacks.
+pub struct Shares<'a> {
+    pub per_tenant: usize,
+    pub exempt: &'a [&'a str],
+    /// The places each tenant holds already (runs in progress, exempt kinds aside).
+    pub busy: &'a HashMap<String, usize>,
+}
+
+impl Shares<'_> {
+    /// No tenant is limited (besides the claim's own limit).
+    pub fn unlimited() -> Shares<'static> {
+        static NONE: std::sync::OnceLock<HashMap<String, usize>> = std::sync::OnceLock::new();
+        Shares {
+            per_tenant: usize::MAX,
+            exempt: &[],
+            busy: NONE.get_or_init(HashMap::new),
+        }
+    }
+
+    /// The places `tenant` may still take.
+    fn room(&self, tenant: &str) -> usize {
+        self.per_tenant
+            .saturating_sub(self.busy.get(tenant).copied().unwrap_or(0))
+    }
+}
+
 /// [`claim`], where a claimed job of one of `runs.kinds` comes with the waiting jobs
 /// of its ordering key right behind it that are of those kinds too, as one run, in
 /// order. Returns the runs (most of one job) in the order of their first jobs.
@@ -235,15 +267,38 @@ pub async fn claim_runs(
     limit: i64,
     lease_ms: i64,
 ) -> Result<Vec<Vec<Job>>> {
+    claim_shared(
+        db,
+        worker,
+        kinds,
+        runs,
+        &Shares::unlimited(),
+        limit,
+        lease_ms,
+    )
+    .await
+}
+
+/// [`claim_runs`], where each tenant takes at most its room in `shares` (a run takes
+/// one place).
+pub async fn claim_shared(
+    db: &Db,
+    worker: &str,
+    kinds: &[&str],
+    runs: &Runs<'_>,
+    shares: &Shares<'_>,
+    limit: i64,
+    lease_ms: i64,
+) -> Result<Vec<Vec<Job>>> {
     let now = now_ms();
     let lease = Lease {
         worker,
-        until: now + lease_ms,
+        until: now.saturating_add(lease_ms),
         now,
     };
     let mut conn = db.background().await?;
     let mut tx = conn.begin().await?;
-    let heads = claim_heads(&mut tx, db.backend(), &lease, kinds, limit).await?;
+    let heads = claim_heads(&mut tx, db.backend(), &lease, kinds, shares, limit).await?;
     let mut claimed = Vec::with_capacity(heads.len());
     for head in heads {
         let followers = match &head.ordering_key {
@@ -258,6 +313,22 @@ pub async fn claim_runs(
     }
     tx.commit().await?;
     Ok(claimed)
+}
+
+/// On SQLite (one process by design) the jobs still marked running at start-up were
+/// left by a previous process that stopped without finishing them: they are runnable
+/// at once, instead of after their lease (which would hold their tenant's ordered
+/// jobs behind them). Returns how many.
+pub async fn take_over_at_start(db: &Db) -> Result<u64> {
+    if db.backend() != Backend::Sqlite {
+        return Ok(0);
+    }
+    let taken = sqlx::query(&format!(
+        "UPDATE jobs SET locked_until = 0 WHERE status = '{RUNNING}' AND locked_until > 0"
+    ))
+    .execute(&mut *db.background().await?)
+    .await?;
+    Ok(taken.rows_affected())
 }
 
 /// Who claims, until when, as of when.
@@ -296,41 +367,76 @@ fn job_from(row: JobRow) -> Job {
     }
 }
 
-/// The runnable queued jobs (and lapsed running ones), oldest first. Waiting jobs are
-/// not looked at; the check for an earlier pending job of the key only matters when
-/// two replicas queued a key's first job at the same moment.
+/// A job (`t`, an alias of `jobs` or the table itself) that may be claimed as of
+/// `now`: queued and due, or running with a lapsed lease; and first of its ordering
+/// key (that check only matters when two replicas queued a key's first job at the
+/// same moment). Waiting jobs are not looked at.
+fn runnable(t: &str, now: &str, kinds: &str) -> String {
+    format!(
+        "{t}.kind IN ({kinds}) AND {t}.status IN ('{QUEUED}', '{RUNNING}') \
+         AND (({t}.status = '{QUEUED}' AND {t}.run_at <= {now}) \
+           OR ({t}.status = '{RUNNING}' AND {t}.locked_until < {now})) \
+         AND ({t}.ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM jobs o \
+             WHERE o.ordering_key = {t}.ordering_key AND o.seq < {t}.seq \
+             AND o.status IN {PENDING_SQL}))"
+    )
+}
+
+/// The runnable jobs to claim, oldest first within each tenant's room: first the
+/// candidates (the oldest of each tenant and kind, ranked in SQL so that a backlog
+/// of one never hides another's jobs), then the chosen ones claimed by an update that checks
+/// again that they are runnable.
 async fn claim_heads(
     conn: &mut AnyConnection,
     backend: Backend,
     lease: &Lease<'_>,
     kinds: &[&str],
+    shares: &Shares<'_>,
     limit: i64,
 ) -> Result<Vec<Job>> {
     let kinds_sql = (0..kinds.len())
-        .map(|i| format!("${}", i + 5))
+        .map(|i| format!("${}", i + 4))
         .collect::<Vec<_>>()
         .join(", ");
+    let per_tenant = shares.per_tenant.min(limit.max(0) as usize) as i64;
+    // On PostgreSQL the candidates are locked, skipping those another replica is
+    // claiming right now, so that replicas claiming at once take different jobs.
     let lock = match backend {
         Backend::Postgres => "FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
     };
     let sql = format!(
+        "SELECT seq, tenant_id, kind FROM jobs WHERE seq IN (SELECT seq FROM (SELECT j.seq, \
+           ROW_NUMBER() OVER (PARTITION BY j.tenant_id, j.kind ORDER BY j.seq) AS turn \
+           FROM jobs j WHERE {}) c \
+         WHERE c.turn <= $2 ORDER BY c.seq LIMIT $3) ORDER BY seq {lock}",
+        runnable("j", "$1", &kinds_sql)
+    );
+    let mut query = sqlx::query_as::<_, Candidate>(&sql)
+        .bind(lease.now)
+        .bind(per_tenant)
+        .bind(limit.saturating_mul(4));
+    for kind in kinds {
+        query = query.bind(*kind);
+    }
+    let candidates = query.fetch_all(&mut *conn).await?;
+    let chosen = choose(&candidates, shares, limit.max(0) as usize);
+    if chosen.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The conditions are on the updated rows themselves: on PostgreSQL an update
+    // that waited for another claim's row lock checks them again on the new row.
+    let sql = format!(
         "UPDATE jobs SET status = '{RUNNING}', locked_by = $1, locked_until = $2, \
          attempts = attempts + 1, updated_at = $3 \
-         WHERE seq IN (SELECT j.seq FROM jobs j \
-           WHERE j.kind IN ({kinds_sql}) AND j.status IN ('{QUEUED}', '{RUNNING}') \
-           AND ((j.status = '{QUEUED}' AND j.run_at <= $3) OR (j.status = '{RUNNING}' AND j.locked_until < $3)) \
-           AND (j.ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM jobs o \
-               WHERE o.ordering_key = j.ordering_key AND o.seq < j.seq \
-               AND o.status IN {PENDING_SQL})) \
-           ORDER BY j.seq LIMIT $4 {lock}) \
-         RETURNING {JOB_COLUMNS}"
+         WHERE jobs.seq IN ({}) AND {} RETURNING {JOB_COLUMNS}",
+        seq_list(&chosen),
+        runnable("jobs", "$3", &kinds_sql)
     );
     let mut query = sqlx::query_as::<_, JobRow>(&sql)
         .bind(lease.worker)
         .bind(lease.until)
-        .bind(lease.now)
-        .bind(limit);
+        .bind(lease.now);
     for kind in kinds {
         query = query.bind(*kind);
     }
@@ -342,6 +448,37 @@ async fn claim_heads(
         .collect();
     jobs.sort_by_key(|j| j.seq);
     Ok(jobs)
+}
+
+/// A runnable job that may be claimed: its seq, tenant and kind.
+type Candidate = (i64, String, String);
+
+/// Up to `limit` of the candidates, oldest first, each tenant within its room.
+fn choose(candidates: &[Candidate], shares: &Shares<'_>, limit: usize) -> Vec<i64> {
+    let mut taken: HashMap<&str, usize> = HashMap::new();
+    let mut chosen = Vec::new();
+    for (seq, tenant, kind) in candidates {
+        if chosen.len() == limit {
+            break;
+        }
+        if shares.exempt.contains(&kind.as_str()) {
+            chosen.push(*seq);
+            continue;
+        }
+        let count = taken.entry(tenant.as_str()).or_default();
+        if *count < shares.room(tenant) {
+            *count += 1;
+            chosen.push(*seq);
+        }
+    }
+    chosen
+}
+
+fn seq_list(seqs: &[i64]) -> String {
+    seqs.iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The waiting jobs right behind `head_seq` in `key`'s order, as long as they are of
@@ -378,15 +515,11 @@ async fn claim_followers(
     if seqs.is_empty() {
         return Ok(Vec::new());
     }
-    let list = seqs
-        .iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
     let mut jobs: Vec<Job> = sqlx::query_as::<_, JobRow>(&format!(
         "UPDATE jobs SET status = '{RUNNING}', locked_by = $1, locked_until = $2, \
          attempts = attempts + 1, updated_at = $3 \
-         WHERE status = '{WAITING}' AND seq IN ({list}) RETURNING {JOB_COLUMNS}"
+         WHERE status = '{WAITING}' AND seq IN ({}) RETURNING {JOB_COLUMNS}",
+        seq_list(&seqs)
     ))
     .bind(lease.worker)
     .bind(lease.until)
@@ -416,14 +549,22 @@ pub async fn promote_orphans(db: &Db) -> Result<u64> {
     Ok(moved.rows_affected())
 }
 
-/// Extends the leases of jobs this worker still runs.
-pub async fn heartbeat(db: &Db, worker: &str, lease_ms: i64) -> Result<()> {
-    sqlx::query("UPDATE jobs SET locked_until = $1 WHERE locked_by = $2 AND status = $3")
-        .bind(now_ms() + lease_ms)
+/// Extends the leases of these jobs (by `seq`), the ones this worker's live tasks
+/// run: a job whose task ended without recording it (it panicked, or was stopped)
+/// keeps its old lease, which lapses, and the job runs again.
+pub async fn heartbeat(db: &Db, worker: &str, seqs: &[i64], lease_ms: i64) -> Result<()> {
+    let mut conn = db.background().await?;
+    for chunk in seqs.chunks(PER_STATEMENT) {
+        sqlx::query(&format!(
+            "UPDATE jobs SET locked_until = $1 WHERE locked_by = $2 AND status = $3 AND seq IN ({})",
+            seq_list(chunk)
+        ))
+        .bind(now_ms().saturating_add(lease_ms))
         .bind(worker)
         .bind(RUNNING)
-        .execute(&mut *db.background().await?)
+        .execute(&mut *conn)
         .await?;
+    }
     Ok(())
 }
 

@@ -1,8 +1,14 @@
 //! The worker loop: claims jobs, runs them side by side, renews their leases, and
 //! records how each attempt ended. Started by `passhook serve`, stopped with it.
 
+use std::any::Any;
 use std::collections::{BTreeSet, HashMap};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
 
 use sqlx::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -11,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_ms;
 use crate::core::Core;
-use crate::db::Db;
+use crate::db::{Backend, Db};
 use crate::error::Result;
 use crate::ids::new_id;
 use crate::jobs::{self, Job, Outcome};
@@ -32,7 +38,15 @@ pub struct WorkerConfig {
     /// Jobs of one ordering key claimed and run one after the other as one run (see
     /// [`processing::run_in_order`]); a run takes one of the `batch` places.
     pub run: usize,
+    /// Places one tenant holds at most (its ordered pass updates aside): one tenant's
+    /// slow jobs (callbacks to a host that hangs) never hold the places every other
+    /// tenant's work needs.
+    pub per_tenant: usize,
 }
+
+/// The lease on PostgreSQL: a replica that died has its jobs taken over by the
+/// others within this (the renewals of a live worker come every third of it).
+pub const REPLICA_LEASE_MS: i64 = 12_000;
 
 impl Default for WorkerConfig {
     fn default() -> Self {
@@ -41,8 +55,35 @@ impl Default for WorkerConfig {
             poll: Duration::from_millis(500),
             batch: 32,
             run: 32,
+            per_tenant: 16,
         }
     }
+}
+
+impl WorkerConfig {
+    /// The defaults for a backend. SQLite is one process by design, which takes its
+    /// predecessor's jobs over at start ([`jobs::take_over_at_start`]): its lease
+    /// only guards against a database that stops answering, and can be long. On
+    /// PostgreSQL leases are short, so that a dead replica's jobs come back soon.
+    pub fn for_backend(backend: Backend) -> Self {
+        let lease_ms = match backend {
+            Backend::Sqlite => 60_000,
+            Backend::Postgres => REPLICA_LEASE_MS,
+        };
+        WorkerConfig {
+            lease_ms,
+            ..WorkerConfig::default()
+        }
+    }
+}
+
+/// What runs a claimed run of jobs: the product's flows ([`processing::run_in_order`]),
+/// or a test's own.
+pub type Handler = Arc<dyn Fn(Core, Vec<Job>) -> BoxFuture<'static, Vec<Ran>> + Send + Sync>;
+
+/// The product's handler: every job kind this release knows.
+pub fn processing_handler() -> Handler {
+    Arc::new(|core, run| Box::pin(async move { processing::run_in_order(&core, &run).await }))
 }
 
 /// Runs until `shutdown`; jobs already started are finished first.
@@ -51,13 +92,29 @@ impl Default for WorkerConfig {
 /// one slow job (a callback to a peer that hangs until the HTTP timeout) never holds
 /// back the jobs behind it.
 pub async fn run(core: Core, config: WorkerConfig, shutdown: CancellationToken) {
+    run_with(core, config, processing_handler(), shutdown).await
+}
+
+/// [`run`] with the jobs run by `handler`.
+pub async fn run_with(
+    core: Core,
+    config: WorkerConfig,
+    handler: Handler,
+    shutdown: CancellationToken,
+) {
     let worker = new_id("wrk");
     tracing::info!(%worker, "worker started");
+    match jobs::take_over_at_start(&core.db).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(jobs = n, "running jobs of a previous process taken over"),
+        Err(e) => tracing::warn!(error = %e, "cannot take over a previous process's jobs"),
+    }
     let finisher = Finisher::start(core.db.clone(), worker.clone());
     let mut running = JoinSet::new();
-    // The jobs each running task runs: a job whose lease lapsed while it still runs
-    // here can come back in a claim, and must not start a second time beside itself.
-    let mut running_jobs: HashMap<tokio::task::Id, Vec<String>> = HashMap::new();
+    // What each running task runs: a job whose lease lapsed while it still runs here
+    // can come back in a claim, and must not start a second time beside itself; only
+    // these jobs' leases are renewed; and each tenant's places are counted.
+    let mut tasks: HashMap<tokio::task::Id, Task> = HashMap::new();
     let runs = jobs::Runs {
         kinds: &processing::RUN_KINDS,
         max: config.run.max(1),
@@ -77,11 +134,18 @@ pub async fn run(core: Core, config: WorkerConfig, shutdown: CancellationToken) 
         let mut idle = false;
         if !shutdown.is_cancelled() && (running.is_empty() || free >= refill) {
             let asked = tokio::time::Instant::now();
-            match jobs::claim_runs(
+            let busy = places_by_tenant(&tasks);
+            let shares = jobs::Shares {
+                per_tenant: config.per_tenant.max(1),
+                exempt: &processing::RUN_KINDS,
+                busy: &busy,
+            };
+            match jobs::claim_shared(
                 &core.db,
                 &worker,
                 &processing::KINDS,
                 &runs,
+                &shares,
                 free as i64,
                 config.lease_ms,
             )
@@ -96,16 +160,21 @@ pub async fn run(core: Core, config: WorkerConfig, shutdown: CancellationToken) 
                         heartbeat.reset();
                     }
                     for run in claimed {
-                        let busy =
-                            |job: &Job| running_jobs.values().flatten().any(|id| *id == job.id);
+                        let busy = |job: &Job| tasks.values().any(|t| t.seqs.contains(&job.seq));
                         if run.iter().any(busy) {
                             continue;
                         }
-                        let ids = run.iter().map(|job| job.id.clone()).collect();
-                        let (core, finisher) = (core.clone(), finisher.clone());
-                        let task =
-                            running.spawn(async move { run_in_order(&core, &finisher, run).await });
-                        running_jobs.insert(task.id(), ids);
+                        let task = Task {
+                            tenant_id: run[0].tenant_id.clone(),
+                            counted: !processing::RUN_KINDS.contains(&run[0].kind.as_str()),
+                            seqs: run.iter().map(|job| job.seq).collect(),
+                        };
+                        let (core, finisher, handler) =
+                            (core.clone(), finisher.clone(), handler.clone());
+                        let spawned = running.spawn(async move {
+                            run_in_order(&core, &finisher, &handler, run).await
+                        });
+                        tasks.insert(spawned.id(), task);
                     }
                     if idle && orphans_checked.elapsed() >= ORPHAN_CHECK {
                         orphans_checked = tokio::time::Instant::now();
@@ -130,7 +199,7 @@ pub async fn run(core: Core, config: WorkerConfig, shutdown: CancellationToken) 
             Some(ended) = running.join_next_with_id(), if !running.is_empty() => {
                 let mut ended = Some(ended);
                 while let Some(task) = ended {
-                    running_jobs.remove(&task.map_or_else(|e| e.id(), |(id, ())| id));
+                    tasks.remove(&task.map_or_else(|e| e.id(), |(id, ())| id));
                     ended = running.try_join_next_with_id();
                 }
             }
@@ -139,7 +208,8 @@ pub async fn run(core: Core, config: WorkerConfig, shutdown: CancellationToken) 
             _ = shutdown.cancelled(), if !shutdown.is_cancelled() => {}
             _ = heartbeat.tick(), if !running.is_empty() => {
                 let asked = tokio::time::Instant::now();
-                match tokio::time::timeout(lease / 3, jobs::heartbeat(&core.db, &worker, config.lease_ms)).await {
+                let live: Vec<i64> = tasks.values().flat_map(|t| t.seqs.iter().copied()).collect();
+                match tokio::time::timeout(lease / 3, jobs::heartbeat(&core.db, &worker, &live, config.lease_ms)).await {
                     Ok(Ok(())) => renewed = asked,
                     Ok(Err(e)) => tracing::warn!(error = %e, "cannot renew job leases"),
                     Err(_) => tracing::warn!("cannot renew job leases: the database does not answer"),
@@ -151,12 +221,28 @@ pub async fn run(core: Core, config: WorkerConfig, shutdown: CancellationToken) 
                     tracing::error!(jobs = running.len(), "job leases could not be renewed; abandoning the running jobs");
                     running.abort_all();
                     while running.join_next().await.is_some() {}
-                    running_jobs.clear();
+                    tasks.clear();
                 }
             }
         }
     }
     tracing::info!(%worker, "worker stopped");
+}
+
+/// A running task's run: its tenant, whether it counts in the tenant's share (see
+/// [`jobs::Shares`]), and its jobs.
+struct Task {
+    tenant_id: String,
+    counted: bool,
+    seqs: Vec<i64>,
+}
+
+fn places_by_tenant(tasks: &HashMap<tokio::task::Id, Task>) -> HashMap<String, usize> {
+    let mut busy = HashMap::new();
+    for task in tasks.values().filter(|t| t.counted) {
+        *busy.entry(task.tenant_id.clone()).or_default() += 1;
+    }
+    busy
 }
 
 /// How often an idle worker looks for waiting jobs left without a job ahead of them.
@@ -172,9 +258,15 @@ async fn promote_orphans(db: &Db) {
 
 /// Runs a claimed run (most often one job) and hands every outcome to the finisher
 /// at once, so they share its next commit.
-async fn run_in_order(core: &Core, finisher: &Finisher, run: Vec<Job>) {
+async fn run_in_order(core: &Core, finisher: &Finisher, handler: &Handler, run: Vec<Job>) {
     let started = now_ms();
-    let rans = processing::run_in_order(core, &run).await;
+    let rans = match AssertUnwindSafe(handler(core.clone(), run.clone()))
+        .catch_unwind()
+        .await
+    {
+        Ok(rans) => rans,
+        Err(panic) => panicked(&run, panic.as_ref()),
+    };
     let mut replies = Vec::with_capacity(run.len());
     for (job, ran) in run.into_iter().zip(rans) {
         if let Outcome::Retry { error, .. } | Outcome::Fatal { error } = &ran.outcome {
@@ -199,6 +291,24 @@ async fn run_in_order(core: &Core, finisher: &Finisher, run: Vec<Job>) {
     if dead {
         core.jobs_ready.notify_one();
     }
+}
+
+/// The outcomes of a run whose handler panicked: a failed attempt of its first job,
+/// with the panic's message, retried like any failure; the jobs behind it wait for it.
+fn panicked(run: &[Job], panic: &(dyn Any + Send)) -> Vec<Ran> {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into());
+    tracing::error!(job = %run[0].id, kind = %run[0].kind, %message, "job panicked");
+    let mut rans: Vec<Ran> = vec![Outcome::Retry {
+        error: format!("the job panicked: {message}"),
+        retry_after_ms: None,
+    }
+    .into()];
+    rans.extend(run[1..].iter().map(|_| Ran::from(Outcome::Released)));
+    rans
 }
 
 /// A job's status once its outcome is recorded; `None` when its lease was lost.

@@ -73,10 +73,12 @@ fn is_yes(value: &str) -> bool {
     )
 }
 
-/// The worker's settings, with the lease from `PASSHOOK_JOB_LEASE_MS` when set (how
-/// long a crashed process's jobs wait before another worker takes them over).
-fn worker_from_env() -> WorkerConfig {
-    let mut worker = WorkerConfig::default();
+/// The worker's settings for the database's backend, with the lease from
+/// `PASSHOOK_JOB_LEASE_MS` when set (how long a crashed replica's jobs wait before
+/// another worker takes them over).
+fn worker_from_env(database_url: &str) -> WorkerConfig {
+    let backend = domain::db::backend_of(database_url).unwrap_or(domain::db::Backend::Sqlite);
+    let mut worker = WorkerConfig::for_backend(backend);
     if let Some(ms) = std::env::var("PASSHOOK_JOB_LEASE_MS")
         .ok()
         .and_then(|v| v.trim().parse::<i64>().ok())
@@ -93,12 +95,13 @@ impl Config {
             .unwrap_or_else(|| format!("http://{addr}"))
             .trim_end_matches('/')
             .to_string();
+        let worker = worker_from_env(&database_url);
         Config {
             database_url,
             addr,
             public_url: public_url.clone(),
             site_root: default_site_root(),
-            worker: worker_from_env(),
+            worker,
             apns_url: std::env::var("PASSHOOK_APNS_URL")
                 .unwrap_or_else(|_| domain::wallet::apns::PRODUCTION_URL.to_string()),
             google_api_url: std::env::var("PASSHOOK_GOOGLE_API_URL")

@@ -472,6 +472,39 @@ async fn profile_events_fetch_the_profile_and_update_mapped_passes() {
     }
 }
 
+/// A tenant's Actito host chooses the token's lifetime: one that would overflow the
+/// clock must not panic the job (which then stayed running, its tenant's profile
+/// events stuck behind it).
+#[tokio::test]
+async fn a_token_lifetime_past_the_clock_is_held_to_a_day() {
+    for s in TestServer::all_with(allow_loopback).await {
+        let actito = FakeActito::start().await;
+        *actito.state.expires_in.lock().unwrap() = Some(json!(u64::MAX));
+        s.tenant("acme").await;
+        configure(&s, &actito, vec![], json!({"loyaltyTier": "tier"})).await;
+        let key = s.key("acme", &[Scope::ActitoListenerWrite]).await;
+        let john = pass(&s, "john.smith@actito.com", "C1").await;
+        actito.set_profile(
+            "123456",
+            json!({"emailAddress": "john.smith@actito.com", "loyaltyTier": "gold"}),
+        );
+        let answer = s
+            .http
+            .post(s.url("/api/acme/webhooks/listeners/actito/profile/CREATE"))
+            .header("X-API-KEY", &key)
+            .json(&sample("profile-create-one-by-one.json"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        eventually("the pass gets the mapped data", || async {
+            passes::get(&s.db.db, "acme", &john).await.unwrap().version == 2
+        })
+        .await;
+        s.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn profile_reads_are_retried_when_actito_is_unavailable() {
     for s in TestServer::all_with(allow_loopback).await {

@@ -101,7 +101,7 @@ impl ActitoClient {
             .as_ref()
             .and_then(parse_seconds)
             .unwrap_or(Duration::from_secs(900));
-        let until = Instant::now() + lifetime.saturating_sub(TOKEN_MARGIN);
+        let until = crate::clock::expiry(lifetime.saturating_sub(TOKEN_MARGIN));
         self.tokens
             .lock()
             .await

@@ -207,7 +207,7 @@ impl GoogleClient {
             .unwrap_or_default()
             .to_string();
         let lifetime = body["expires_in"].as_u64().unwrap_or(3600);
-        let until = Instant::now() + Duration::from_secs(lifetime.saturating_sub(60));
+        let until = crate::clock::expiry(Duration::from_secs(lifetime.saturating_sub(60)));
         self.tokens
             .lock()
             .await

@@ -37,6 +37,8 @@ pub struct ActitoState {
     pub callbacks: Mutex<Vec<String>>,
     /// Every request, whatever its route.
     pub requests: Mutex<Vec<ActitoRequest>>,
+    /// The token answer's `expiresIn` (default `"900s"`).
+    pub expires_in: Mutex<Option<Value>>,
 }
 
 /// A fake Actito: token exchange, profile reads and the notifyOK/KO receiver.
@@ -122,7 +124,13 @@ async fn token(State(state): State<Arc<ActitoState>>, headers: HeaderMap) -> Res
             .into_response();
     }
     let n = state.token_calls.fetch_add(1, Ordering::SeqCst) + 1;
-    Json(json!({"accessToken": format!("token-{n}"), "tokenType": "bearer", "expiresIn": "900s"}))
+    let expires_in = state
+        .expires_in
+        .lock()
+        .unwrap()
+        .clone()
+        .unwrap_or(json!("900s"));
+    Json(json!({"accessToken": format!("token-{n}"), "tokenType": "bearer", "expiresIn": expires_in}))
         .into_response()
 }
 
