@@ -212,6 +212,7 @@ pub async fn replay(core: &Core, tenant_id: &str, event_id: &str) -> Result<Stri
             activity_id,
             definition_instance_id: instance,
             key_value,
+            ..Default::default()
         },
         items,
         replay_of: Some(event_id.to_string()),

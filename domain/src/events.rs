@@ -123,9 +123,9 @@ pub async fn ingest(
 const NEW_EVENT_COLUMNS: &str =
     "(id, tenant_id, source, kind, received_at, status, dedupe_key, body, \
      headers, response, key_id, journey_id, activity_id, definition_instance_id, key_value, items, \
-     replay_of)";
-const NEW_EVENT_BINDS: usize = 17;
-/// Rows per INSERT statement (17 values each stays far below both databases' limits).
+     replay_of, definition_id, activity_instance_id, journey_mode)";
+const NEW_EVENT_BINDS: usize = 20;
+/// Rows per INSERT statement (20 values each stays far below both databases' limits).
 const NEW_EVENTS_PER_INSERT: usize = 100;
 
 /// Inserts accepted events, many rows per statement, skipping any whose dedupe key is
@@ -166,7 +166,10 @@ pub async fn insert_new(
                 .bind(inbound.journey.definition_instance_id.clone())
                 .bind(inbound.journey.key_value.clone())
                 .bind(inbound.items)
-                .bind(inbound.replay_of.clone());
+                .bind(inbound.replay_of.clone())
+                .bind(inbound.journey.definition_id.clone())
+                .bind(inbound.journey.activity_instance_id.clone())
+                .bind(inbound.journey.mode.clone());
         }
         inserted.extend(
             query
@@ -204,7 +207,8 @@ pub async fn ingest_in(
     let inserted = sqlx::query(
         "INSERT INTO inbound_events (id, tenant_id, source, kind, received_at, status, dedupe_key, body, \
          headers, response, key_id, journey_id, activity_id, definition_instance_id, key_value, items, \
-         replay_of) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+         replay_of, definition_id, activity_instance_id, journey_mode) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
          ON CONFLICT (tenant_id, source, dedupe_key) DO NOTHING",
     )
     .bind(&event_id)
@@ -224,6 +228,9 @@ pub async fn ingest_in(
     .bind(&inbound.journey.key_value)
     .bind(inbound.items)
     .bind(&inbound.replay_of)
+    .bind(&inbound.journey.definition_id)
+    .bind(&inbound.journey.activity_instance_id)
+    .bind(&inbound.journey.mode)
     .execute(&mut *conn)
     .await?;
     if inserted.rows_affected() == 0 {
@@ -243,6 +250,69 @@ pub async fn ingest_in(
     let jobs: Vec<NewJob> = jobs.into_iter().map(|j| j.for_event(&event_id)).collect();
     jobs::enqueue(conn, &jobs).await?;
     Ok(Ingested::New { event_id })
+}
+
+/// Notes why an accepted event did nothing (an execute that matched no pass, answered
+/// 200 by the tenant's choice); [`settle`] keeps it.
+pub async fn note_reason(db: &Db, event_id: &str, code: &str, detail: &str) -> Result<()> {
+    sqlx::query("UPDATE inbound_events SET reason = $1, detail = $2 WHERE id = $3")
+        .bind(code)
+        .bind(detail)
+        .bind(event_id)
+        .execute(db.writer())
+        .await?;
+    Ok(())
+}
+
+/// The reason an unsigned call is recorded with (status `processed`).
+pub const UNSIGNED: &str = "UNSIGNED";
+
+/// Records a call accepted without a credential that changes nothing (a Journey
+/// Builder lifecycle call sent as plain JSON): `processed` at once, reason
+/// [`UNSIGNED`], no key. The caller bounds how many a tenant may send.
+pub async fn record_unsigned(db: &Db, inbound: &Inbound) -> Result<String> {
+    let id = new_id("evt");
+    let now = now_ms();
+    let mut body = inbound.body.as_str();
+    let mut cut = body.len().min(REJECTED_BODY_LIMIT);
+    while !body.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    body = &body[..cut];
+    sqlx::query(
+        "INSERT INTO inbound_events (id, tenant_id, source, kind, received_at, status, reason, detail, \
+         body, headers, journey_id, activity_id, definition_id, processed_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(&id)
+    .bind(&inbound.tenant_id)
+    .bind(inbound.source)
+    .bind(&inbound.kind)
+    .bind(now)
+    .bind(PROCESSED)
+    .bind(UNSIGNED)
+    .bind("Sent without a signature (Journey Builder often does); recorded, and it changed nothing.")
+    .bind(body)
+    .bind(inbound.headers.to_string())
+    .bind(&inbound.journey.journey_id)
+    .bind(&inbound.journey.activity_id)
+    .bind(&inbound.journey.definition_id)
+    .bind(now)
+    .execute(db.writer())
+    .await?;
+    db.publish(LiveEvent::new(
+        &inbound.tenant_id,
+        LiveKind::Inbound {
+            event_id: id.clone(),
+            source: inbound.source.to_string(),
+            kind: inbound.kind.clone(),
+            status: PROCESSED.to_string(),
+            reason: Some(UNSIGNED.to_string()),
+            journey_id: inbound.journey.journey_id.clone(),
+            key_value: None,
+        },
+    ));
+    Ok(id)
 }
 
 /// Records a rejection unless the tenant's budget for the hour is spent (or the
@@ -281,8 +351,9 @@ pub async fn reject(db: &Db, rejection: &Rejection) -> Result<Option<String>> {
     let id = new_id("evt");
     sqlx::query(
         "INSERT INTO inbound_events (id, tenant_id, source, kind, received_at, status, reason, detail, body, \
-         headers, key_id, journey_id, activity_id, definition_instance_id, key_value) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+         headers, key_id, journey_id, activity_id, definition_instance_id, key_value, \
+         definition_id, activity_instance_id, journey_mode) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
     )
     .bind(&id)
     .bind(&rejection.tenant_id)
@@ -299,6 +370,9 @@ pub async fn reject(db: &Db, rejection: &Rejection) -> Result<Option<String>> {
     .bind(&rejection.journey.activity_id)
     .bind(&rejection.journey.definition_instance_id)
     .bind(&rejection.journey.key_value)
+    .bind(&rejection.journey.definition_id)
+    .bind(&rejection.journey.activity_instance_id)
+    .bind(&rejection.journey.mode)
     .execute(db.writer())
     .await?;
     db.publish(LiveEvent::new(
@@ -338,6 +412,14 @@ pub struct Event {
     pub definition_instance_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_value: Option<String>,
+    /// The journey a lifecycle call's version (`journeyId`) belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub definition_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity_instance_id: Option<String>,
+    /// Execute's `mode` as Journey Builder sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
     pub processed_at: Option<String>,
 }
 
@@ -397,11 +479,15 @@ type EventRow = (
     Option<String>,
     Option<String>,
     Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
 );
 
 const EVENT_COLUMNS: &str =
     "id, source, kind, received_at, status, reason, detail, items, journey_id, \
-     activity_id, definition_instance_id, key_value, processed_at";
+     activity_id, definition_instance_id, key_value, processed_at, definition_id, \
+     activity_instance_id, journey_mode";
 
 fn event_from(row: EventRow) -> Event {
     let (
@@ -418,6 +504,9 @@ fn event_from(row: EventRow) -> Event {
         definition_instance_id,
         key_value,
         processed,
+        definition_id,
+        activity_instance_id,
+        mode,
     ) = row;
     Event {
         id,
@@ -432,6 +521,9 @@ fn event_from(row: EventRow) -> Event {
         activity_id,
         definition_instance_id,
         key_value,
+        definition_id,
+        activity_instance_id,
+        mode,
         processed_at: processed.map(rfc3339),
     }
 }

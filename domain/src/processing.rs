@@ -601,11 +601,28 @@ async fn queue_callbacks(
     tenant_id: &str,
     callbacks: &[(&str, &str)],
 ) -> Result<()> {
+    let callbacks: Vec<(Option<&str>, &str)> = callbacks
+        .iter()
+        .map(|(event_id, url)| (Some(*event_id), *url))
+        .collect();
+    queue_callbacks_for(conn, tenant_id, &callbacks).await
+}
+
+/// [`queue_callbacks`], where a callback may belong to no stored event (the items
+/// of a refused envelope).
+async fn queue_callbacks_for(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    callbacks: &[(Option<&str>, &str)],
+) -> Result<()> {
+    if callbacks.is_empty() {
+        return Ok(());
+    }
     let new: Vec<NewDelivery> = callbacks
         .iter()
         .map(|(event_id, url)| NewDelivery {
             pass_id: None,
-            event_id: Some(event_id),
+            event_id: *event_id,
             target: url,
         })
         .collect();
@@ -625,6 +642,28 @@ async fn queue_callbacks(
         .collect();
     jobs::enqueue(conn, &jobs).await?;
     Ok(())
+}
+
+/// A custom-action envelope refused after authentication (a parameter holding an
+/// object, an item without parameters): every item whose notifyKO link can be read
+/// still gets it, so that its profile does not wait in the Actito scenario forever.
+/// The links go through the tenant's callback hosts like any callback. Returns how
+/// many were queued.
+pub async fn notify_refused(
+    db: &crate::db::Db,
+    tenant_id: &str,
+    envelope: &envelope::Envelope,
+) -> Result<usize> {
+    let links = envelope::notify_ko_links(envelope);
+    let callbacks: Vec<(Option<&str>, &str)> = links.iter().map(|l| (None, l.as_str())).collect();
+    if callbacks.is_empty() {
+        return Ok(0);
+    }
+    let mut conn = db.writer().acquire().await?;
+    let mut tx = conn.begin().await?;
+    queue_callbacks_for(&mut tx, tenant_id, &callbacks).await?;
+    tx.commit().await?;
+    Ok(callbacks.len())
 }
 
 /// When a custom-action job is out of attempts, Actito still hears about every item

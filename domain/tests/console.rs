@@ -184,6 +184,7 @@ async fn integration_changes_are_recorded_without_secrets() {
         let keys = |k: Vec<SigningKeyInput>| SfmcSettingsInput {
             signing_keys: k,
             customer_key: None,
+            when_no_pass: None,
         };
         sfmc::put(
             &core,

@@ -76,6 +76,33 @@ test('an admin connects Actito: field errors, a failed and a working connection 
   expect(errors).toEqual([]);
 });
 
+test('an admin subscribes Passhook to one custom action, named by its id as Actito requires', async ({ page, request }) => {
+  const errors = watchForErrors(page);
+  await signIn(page);
+  await connectActito(page);
+  await page.goto('/integrations/actito');
+  await hydrated(page);
+  await page.locator('#subscription-kind').selectOption('custom-action');
+  await page.getByRole('button', { name: 'Create subscription' }).click();
+  await expect(page.locator('#customAction-error')).toContainText('id of the custom action');
+  await page.getByLabel('Custom action id').fill('4512');
+  await page.getByRole('button', { name: 'Create subscription' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Subscription created in Actito' })).toBeVisible();
+  const seen = await (await request.get(`${ACTITO}/__requests`)).json();
+  const created = seen.filter((r: any) => r.method === 'POST' && r.path === '/webhooks/v4/entity/demo-entity/webhookSubscription').pop();
+  const body = JSON.parse(created.body);
+  expect(body).toMatchObject({ on: 'CUSTOM_ACTION', onElementId: '4512', isActive: true });
+  expect(body.targetUrl).toMatch(/\/api\/demo\/webhooks\/listeners\/actito\/custom-actions\/updatePass$/);
+  expect(Object.keys(body.headers)).toEqual(['X-API-KEY']);
+  // Shown by what it is, then deleted so the other stories see their own rows.
+  const row = page.getByTestId('subscriptions').locator('tr', { hasText: 'Custom action 4512 triggered' });
+  await expect(row).toContainText('This Passhook');
+  const id = await row.getAttribute('data-subscription');
+  await page.getByRole('button', { name: `Delete subscription ${id}` }).click();
+  await expect(row).toHaveCount(0);
+  expect(errors).toEqual([]);
+});
+
 test('an admin subscribes Passhook to Actito profile updates, Actito gets a working key, then the subscription is switched off and deleted', async ({ page, request }) => {
   const errors = watchForErrors(page);
   await signIn(page);
@@ -99,13 +126,13 @@ test('an admin subscribes Passhook to Actito profile updates, Actito gets a work
   const created = seen.find((r: any) => r.method === 'POST' && r.path === '/webhooks/v4/entity/demo-entity/table/12/webhookSubscription');
   expect(created.headers.authorization).toBe('Bearer e2e-token');
   const body = JSON.parse(created.body);
-  expect(body).toMatchObject({ on: 'PROFILE_TABLE', eventType: 'UPDATE', fields: ['emailAddress', 'loyaltyTier'], isActive: true });
+  expect(body).toMatchObject({ on: 'PROFILE_TABLE', eventType: 'UPDATE', onElementId: '12', onFields: ['emailAddress', 'loyaltyTier'], isActive: true });
   expect(body.targetUrl).toMatch(/\/api\/demo\/webhooks\/listeners\/actito\/profile\/UPDATE$/);
-  expect(body.headers[0].key).toBe('X-API-KEY');
+  expect(Object.keys(body.headers)).toEqual(['X-API-KEY']);
   // The key Actito will send works on exactly that listener.
   const listener = new URL(body.targetUrl).pathname;
   const update = { ...(sample('profile-create-one-by-one.json') as object), id: 'e2e-subscription-check', operation: 'UPDATE' };
-  const pushed = await request.post(listener, { headers: { 'X-API-KEY': body.headers[0].value }, data: update });
+  const pushed = await request.post(listener, { headers: { 'X-API-KEY': body.headers['X-API-KEY'] }, data: update });
   expect(pushed.status()).toBe(200);
 
   const id = await ours.getAttribute('data-subscription');

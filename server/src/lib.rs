@@ -20,6 +20,7 @@ pub mod security;
 pub mod session_store;
 pub mod sso;
 pub mod state;
+pub mod tenant_rate;
 
 use axum::Router;
 use tokio::net::TcpListener;

@@ -2,8 +2,6 @@
 //! `webServiceURL`): device registration, changed serial numbers, the latest pass
 //! and device logs. Devices authenticate with `ApplePass <authenticationToken>`.
 
-use std::num::NonZeroU32;
-
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,8 +9,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use domain::wallet::{apns, pass_types, pkpass, registrations};
 use domain::{passes, tenants, DomainError};
-use governor::clock::Clock;
-use governor::{DefaultKeyedRateLimiter, Quota};
 use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
@@ -54,30 +50,6 @@ pub const LOG_MAX_LINE_BYTES: usize = 1024;
 /// Device-log requests a tenant's devices may send per minute (in a burst, then
 /// refilled evenly); beyond it, 429 with Retry-After.
 pub const LOG_REQUESTS_PER_MINUTE: u32 = 60;
-
-/// Per-tenant budget of device-log requests, in memory (each process its own).
-/// Only existing tenants get a bucket, so the map is as large as the tenant list.
-pub struct DeviceLogLimiter(DefaultKeyedRateLimiter<String>);
-
-impl DeviceLogLimiter {
-    pub fn per_minute(requests: u32) -> Self {
-        let quota = Quota::per_minute(NonZeroU32::new(requests.max(1)).expect("at least one"));
-        DeviceLogLimiter(DefaultKeyedRateLimiter::keyed(quota))
-    }
-
-    /// `Err(wait)` when the tenant's budget is spent.
-    fn check(&self, tenant_id: &str) -> Result<(), std::time::Duration> {
-        self.0
-            .check_key(&tenant_id.to_string())
-            .map_err(|not_until| not_until.wait_time_from(self.0.clock().now()))
-    }
-}
-
-impl Default for DeviceLogLimiter {
-    fn default() -> Self {
-        DeviceLogLimiter::per_minute(LOG_REQUESTS_PER_MINUTE)
-    }
-}
 
 fn unauthorized() -> Problem {
     Problem::new(
@@ -400,15 +372,5 @@ mod tests {
         assert!(lines[0].starts_with("éé"));
         assert_eq!(lines[1], "a\\nforged entry\\u{1b}[0m");
         assert_eq!(lines[2], "line 0");
-    }
-
-    #[test]
-    fn the_budget_is_per_tenant() {
-        let limiter = DeviceLogLimiter::per_minute(2);
-        assert!(limiter.check("a").is_ok());
-        assert!(limiter.check("a").is_ok());
-        let wait = limiter.check("a").unwrap_err();
-        assert!(wait > std::time::Duration::from_secs(20), "{wait:?}");
-        assert!(limiter.check("b").is_ok());
     }
 }

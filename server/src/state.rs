@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::ops::Metrics;
+use crate::tenant_rate::TenantRate;
 
 /// What every handler can reach: one shared allocation, since axum clones the state
 /// for every extractor and middleware that asks for it.
@@ -41,7 +42,9 @@ pub struct Shared {
     /// The identity provider, discovered on first use (when SSO is configured).
     pub sso: Arc<tokio::sync::OnceCell<Arc<domain::sso::Provider>>>,
     /// Each tenant's budget of PassKit device-log requests.
-    pub device_logs: Arc<crate::passkit::DeviceLogLimiter>,
+    pub device_logs: Arc<TenantRate>,
+    /// Each tenant's budget of unsigned Journey Builder lifecycle calls.
+    pub unsigned_calls: Arc<TenantRate>,
     /// Cancelled when the server starts shutting down: long-lived responses (the
     /// live feed) end then, so the graceful shutdown does not wait for them.
     pub stopping: CancellationToken,
@@ -71,7 +74,12 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             marks: Arc::default(),
             sso: Arc::default(),
-            device_logs: Arc::default(),
+            device_logs: Arc::new(TenantRate::per_minute(
+                crate::passkit::LOG_REQUESTS_PER_MINUTE,
+            )),
+            unsigned_calls: Arc::new(TenantRate::per_minute(
+                crate::listeners::sfmc::UNSIGNED_CALLS_PER_MINUTE,
+            )),
             stopping: CancellationToken::new(),
         }))
     }

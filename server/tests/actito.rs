@@ -900,3 +900,173 @@ async fn the_actito_api_on_loopback_is_refused_without_the_operator() {
         s.stop().await;
     }
 }
+
+/// The seed's ONE_BY_ONE and BULK profile samples, sent as they are, one after the
+/// other: they share envelope id 123456789, and both are applied.
+#[tokio::test]
+async fn the_seed_profile_samples_sent_in_sequence_are_both_applied() {
+    for s in TestServer::all_with(allow_loopback).await {
+        let actito = FakeActito::start().await;
+        s.tenant("acme").await;
+        configure(&s, &actito, vec![], json!({"loyaltyTier": "tier"})).await;
+        let key = s.key("acme", &[Scope::ActitoListenerWrite]).await;
+        let john = pass(&s, "john.smith@actito.com", "C1").await;
+        let jane = pass(&s, "jane.smith@actito.com", "C2").await;
+        actito.set_profile(
+            "123456",
+            json!({"emailAddress": "john.smith@actito.com", "loyaltyTier": "gold"}),
+        );
+        actito.set_profile(
+            "123457",
+            json!({"emailAddress": "jane.smith@actito.com", "loyaltyTier": "silver"}),
+        );
+        let path = s.url("/api/acme/webhooks/listeners/actito/profile/CREATE");
+        for name in ["profile-create-one-by-one.json", "profile-create-bulk.json"] {
+            let answer: Value = s
+                .http
+                .post(&path)
+                .header("X-API-KEY", &key)
+                .json(&sample(name))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(answer["duplicate"], false, "{name}: {answer}");
+        }
+        eventually("jane's profile is read and applied", || async {
+            passes::get(&s.db.db, "acme", &jane)
+                .await
+                .unwrap()
+                .additional_data
+                .get("tier")
+                == Some(&json!("silver"))
+        })
+        .await;
+        assert_eq!(
+            passes::get(&s.db.db, "acme", &john)
+                .await
+                .unwrap()
+                .additional_data["tier"],
+            "gold"
+        );
+        // The same push again is a duplicate.
+        let again: Value = s
+            .http
+            .post(&path)
+            .header("X-API-KEY", &key)
+            .json(&sample("profile-create-bulk.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(again["duplicate"], true);
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_profile_event_names_the_table_it_is_for() {
+    for s in TestServer::all_with(allow_loopback).await {
+        let actito = FakeActito::start().await;
+        s.tenant("acme").await;
+        configure(&s, &actito, vec![], json!({"loyaltyTier": "tier"})).await;
+        let key = s.key("acme", &[Scope::ActitoListenerWrite]).await;
+        let path = s.url("/api/acme/webhooks/listeners/actito/profile/CREATE");
+        let mut other_table = sample("profile-create-one-by-one.json");
+        other_table["tableId"] = json!("999");
+        let answer = s
+            .http
+            .post(&path)
+            .header("X-API-KEY", &key)
+            .json(&other_table)
+            .send()
+            .await
+            .unwrap();
+        let body = problem(answer, 400).await;
+        assert_eq!(body["errors"][0]["field"], "tableId", "{body:#}");
+        assert!(body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("123"));
+        assert_eq!(
+            actito
+                .state
+                .profile_calls
+                .load(std::sync::atomic::Ordering::SeqCst),
+            0
+        );
+
+        // The seed's schema lists only eventType and operation: tableType may be absent.
+        let mut untyped = sample("profile-create-one-by-one.json");
+        untyped.as_object_mut().unwrap().remove("tableType");
+        let answer = s
+            .http
+            .post(&path)
+            .header("X-API-KEY", &key)
+            .json(&untyped)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        s.stop().await;
+    }
+}
+
+/// An envelope refused for what an item holds (a parameter that is an object, an
+/// item without parameters): every readable item still gets its notifyKO, so its
+/// profile doesn't wait in the Actito scenario forever.
+#[tokio::test]
+async fn refused_envelopes_still_notify_actito_of_each_item() {
+    for s in TestServer::all_with(allow_loopback).await {
+        let actito = FakeActito::start().await;
+        s.tenant("acme").await;
+        configure(&s, &actito, vec!["127.0.0.1".into()], json!({})).await;
+        let key = s.key("acme", &[Scope::ActitoListenerWrite]).await;
+        let mut bulk = with_callbacks(sample("custom-action-trigger-bulk.json"), &actito);
+        bulk["data"][0]["actionParameters.tier"] = json!({"nested": "object"});
+        let items = bulk["data"].as_array().unwrap().len();
+        let answer = s
+            .http
+            .post(s.url(LISTENER))
+            .header("X-API-KEY", &key)
+            .json(&bulk)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(problem(answer, 400).await["code"], "VALIDATION_FAILED");
+        eventually("every item's notifyKO", || async {
+            actito.callbacks().len() == items
+        })
+        .await;
+        assert!(
+            actito.callbacks().iter().all(|c| c.starts_with("KO_")),
+            "{:?}",
+            actito.callbacks()
+        );
+
+        // An item without parameters: the whole envelope is refused, the items told.
+        let mut one = with_callbacks(sample("custom-action-trigger-one-by-one.json"), &actito);
+        let item = one["data"].as_object_mut().unwrap();
+        item.retain(|k, _| {
+            !k.starts_with("actionParameters.") && !k.starts_with("profileAttributes.")
+        });
+        let answer = s
+            .http
+            .post(s.url(LISTENER))
+            .header("X-API-KEY", &key)
+            .json(&one)
+            .send()
+            .await
+            .unwrap();
+        problem(answer, 400).await;
+        eventually("the lone item's notifyKO", || async {
+            actito.callbacks().len() == items + 1
+        })
+        .await;
+        s.stop().await;
+    }
+}

@@ -38,6 +38,7 @@ async fn setup(s: &TestServer, actito: &FakeActito) -> (String, String) {
             secret: Some(SALT.into()),
         }],
         customer_key: None,
+        when_no_pass: None,
     };
     sfmc_settings::put(&s.core(), "acme", keys, "test")
         .await

@@ -595,7 +595,7 @@ fn matrix(a: &Tenant) -> Vec<Case> {
         case(post.clone(), "/console/fn/actito_subscriptions", fn_("actito_subscriptions"), Session, Empty,
             [200, 401, 401, 401, 403, 200]),
         case(post.clone(), "/console/fn/create_subscription", fn_("create_subscription"), Session,
-            Form(vec![("kind", "profile".into()), ("fields", "emailAddress".into())]),
+            Form(vec![("kind", "profile".into()), ("fields", "emailAddress".into()), ("custom_action", "".into())]),
             [200, 401, 401, 401, 403, 200]),
         case(post.clone(), "/console/fn/change_subscription", fn_("change_subscription"), Session,
             Form(vec![("id", "matrix-subscription".into()), ("action", "deactivate".into())]),
@@ -608,6 +608,9 @@ fn matrix(a: &Tenant) -> Vec<Case> {
             [200, 401, 401, 401, 403, 200]),
         case(post.clone(), "/console/fn/save_customer_key", fn_("save_customer_key"), Session,
             Form(vec![("customer_key", "matrix-customer-key".into())]),
+            [200, 401, 401, 401, 403, 200]),
+        case(post.clone(), "/console/fn/save_when_no_pass", fn_("save_when_no_pass"), Session,
+            Form(vec![("continue_journey", "true".into())]),
             [200, 401, 401, 401, 403, 200]),
         // Alpha's signing key and pass, named by bravo's admin: refused, nothing shown.
         case(post.clone(), "/console/fn/test_execute", fn_("test_execute"), Session,

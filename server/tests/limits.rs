@@ -47,6 +47,7 @@ async fn configure_sfmc(s: &TestServer, tenant: &str) {
             secret: Some(String::from_utf8(SALT.to_vec()).unwrap()),
         }],
         customer_key: None,
+        when_no_pass: None,
     };
     settings::put(&s.core(), tenant, input, "test")
         .await

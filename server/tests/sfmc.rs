@@ -24,6 +24,7 @@ async fn setup(s: &TestServer) -> (String, String, String) {
             secret: Some(secret.into()),
         }],
         customer_key: Some("passhook-activity".into()),
+        when_no_pass: None,
     };
     settings::put(&s.core(), "acme", keys("current", SALT_HEX), "test")
         .await
@@ -98,6 +99,19 @@ async fn execute(s: &TestServer, token: &str) -> reqwest::Response {
         .header("content-type", "application/jwt")
         .body(token.to_string())
         .send()
+        .await
+        .unwrap()
+}
+
+/// A page of the tenant's audit (`/api/acme/events?…`), read with an Audit.Read key.
+async fn audit_page(s: &TestServer, key: &str, path: &str) -> Value {
+    s.http
+        .get(s.url(path))
+        .header("X-API-KEY", key)
+        .send()
+        .await
+        .unwrap()
+        .json()
         .await
         .unwrap()
 }
@@ -180,16 +194,7 @@ async fn execute_finds_passes_by_every_kind_of_identifier() {
         .await;
         problem(wrong_type, 404).await;
         let audit = s.key("acme", &[Scope::AuditRead]).await;
-        let page: Value = s
-            .http
-            .get(s.url("/api/acme/events?source=sfmc&status=rejected"))
-            .header("X-API-KEY", &audit)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = audit_page(&s, &audit, "/api/acme/events?source=sfmc&status=rejected").await;
         assert_eq!(page["items"][0]["reason"], "NO_MATCHING_PASS");
         assert_eq!(page["items"][0]["journeyId"], "journey-1");
         assert_eq!(page["items"][0]["activityId"], "activity-1");
@@ -270,16 +275,7 @@ async fn forged_tokens_are_refused() {
         }
         assert_eq!(passes::get(&s.db.db, "acme", &a).await.unwrap().version, 1);
         let audit = s.key("acme", &[Scope::AuditRead]).await;
-        let page: Value = s
-            .http
-            .get(s.url("/api/acme/events?source=sfmc&status=rejected"))
-            .header("X-API-KEY", &audit)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = audit_page(&s, &audit, "/api/acme/events?source=sfmc&status=rejected").await;
         assert_eq!(page["items"].as_array().unwrap().len(), attacks.len());
         s.stop().await;
     }
@@ -301,6 +297,7 @@ async fn rotated_keys_verify_side_by_side() {
                 },
             ],
             customer_key: None,
+            when_no_pass: None,
         };
         settings::put(&s.core(), "acme", input, "test")
             .await
@@ -346,16 +343,7 @@ async fn lifecycle_calls_are_acknowledged_and_audited() {
             .unwrap();
         problem(unsigned_publish, 401).await;
         let audit = s.key("acme", &[Scope::AuditRead]).await;
-        let page: Value = s
-            .http
-            .get(s.url("/api/acme/events?source=sfmc&status=processed"))
-            .header("X-API-KEY", &audit)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = audit_page(&s, &audit, "/api/acme/events?source=sfmc&status=processed").await;
         let kinds: Vec<&str> = page["items"]
             .as_array()
             .unwrap()
@@ -535,6 +523,289 @@ async fn short_keys_already_stored_verify_nothing() {
         // The tenant's real key still works.
         let response = execute(&s, &sign(&claims(json!([{"passId": a}])), SALT)).await;
         assert_eq!(response.status(), 200);
+        s.stop().await;
+    }
+}
+
+/// What Journey Builder sends to a lifecycle endpoint when it skips the JWT.
+fn plain_lifecycle(version: &str, journey: &str, number: u32) -> Value {
+    json!({
+        "activityObjectID": "activity-1",
+        "interactionId": version,
+        "originalDefinitionId": journey,
+        "interactionKey": "passhook-journey",
+        "interactionVersion": number.to_string(),
+    })
+}
+
+async fn lifecycle_call(s: &TestServer, tenant: &str, op: &str, body: &Value) -> reqwest::Response {
+    s.http
+        .post(s.url(&format!(
+            "/api/{tenant}/webhooks/listeners/sfmc/actions/pushupdate/{op}"
+        )))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn execute_version(s: &TestServer, version: &str) -> reqwest::Response {
+    let mut claims = claims(json!([{"email": "ann@example.com", "passType": "loyalty"}]));
+    claims["journeyId"] = json!(version);
+    claims["mode"] = json!(0);
+    claims["activityInstanceId"] = json!("activity-instance-1");
+    execute(s, &sign(&claims, SALT)).await
+}
+
+#[tokio::test]
+async fn a_journey_is_activated_and_run_as_journey_builder_does() {
+    for s in TestServer::all().await {
+        setup(&s).await;
+        // Version 1: saved, validated and published with plain JSON, then run.
+        for op in ["save", "validate", "publish"] {
+            let answer =
+                lifecycle_call(&s, "acme", op, &plain_lifecycle("ver-1", "journey-A", 1)).await;
+            assert_eq!(answer.status(), 200, "{op}");
+            assert_eq!(answer.json::<Value>().await.unwrap(), json!({}));
+        }
+        assert_eq!(execute_version(&s, "ver-1").await.status(), 200);
+        assert_eq!(execute_version(&s, "ver-1").await.status(), 200);
+        // Version 2 of the same journey; then version 1 is stopped.
+        let answer = lifecycle_call(
+            &s,
+            "acme",
+            "publish",
+            &plain_lifecycle("ver-2", "journey-A", 2),
+        )
+        .await;
+        assert_eq!(answer.status(), 200);
+        assert_eq!(execute_version(&s, "ver-2").await.status(), 200);
+        let answer = lifecycle_call(
+            &s,
+            "acme",
+            "stop",
+            &plain_lifecycle("ver-1", "journey-A", 1),
+        )
+        .await;
+        assert_eq!(answer.status(), 200);
+        // A version no lifecycle call named still shows, as a journey of its own.
+        assert_eq!(execute_version(&s, "ver-unseen").await.status(), 200);
+
+        let journeys = domain::journeys::list(&s.db.db, "acme", 0).await.unwrap();
+        let ids: Vec<&str> = journeys.iter().map(|j| j.journey_id.as_str()).collect();
+        assert_eq!(ids, ["ver-unseen", "journey-A"], "{journeys:#?}");
+        let journey = &journeys[1];
+        assert_eq!(journey.executions, 3);
+        assert_eq!(journey.matched, 3);
+        let versions: Vec<(&str, i64, i64, Option<&str>)> = journey
+            .versions
+            .iter()
+            .map(|v| {
+                (
+                    v.version_id.as_str(),
+                    v.executions,
+                    v.lifecycle_calls,
+                    v.last_call.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            versions,
+            [
+                ("ver-1", 2, 4, Some("stop")),
+                ("ver-2", 1, 1, Some("publish"))
+            ]
+        );
+        let contacts = domain::journeys::contacts(&s.db.db, "acme", "journey-A", 0)
+            .await
+            .unwrap();
+        assert_eq!(contacts.len(), 1);
+        assert_eq!(contacts[0].executions, 3);
+
+        // The unsigned calls are in the audit as such, with the journey they name;
+        // executes keep their mode and activity instance.
+        let audit = s.key("acme", &[Scope::AuditRead]).await;
+        let page = audit_page(
+            &s,
+            &audit,
+            "/api/acme/events?source=sfmc&status=processed&reason=UNSIGNED",
+        )
+        .await;
+        let unsigned = page["items"].as_array().unwrap();
+        assert_eq!(unsigned.len(), 5, "{page:#}");
+        assert!(unsigned.iter().all(|e| e["definitionId"] == "journey-A"));
+        assert_eq!(unsigned[0]["kind"], "pushupdate.stop");
+        assert_eq!(unsigned[0]["journeyId"], "ver-1");
+        let page = audit_page(
+            &s,
+            &audit,
+            "/api/acme/events?source=sfmc&kind=pushupdate.execute",
+        )
+        .await;
+        let execution = &page["items"][0];
+        assert_eq!(execution["mode"], "0", "{execution:#}");
+        assert_eq!(execution["activityInstanceId"], "activity-instance-1");
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn plain_lifecycle_calls_change_nothing_and_are_bounded() {
+    for s in TestServer::all().await {
+        setup(&s).await;
+        // execute stays JWT-only.
+        let answer = s
+            .http
+            .post(s.url(&format!("{BASE}/execute")))
+            .json(&json!({"inArguments": [{"email": "ann@example.com"}], "journeyId": "ver-1"}))
+            .send()
+            .await
+            .unwrap();
+        problem(answer, 401).await;
+        // A JWT with a bad signature is still refused; so is a body that is neither.
+        let answer = s
+            .http
+            .post(s.url(&format!("{BASE}/publish")))
+            .body(sign(&claims(json!([])), b"wrong"))
+            .send()
+            .await
+            .unwrap();
+        problem(answer, 401).await;
+        let answer = s
+            .http
+            .post(s.url(&format!("{BASE}/publish")))
+            .body("{not json")
+            .send()
+            .await
+            .unwrap();
+        problem(answer, 400).await;
+        let answer = lifecycle_call(&s, "nobody", "publish", &plain_lifecycle("v", "j", 1)).await;
+        problem(answer, 404).await;
+        // A tenant takes a bounded number of them per minute.
+        let mut statuses = Vec::new();
+        for n in 0..sfmc_unsigned_per_minute() + 1 {
+            let call = plain_lifecycle(&format!("v{n}"), "j", 1);
+            statuses.push(
+                lifecycle_call(&s, "other", "validate", &call)
+                    .await
+                    .status()
+                    .as_u16(),
+            );
+        }
+        assert!(statuses[..statuses.len() - 1].iter().all(|s| *s == 200));
+        assert_eq!(statuses.last(), Some(&429));
+        s.stop().await;
+    }
+}
+
+fn sfmc_unsigned_per_minute() -> u32 {
+    server::listeners::sfmc::UNSIGNED_CALLS_PER_MINUTE
+}
+
+#[tokio::test]
+async fn the_activity_page_is_where_journey_builder_looks() {
+    for s in TestServer::all().await {
+        setup(&s).await;
+        let page = s
+            .http
+            .get(s.url(&format!("{BASE}/index.html")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        assert!(page.text().await.unwrap().contains("postmonger.js"));
+        let bare = s.http.get(s.url(BASE)).send().await.unwrap();
+        assert_eq!(bare.status(), 308);
+        assert_eq!(bare.headers()["location"], "pushupdate/");
+        // Static files asked for and missing are 404s, not listener rejections.
+        // (405: the path is one the lifecycle calls POST to.)
+        let missing = s
+            .http
+            .get(s.url(&format!("{BASE}/icon.png")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), 405);
+        let missing = s
+            .http
+            .get(
+                s.url(&format!("{BASE}/index.html"))
+                    .replace("/acme/", "/nobody/"),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), 404);
+        let rejected: i64 = domain::sqlx::query_scalar(
+            "SELECT COUNT(*) FROM inbound_events WHERE status = 'rejected'",
+        )
+        .fetch_one(s.db.db.reader())
+        .await
+        .unwrap();
+        assert_eq!(rejected, 0);
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_execute_that_names_no_pass_is_a_setup_mistake() {
+    for s in TestServer::all().await {
+        setup(&s).await;
+        let answer = execute(&s, &sign(&claims(json!([{"passType": "loyalty"}])), SALT)).await;
+        let body = problem(answer, 400).await;
+        assert_eq!(body["code"], "VALIDATION_FAILED");
+        assert_eq!(body["errors"][0]["field"], "passId", "{body:#}");
+        s.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_chooses_how_contacts_without_a_pass_are_answered() {
+    for s in TestServer::all().await {
+        setup(&s).await;
+        let nobody = json!([{"email": "nobody@example.com"}]);
+        // The default, as the reference: 404, the contact leaves the journey.
+        let answer = execute(&s, &sign(&claims(nobody.clone()), SALT)).await;
+        assert_eq!(problem(answer, 404).await["code"], "NO_MATCHING_PASS");
+
+        let view = settings::view(&s.core(), "acme").await.unwrap();
+        assert_eq!(view.when_no_pass, settings::WhenNoPass::Leave);
+        let input = SfmcSettingsInput {
+            signing_keys: vec![SigningKeyInput {
+                id: "current".into(),
+                secret: None,
+            }],
+            customer_key: view.customer_key,
+            when_no_pass: Some(settings::WhenNoPass::Continue),
+        };
+        settings::put(&s.core(), "acme", input, "test")
+            .await
+            .unwrap();
+        let answer = execute(&s, &sign(&claims(nobody), SALT)).await;
+        assert_eq!(answer.status(), 200);
+        assert_eq!(
+            answer.json::<Value>().await.unwrap(),
+            json!({"scheduled": 0, "passIds": []})
+        );
+
+        // The audit and the journey show the outcome either way.
+        let audit = s.key("acme", &[Scope::AuditRead]).await;
+        let page = audit_page(
+            &s,
+            &audit,
+            "/api/acme/events?source=sfmc&reason=NO_MATCHING_PASS",
+        )
+        .await;
+        let statuses: Vec<&str> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(statuses, ["processed", "rejected"]);
+        let journeys = domain::journeys::list(&s.db.db, "acme", 0).await.unwrap();
+        assert_eq!(journeys[0].unmatched, 2, "{journeys:#?}");
+        assert_eq!(journeys[0].matched, 0);
         s.stop().await;
     }
 }

@@ -323,6 +323,21 @@ pub struct JourneyRow {
     pub pushes_failed: i64,
     pub first_at: String,
     pub last_at: String,
+    /// The journey's versions (SFMC), most recently active first.
+    pub versions: Vec<JourneyVersionRow>,
+}
+
+/// One version of an SFMC journey.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JourneyVersionRow {
+    pub version_id: String,
+    pub executions: i64,
+    pub matched: i64,
+    pub unmatched: i64,
+    pub refused: i64,
+    pub lifecycle_calls: i64,
+    pub last_call: Option<String>,
+    pub last_at: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

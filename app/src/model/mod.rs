@@ -230,6 +230,9 @@ pub struct SigningKeyRow {
 pub struct SfmcView {
     pub keys: Vec<SigningKeyRow>,
     pub customer_key: Option<String>,
+    /// Executes that match no pass are answered 200 (the contact continues the
+    /// journey) rather than 404 (it leaves).
+    pub continue_without_pass: bool,
     pub config_url: String,
     pub activity_url: String,
     pub execute_url: String,

@@ -11,7 +11,7 @@ use crate::components::activity::RangeSelect;
 use crate::components::chart::StackChart;
 use crate::components::feedback::{EmptyState, ErrorNote, PageHeader, TableSkeleton};
 use crate::components::live::{use_live_refresh, LiveBadge};
-use crate::model::{ContactView, JourneyDetail, JourneyRow, Range};
+use crate::model::{ContactView, JourneyDetail, JourneyRow, JourneyVersionRow, Range};
 use crate::pages::passes::{short_time, urlencode};
 use crate::server::{get_journey, list_journeys};
 
@@ -75,7 +75,10 @@ fn JourneyTable(rows: Vec<JourneyRow>, range: Range) -> impl IntoView {
                         let href = format!("/journeys/{}?range={}", urlencode(&r.journey_id), range.param());
                         view! {
                             <tr>
-                                <td><span class="tag">{r.source.clone()}</span>" "<A href=href><code>{r.journey_id.clone()}</code></A></td>
+                                <td>
+                                    <span class="tag">{r.source.clone()}</span>" "<A href=href><code>{r.journey_id.clone()}</code></A>
+                                    {versions_note(r.versions.len())}
+                                </td>
                                 <td><MatchBar matched=r.matched unmatched=r.unmatched refused=r.refused max/></td>
                                 <td class="num">{r.matched}</td>
                                 <td class="num">{r.unmatched}</td>
@@ -132,6 +135,11 @@ pub fn JourneyPage() -> impl IntoView {
     }
 }
 
+/// "2 versions" under a journey with more than one.
+fn versions_note(count: usize) -> impl IntoView {
+    (count > 1).then(|| view! { <span class="muted small">" · "{count}" versions"</span> })
+}
+
 #[component]
 fn JourneyBody(id: String, detail: JourneyDetail, range: Range) -> impl IntoView {
     let JourneyDetail {
@@ -139,6 +147,10 @@ fn JourneyBody(id: String, detail: JourneyDetail, range: Range) -> impl IntoView
         contacts,
         timeline,
     } = detail;
+    let versions = summary
+        .as_ref()
+        .filter(|s| s.source == "sfmc")
+        .map(|s| s.versions.clone());
     view! {
         <header class="page-header"><div><h1><code>{id}</code></h1></div></header>
         {summary.map(|s| view! {
@@ -156,10 +168,57 @@ fn JourneyBody(id: String, detail: JourneyDetail, range: Range) -> impl IntoView
             <StackChart bars=timeline labels=("matched a pass", "no pass or refused")
                 title="Executions per interval" width=1000.0/>
         </section>
+        {versions.map(|versions| view! {
+            <section class="card">
+                <h2>"Versions"</h2>
+                <VersionTable versions range/>
+            </section>
+        })}
         <section class="card">
             <h2>"Contacts"</h2>
             <ContactTable contacts range/>
         </section>
+    }
+}
+
+/// A journey's versions, with their executions and lifecycle calls (save, validate,
+/// publish, stop); each leads to its requests in the audit.
+#[component]
+fn VersionTable(versions: Vec<JourneyVersionRow>, range: Range) -> impl IntoView {
+    view! {
+        <table class="table" data-testid="version-table">
+            <thead>
+                <tr>
+                    <th scope="col">"Version (journeyId)"</th>
+                    <th scope="col" class="num">"Executions"</th>
+                    <th scope="col" class="num">"Matched"</th>
+                    <th scope="col" class="num">"No pass"</th>
+                    <th scope="col" class="num">"Refused"</th>
+                    <th scope="col">"Lifecycle calls"</th>
+                    <th scope="col">"Last"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {versions.into_iter().map(|v| {
+                    let href = format!("/audit?q={}&range={}", urlencode(&v.version_id), range.param());
+                    let calls = match (&v.last_call, v.lifecycle_calls) {
+                        (Some(last), n) => format!("{n}, last {last}"),
+                        (None, _) => "none".to_string(),
+                    };
+                    view! {
+                        <tr>
+                            <td><A href=href><code>{v.version_id.clone()}</code></A></td>
+                            <td class="num">{v.executions}</td>
+                            <td class="num">{v.matched}</td>
+                            <td class="num">{v.unmatched}</td>
+                            <td class="num">{v.refused}</td>
+                            <td>{calls}</td>
+                            <td class="nowrap muted">{short_time(&v.last_at)}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
     }
 }
 

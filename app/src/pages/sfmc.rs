@@ -12,13 +12,16 @@ use crate::components::forms::{
 };
 use crate::model::{FieldProblem, SfmcView, SigningKeyRow, TestCall, TestCallResult};
 use crate::pages::passes::{short_time, PassTable};
-use crate::server::{sfmc_page, AddSigningKey, RetireSigningKey, SaveCustomerKey, TestExecute};
+use crate::server::{
+    sfmc_page, AddSigningKey, RetireSigningKey, SaveCustomerKey, SaveWhenNoPass, TestExecute,
+};
 
 #[component]
 pub fn SfmcPage() -> impl IntoView {
     let add = ServerAction::<AddSigningKey>::new();
     let retire = ServerAction::<RetireSigningKey>::new();
     let customer = ServerAction::<SaveCustomerKey>::new();
+    let no_pass = ServerAction::<SaveWhenNoPass>::new();
     let data = Resource::new(|| (), |_| sfmc_page());
     let add_problems = RwSignal::new(Vec::<FieldProblem>::new());
     let problems = RwSignal::new(Vec::<FieldProblem>::new());
@@ -46,6 +49,14 @@ pub fn SfmcPage() -> impl IntoView {
             }
         }
     });
+    Effect::new(move |_| {
+        if let Some(result) = no_pass.value().get() {
+            if take_outcome(result, problems).is_some() {
+                toast("Answer for contacts without a pass saved");
+                data.refetch();
+            }
+        }
+    });
     view! {
         <Title text="Salesforce Marketing Cloud"/>
         <PageHeader title="Salesforce Marketing Cloud" subtitle="The Journey Builder activity “Push update”: its signing keys, its URLs, and a test call."/>
@@ -53,7 +64,7 @@ pub fn SfmcPage() -> impl IntoView {
         <Transition fallback=|| view! { <TableSkeleton/> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(page) => Either::Left(view! { <SfmcBody page add retire customer add_problems/> }),
+                    Ok(page) => Either::Left(view! { <SfmcBody page add retire customer no_pass add_problems/> }),
                     Err(error) => Either::Right(view! { <ErrorNote error/> }),
                 }
             })}
@@ -67,6 +78,7 @@ fn SfmcBody(
     add: ServerAction<AddSigningKey>,
     retire: ServerAction<RetireSigningKey>,
     customer: ServerAction<SaveCustomerKey>,
+    no_pass: ServerAction<SaveWhenNoPass>,
     add_problems: RwSignal<Vec<FieldProblem>>,
 ) -> impl IntoView {
     let key_ids: Vec<String> = page.keys.iter().map(|k| k.id.clone()).collect();
@@ -91,6 +103,7 @@ fn SfmcBody(
                 <CustomerKeyForm current=page.customer_key customer/>
             </section>
         </div>
+        <WhenNoPassForm continue_journey=page.continue_without_pass no_pass/>
         <TestExecuteTool key_ids/>
         <HistoryList rows=page.history/>
     }
@@ -192,6 +205,42 @@ fn CustomerKeyForm(
             </div>
             <button type="submit" class="button secondary" prop:disabled=move || pending.get()>"Save customer key"</button>
         </form>
+    }
+}
+
+/// What Journey Builder is answered for a contact without a pass: Salesforce takes
+/// the contact out of the journey on any 4xx.
+#[component]
+fn WhenNoPassForm(continue_journey: bool, no_pass: ServerAction<SaveWhenNoPass>) -> impl IntoView {
+    let choice = RwSignal::new(continue_journey);
+    let pending = no_pass.pending();
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        no_pass.dispatch(SaveWhenNoPass {
+            continue_journey: choice.get_untracked(),
+        });
+    };
+    view! {
+        <section class="card" aria-labelledby="no-pass-title">
+            <h2 id="no-pass-title">"When no pass matches"</h2>
+            <form class="form" on:submit=submit>
+                <fieldset class="choices">
+                    <legend class="sr-only">"Answer to Journey Builder for a contact without a pass"</legend>
+                    <label class="choice">
+                        <input type="radio" name="when-no-pass" value="leave"
+                            prop:checked=move || !choice.get() on:change=move |_| choice.set(false)/>
+                        <span>"Answer 404: the contact leaves the journey"</span>
+                    </label>
+                    <label class="choice">
+                        <input type="radio" name="when-no-pass" value="continue"
+                            prop:checked=move || choice.get() on:change=move |_| choice.set(true)/>
+                        <span>"Answer 200 with nothing scheduled: the contact continues"</span>
+                    </label>
+                </fieldset>
+                <p class="hint">"Salesforce takes a contact out of the journey on any 4xx, so later steps (an email, an SMS) don't reach it. The audit shows each execute's outcome either way."</p>
+                <button type="submit" class="button secondary" prop:disabled=move || pending.get()>"Save"</button>
+            </form>
+        </section>
     }
 }
 

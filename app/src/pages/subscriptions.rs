@@ -141,14 +141,17 @@ fn CreateSubscriptionForm(
 ) -> impl IntoView {
     let kind = RwSignal::new("profile-UPDATE".to_string());
     let fields = RwSignal::new(suggested.join(", "));
+    let custom_action = RwSignal::new(String::new());
     let pending = create.pending();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         create.dispatch(CreateSubscription {
             kind: kind.get_untracked(),
             fields: fields.get_untracked(),
+            custom_action: custom_action.get_untracked(),
         });
     };
+    let for_action = move || kind.get() == "custom-action";
     view! {
         <form class="form inline-form" on:submit=submit novalidate>
             <h3>"Subscribe this Passhook"</h3>
@@ -164,10 +167,16 @@ fn CreateSubscriptionForm(
                         </select>
                         <FieldNote problems field="kind"/>
                     </div>
-                    <div class="field grow">
+                    <div class="field grow" hidden=for_action>
                         <label for="subscription-fields">"Fields to watch"</label>
                         <input id="subscription-fields" value=suggested.join(", ") bind:value=fields placeholder="emailAddress, loyaltyTier"/>
                         <FieldNote problems field="fields"/>
+                    </div>
+                    <div class="field grow" hidden=move || !for_action()>
+                        <label for="subscription-action">"Custom action id"</label>
+                        <input id="subscription-action" bind:value=custom_action placeholder="4512"/>
+                        <p class="hint">"Actito makes one subscription per custom action: the id shown with the custom action in Actito."</p>
+                        <FieldNote problems field="customAction"/>
                     </div>
                 </div>
                 <p class="hint">"Passhook creates an API key with the ActitoListener.Write scope and gives it to Actito in the subscription's headers."</p>

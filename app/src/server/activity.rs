@@ -365,6 +365,20 @@ fn journey_row(j: domain::journeys::JourneySummary) -> JourneyRow {
         pushes_failed: j.pushes_failed,
         first_at: j.first_at,
         last_at: j.last_at,
+        versions: j
+            .versions
+            .into_iter()
+            .map(|v| JourneyVersionRow {
+                version_id: v.version_id,
+                executions: v.executions,
+                matched: v.matched,
+                unmatched: v.unmatched,
+                refused: v.refused,
+                lifecycle_calls: v.lifecycle_calls,
+                last_call: v.last_call,
+                last_at: v.last_at,
+            })
+            .collect(),
     }
 }
 

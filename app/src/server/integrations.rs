@@ -182,6 +182,7 @@ pub async fn sfmc_page() -> Result<SfmcView, ServerFnError> {
             })
             .collect(),
         customer_key: view.customer_key,
+        continue_without_pass: view.when_no_pass == domain::sfmc::settings::WhenNoPass::Continue,
         config_url: format!("{base}/config.json"),
         activity_url: format!("{base}/"),
         execute_url: format!("{base}/execute"),
@@ -196,7 +197,7 @@ pub async fn sfmc_page() -> Result<SfmcView, ServerFnError> {
 /// Rewrites the tenant's SFMC settings with `change` applied to the current keys.
 #[cfg(feature = "ssr")]
 async fn change_sfmc(
-    change: impl FnOnce(&mut Vec<domain::sfmc::settings::SigningKeyInput>, &mut Option<String>),
+    change: impl FnOnce(&mut domain::sfmc::settings::SfmcSettingsInput),
 ) -> Result<Saved<()>, ServerFnError> {
     use crate::ssr::{self, internal};
     use domain::sfmc::settings::{self as sfmc, SfmcSettingsInput, SigningKeyInput};
@@ -204,7 +205,7 @@ async fn change_sfmc(
     let core = ssr::core()?;
     let tenant = &caller.tenant.tenant_id;
     let view = sfmc::view(&core, tenant).await.map_err(internal)?;
-    let mut keys: Vec<SigningKeyInput> = view
+    let keys: Vec<SigningKeyInput> = view
         .signing_keys
         .into_iter()
         .map(|k| SigningKeyInput {
@@ -212,12 +213,12 @@ async fn change_sfmc(
             secret: None,
         })
         .collect();
-    let mut customer_key = view.customer_key;
-    change(&mut keys, &mut customer_key);
-    let input = SfmcSettingsInput {
+    let mut input = SfmcSettingsInput {
         signing_keys: keys,
-        customer_key,
+        customer_key: view.customer_key,
+        when_no_pass: None,
     };
+    change(&mut input);
     let saved = sfmc::put(&core, tenant, input, &caller.user.email)
         .await
         .map(|_| ());
@@ -238,8 +239,8 @@ pub async fn add_signing_key(id: String, secret: String) -> Result<Saved<()>, Se
             message: "is required for a new key".into(),
         }]));
     }
-    change_sfmc(|keys, _| {
-        keys.push(SigningKeyInput {
+    change_sfmc(|input| {
+        input.signing_keys.push(SigningKeyInput {
             id,
             secret: Some(secret.trim().to_string()),
         })
@@ -249,12 +250,26 @@ pub async fn add_signing_key(id: String, secret: String) -> Result<Saved<()>, Se
 
 #[server(prefix = "/console/fn", endpoint = "retire_signing_key")]
 pub async fn retire_signing_key(id: String) -> Result<Saved<()>, ServerFnError> {
-    change_sfmc(|keys, _| keys.retain(|k| k.id != id)).await
+    change_sfmc(|input| input.signing_keys.retain(|k| k.id != id)).await
 }
 
 #[server(prefix = "/console/fn", endpoint = "save_customer_key")]
 pub async fn save_customer_key(customer_key: String) -> Result<Saved<()>, ServerFnError> {
-    change_sfmc(|_, key| *key = Some(customer_key).filter(|k| !k.trim().is_empty())).await
+    change_sfmc(|input| input.customer_key = Some(customer_key).filter(|k| !k.trim().is_empty()))
+        .await
+}
+
+/// How executes are answered when no pass matches: `true` lets the contact continue
+/// the journey (200 `{"scheduled":0}`), `false` takes it out (404, the default).
+#[server(prefix = "/console/fn", endpoint = "save_when_no_pass")]
+pub async fn save_when_no_pass(continue_journey: bool) -> Result<Saved<()>, ServerFnError> {
+    use domain::sfmc::settings::WhenNoPass;
+    let choice = if continue_journey {
+        WhenNoPass::Continue
+    } else {
+        WhenNoPass::Leave
+    };
+    change_sfmc(|input| input.when_no_pass = Some(choice)).await
 }
 
 /// Signs an `execute` call with one of the tenant's keys, sends it to this server's
@@ -402,9 +417,10 @@ pub async fn actito_subscriptions() -> Result<SubscriptionList, ServerFnError> {
             items: list
                 .into_iter()
                 .map(|s| SubscriptionRow {
-                    event: match &s.table_id {
-                        Some(t) => format!("{} {} on table {t}", s.on, s.event_type),
-                        None => format!("{} {}", s.on, s.event_type),
+                    event: match (&s.table_id, s.on.as_str()) {
+                        (Some(id), "CUSTOM_ACTION") => format!("Custom action {id} triggered"),
+                        (Some(t), _) => format!("{} {} on table {t}", s.on, s.event_type),
+                        (None, _) => format!("{} {}", s.on, s.event_type),
                     },
                     ours: s.target_url.starts_with(&ours),
                     id: s.id,
@@ -427,7 +443,11 @@ pub async fn actito_subscriptions() -> Result<SubscriptionList, ServerFnError> {
 /// Creates a subscription that pushes to this tenant's listener, with a new API key
 /// (scope ActitoListener.Write) in its headers.
 #[server(prefix = "/console/fn", endpoint = "create_subscription")]
-pub async fn create_subscription(kind: String, fields: String) -> Result<Saved<()>, ServerFnError> {
+pub async fn create_subscription(
+    kind: String,
+    fields: String,
+    custom_action: String,
+) -> Result<Saved<()>, ServerFnError> {
     use crate::ssr::{self, internal};
     use domain::actito::subscriptions::NewSubscription;
     use domain::api_keys::{self, Scope};
@@ -471,11 +491,21 @@ pub async fn create_subscription(kind: String, fields: String) -> Result<Saved<(
                 label,
             )
         }
-        "custom-action" => (
-            NewSubscription::CustomAction,
-            format!("{base}/custom-actions/updatePass"),
-            "custom action".to_string(),
-        ),
+        "custom-action" => {
+            let action_id = custom_action.trim().to_string();
+            if action_id.is_empty() || action_id.len() > 100 {
+                return invalid(
+                    "customAction",
+                    "give the id of the custom action, as Actito shows it".into(),
+                );
+            }
+            let label = format!("custom action {action_id}");
+            (
+                NewSubscription::CustomAction { action_id },
+                format!("{base}/custom-actions/updatePass"),
+                label,
+            )
+        }
         _ => return invalid("kind", "choose what Actito should push".into()),
     };
     let key_name = format!("Actito webhook: {label}");

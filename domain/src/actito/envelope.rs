@@ -162,6 +162,16 @@ fn link(item: &Map<String, Value>, name: &str) -> Option<String> {
 /// Reads a custom-action trigger; other Actito pushes are `Unsupported`. Takes the
 /// envelope so that each item's values move into it rather than being copied: a
 /// 10 000-item BULK then holds one tree of values at a time, not two.
+/// The notifyKO links of the items that have one (however the rest of the item
+/// reads).
+pub fn notify_ko_links(envelope: &Envelope) -> Vec<String> {
+    envelope
+        .items
+        .iter()
+        .filter_map(|item| link(item, "notifyKO"))
+        .collect()
+}
+
 pub fn custom_action_items(envelope: Envelope) -> Result<Vec<CustomActionItem>, EnvelopeError> {
     let looks_right = envelope.items.iter().all(|item| {
         item.keys()
@@ -227,7 +237,16 @@ pub fn profile_event(envelope: &Envelope, event_type: &str) -> Result<ProfileEve
             .and_then(Value::as_str)
             .unwrap_or_default()
     };
-    if text("tableType") != "PROFILE_TABLE" {
+    // The seed's schema names only `eventType` and `operation`: an envelope without
+    // `tableType` is taken as a profile-table event.
+    let typed = match envelope.top.get("tableType") {
+        None | Some(Value::Null) => envelope
+            .items
+            .iter()
+            .all(|item| item.contains_key("profileId")),
+        Some(table_type) => table_type == "PROFILE_TABLE",
+    };
+    if !typed {
         return Err(EnvelopeError::Unsupported(format!(
             "this endpoint takes profile-table data events; the body is {}",
             match text("tableType") {

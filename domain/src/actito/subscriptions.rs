@@ -35,8 +35,9 @@ pub enum NewSubscription {
         event_type: String,
         fields: Vec<String>,
     },
-    /// The custom action trigger.
-    CustomAction,
+    /// The trigger of one custom action (Actito makes one subscription per custom
+    /// action; its id is the element id).
+    CustomAction { action_id: String },
 }
 
 pub const PAGE_SIZE: usize = 50;
@@ -61,15 +62,19 @@ fn text(value: Option<&Value>) -> Option<String> {
     }
 }
 
-/// Reads one subscription from Actito's JSON (ids may be numbers or strings).
+/// Reads one subscription from Actito's JSON (ids may be numbers or strings). The
+/// documented names (`onElementId`, `onFields`, `headers` as an object) are read,
+/// and the older ones (`tableId`, `fields`, `headers` as `{key, value}` pairs).
 pub fn parse(value: &Value) -> Option<Subscription> {
+    let headers = value.get("headers");
     Some(Subscription {
         id: text(value.get("id"))?,
         on: text(value.get("on")).unwrap_or_default(),
         event_type: text(value.get("eventType")).unwrap_or_default(),
-        table_id: text(value.get("tableId")),
+        table_id: text(value.get("onElementId")).or_else(|| text(value.get("tableId"))),
         fields: value
-            .get("fields")
+            .get("onFields")
+            .or_else(|| value.get("fields"))
             .and_then(Value::as_array)
             .map(|f| f.iter().filter_map(|v| text(Some(v))).collect())
             .unwrap_or_default(),
@@ -78,11 +83,11 @@ pub fn parse(value: &Value) -> Option<Subscription> {
             .get("isActive")
             .and_then(Value::as_bool)
             .unwrap_or(true),
-        header_names: value
-            .get("headers")
-            .and_then(Value::as_array)
-            .map(|h| h.iter().filter_map(|v| text(v.get("key"))).collect())
-            .unwrap_or_default(),
+        header_names: match headers {
+            Some(Value::Object(map)) => map.keys().cloned().collect(),
+            Some(Value::Array(pairs)) => pairs.iter().filter_map(|v| text(v.get("key"))).collect(),
+            _ => Vec::new(),
+        },
     })
 }
 
@@ -97,35 +102,36 @@ fn items(answer: &Value) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-/// The body that creates `new`, pushing to `target_url` with `headers`.
+/// The body that creates `new`, pushing to `target_url` with `headers`, as Actito's
+/// developer docs ("Webhooks → Protocol") define it. ONE_BY_ONE pushes: the BULK
+/// push mode and `maxBlockSize` are left out.
 pub fn body(
     new: &NewSubscription,
     settings: &ActitoSettings,
     target_url: &str,
     headers: &[(String, String)],
 ) -> Value {
-    let headers: Vec<Value> = headers
+    let headers: serde_json::Map<String, Value> = headers
         .iter()
-        .map(|(k, v)| json!({ "key": k, "value": v }))
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
     match new {
         NewSubscription::Profile { event_type, fields } => json!({
             "on": "PROFILE_TABLE",
-            "tableId": settings.profile_table_id,
             "eventType": event_type,
-            "fields": fields,
+            "onElementId": settings.profile_table_id,
+            "onFields": fields,
             "targetUrl": target_url,
-            "pushType": "ONE_BY_ONE",
-            "isActive": true,
             "headers": headers,
+            "isActive": true,
         }),
-        NewSubscription::CustomAction => json!({
+        NewSubscription::CustomAction { action_id } => json!({
             "on": "CUSTOM_ACTION",
             "eventType": "TRIGGER",
+            "onElementId": action_id,
             "targetUrl": target_url,
-            "pushType": "ONE_BY_ONE",
-            "isActive": true,
             "headers": headers,
+            "isActive": true,
         }),
     }
 }
@@ -167,7 +173,9 @@ impl ActitoClient {
                 base(settings),
                 encode(&settings.profile_table_id)
             ),
-            NewSubscription::CustomAction => format!("{}/webhookSubscription", base(settings)),
+            NewSubscription::CustomAction { .. } => {
+                format!("{}/webhookSubscription", base(settings))
+            }
         };
         let sent = body(new, settings, target_url, headers);
         let answer = self
@@ -226,5 +234,19 @@ mod tests {
             parse(&json!({"on": "X"})).is_none(),
             "no id, no subscription"
         );
+    }
+
+    #[test]
+    fn the_documented_form_is_read() {
+        let sub = parse(&json!({
+            "id": 158, "on": "PROFILE_TABLE", "eventType": "UPDATE", "onElementId": "12",
+            "onFields": ["emailAddress"], "targetUrl": "https://x/y", "isActive": true,
+            "headers": {"X-API-KEY": "phk_secret"}
+        }))
+        .unwrap();
+        assert_eq!(sub.table_id.as_deref(), Some("12"));
+        assert_eq!(sub.fields, vec!["emailAddress"]);
+        assert_eq!(sub.header_names, vec!["X-API-KEY"]);
+        assert!(!format!("{sub:?}").contains("phk_secret"));
     }
 }

@@ -7,11 +7,19 @@ use crate::error::FieldError;
 use crate::passes::Data;
 
 /// Journey context carried by every Journey Builder call.
+///
+/// `journey_id` is the journey *version*: execute's `journeyId`, the lifecycle
+/// calls' `interactionId`. Only lifecycle calls name the journey every version
+/// belongs to (`originalDefinitionId`): that is `definition_id`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JourneyContext {
     pub journey_id: Option<String>,
+    pub definition_id: Option<String>,
     pub activity_id: Option<String>,
     pub definition_instance_id: Option<String>,
+    pub activity_instance_id: Option<String>,
+    /// Execute's `mode` (Journey Builder runs tests in another mode than live).
+    pub mode: Option<String>,
     pub key_value: Option<String>,
 }
 
@@ -19,9 +27,12 @@ impl JourneyContext {
     pub fn from_claims(claims: &Value) -> Self {
         let text = |k: &str| claims.get(k).and_then(scalar_text);
         JourneyContext {
-            journey_id: text("journeyId").or_else(|| text("originalDefinitionId")),
+            journey_id: text("journeyId").or_else(|| text("interactionId")),
+            definition_id: text("originalDefinitionId"),
             activity_id: text("activityId").or_else(|| text("activityObjectID")),
             definition_instance_id: text("definitionInstanceId"),
+            activity_instance_id: text("activityInstanceId"),
+            mode: text("mode"),
             key_value: text("keyValue"),
         }
     }
@@ -144,6 +155,15 @@ pub fn push_update(args: &Map<String, Value>) -> Result<PushUpdate, Vec<FieldErr
     }
     update.identifiers.sort();
     update.identifiers.dedup();
+    if errors.is_empty() && !update.has_target() {
+        // The activity was configured without binding anything to find the pass by:
+        // a setup mistake, not a contact without a pass.
+        errors.push(FieldError::new(
+            "passId",
+            "no argument names the pass: bind passId, customId, email, identifiers or \
+             identifiers.<name> in the activity",
+        ));
+    }
     if errors.is_empty() {
         Ok(update)
     } else {
@@ -203,15 +223,33 @@ mod tests {
         .unwrap();
         let errors = push_update(&args).unwrap_err();
         assert_eq!(errors.len(), 2);
-        assert!(!update(json!({"inArguments": [{"message": "hi"}]})).has_target());
+    }
+
+    #[test]
+    fn an_execute_naming_no_pass_is_a_setup_mistake() {
+        let args = merged_arguments(&json!({"inArguments": [{"passType": "loyalty"}]})).unwrap();
+        let errors = push_update(&args).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].field, "passId");
+        assert!(errors[0].message.contains("bind passId"), "{errors:?}");
     }
 
     #[test]
     fn journey_context_is_read_from_claims() {
-        let ctx = JourneyContext::from_claims(
-            &json!({"journeyId": "j1", "activityId": "a1", "definitionInstanceId": "d1", "keyValue": "k1"}),
-        );
+        let ctx = JourneyContext::from_claims(&json!({"journeyId": "j1", "activityId": "a1",
+            "definitionInstanceId": "d1", "keyValue": "k1", "mode": 0, "activityInstanceId": "i1"}));
         assert_eq!(ctx.journey_id.as_deref(), Some("j1"));
         assert_eq!(ctx.key_value.as_deref(), Some("k1"));
+        assert_eq!(ctx.mode.as_deref(), Some("0"));
+        assert_eq!(ctx.activity_instance_id.as_deref(), Some("i1"));
+    }
+
+    #[test]
+    fn a_lifecycle_call_names_the_version_and_its_journey() {
+        let ctx = JourneyContext::from_claims(&json!({"activityObjectID": "a1",
+            "interactionId": "v2", "originalDefinitionId": "j", "interactionKey": "k", "interactionVersion": "2"}));
+        assert_eq!(ctx.journey_id.as_deref(), Some("v2"));
+        assert_eq!(ctx.definition_id.as_deref(), Some("j"));
+        assert_eq!(ctx.activity_id.as_deref(), Some("a1"));
     }
 }

@@ -20,12 +20,45 @@ pub struct SigningKeyInput {
     pub secret: Option<String>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SfmcSettingsInput {
     pub signing_keys: Vec<SigningKeyInput>,
     pub customer_key: Option<String>,
+    /// Left out: unchanged.
+    #[serde(default)]
+    pub when_no_pass: Option<WhenNoPass>,
+}
+
+/// How an execute is answered when no pass matches the contact. Salesforce takes a
+/// contact out of the journey on any 4xx, so its later steps (an email, an SMS)
+/// never reach people without a pass unless the tenant chooses `continue`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum WhenNoPass {
+    /// 404 `NO_MATCHING_PASS`: the contact leaves the journey (as the reference does).
+    #[default]
+    Leave,
+    /// 200 `{"scheduled":0}`: the contact continues.
+    Continue,
+}
+
+impl WhenNoPass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WhenNoPass::Leave => "leave",
+            WhenNoPass::Continue => "continue",
+        }
+    }
+
+    fn from_stored(text: &str) -> Self {
+        match text {
+            "continue" => WhenNoPass::Continue,
+            _ => WhenNoPass::Leave,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -44,6 +77,7 @@ pub struct SigningKeyView {
 pub struct SfmcSettingsView {
     pub signing_keys: Vec<SigningKeyView>,
     pub customer_key: Option<String>,
+    pub when_no_pass: WhenNoPass,
 }
 
 fn seal_context(tenant_id: &str, key_id: &str) -> String {
@@ -91,6 +125,13 @@ pub async fn put(
             "customerKey",
             before.customer_key.clone(),
             after.customer_key.clone(),
+        ));
+    }
+    if before.when_no_pass != after.when_no_pass {
+        changes.push(Change::new(
+            "whenNoPass",
+            Some(before.when_no_pass.as_str().into()),
+            Some(after.when_no_pass.as_str().into()),
         ));
     }
     history::record(
@@ -152,13 +193,19 @@ async fn store(core: &Core, tenant_id: &str, input: SfmcSettingsInput) -> Result
         .customer_key
         .map(|k| k.trim().to_string())
         .filter(|k| !k.is_empty());
+    let when_no_pass = match input.when_no_pass {
+        Some(choice) => choice,
+        None => when_no_pass(core, tenant_id).await?,
+    };
     let mut tx = core.db.writer().begin().await?;
     sqlx::query(
-        "INSERT INTO sfmc_settings (tenant_id, customer_key, updated_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (tenant_id) DO UPDATE SET customer_key = excluded.customer_key, updated_at = excluded.updated_at",
+        "INSERT INTO sfmc_settings (tenant_id, customer_key, when_no_pass, updated_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (tenant_id) DO UPDATE SET customer_key = excluded.customer_key, \
+         when_no_pass = excluded.when_no_pass, updated_at = excluded.updated_at",
     )
     .bind(tenant_id)
     .bind(customer_key)
+    .bind(when_no_pass.as_str())
     .bind(now_ms())
     .execute(&mut *tx)
     .await?;
@@ -232,6 +279,16 @@ pub async fn customer_key(core: &Core, tenant_id: &str) -> Result<Option<String>
     Ok(row.and_then(|(k,)| k))
 }
 
+/// How the tenant's executes are answered when no pass matches.
+pub async fn when_no_pass(core: &Core, tenant_id: &str) -> Result<WhenNoPass> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT when_no_pass FROM sfmc_settings WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_optional(core.db.reader())
+            .await?;
+    Ok(row.map_or(WhenNoPass::Leave, |(text,)| WhenNoPass::from_stored(&text)))
+}
+
 pub async fn view(core: &Core, tenant_id: &str) -> Result<SfmcSettingsView> {
     let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
         "SELECT key_id, created_at, last_verified_at FROM sfmc_keys WHERE tenant_id = $1 ORDER BY created_at, key_id",
@@ -250,5 +307,6 @@ pub async fn view(core: &Core, tenant_id: &str) -> Result<SfmcSettingsView> {
             })
             .collect(),
         customer_key: customer_key(core, tenant_id).await?,
+        when_no_pass: when_no_pass(core, tenant_id).await?,
     })
 }

@@ -53,6 +53,7 @@ use crate::state::AppState;
         domain::actito::settings::ActitoSettingsInput, domain::actito::settings::ActitoSettingsView,
         domain::sfmc::settings::SfmcSettingsInput, domain::sfmc::settings::SigningKeyInput,
         domain::sfmc::settings::SfmcSettingsView, domain::sfmc::settings::SigningKeyView,
+        domain::sfmc::settings::WhenNoPass,
         domain::events::Event, domain::events::EventPage,
         domain::deliveries::Delivery, domain::deliveries::DeliveryAttempt, domain::deliveries::DeliveryPage,
         domain::wallet::pass_types::PassType, domain::wallet::pass_types::PassTypeInput,

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Json, Router};
 use domain::actito::envelope::{self, EnvelopeError};
+use domain::crypto::sha256_hex;
 use domain::events::{Inbound, Ingested};
 use domain::jobs::NewJob;
 use domain::processing::{tenant_order, ACTITO_CUSTOM_ACTION, ACTITO_PROFILE};
@@ -69,6 +70,20 @@ fn accepted(ingested: &Ingested, items: usize) -> Response {
         .into_response()
 }
 
+/// The items of an envelope refused for what they hold still get their notifyKO
+/// (read again from the body: refusals are rare, and accepted envelopes are not
+/// slowed by collecting links they don't need).
+async fn notify_refused(state: &AppState, tenant_id: &str, body: &Bytes) {
+    let Ok(envelope) = envelope::parse(body) else {
+        return;
+    };
+    match domain::processing::notify_refused(&state.core.db, tenant_id, &envelope).await {
+        Ok(0) => {}
+        Ok(_) => state.core.jobs_ready.notify_one(),
+        Err(e) => tracing::warn!(error = %e, "cannot queue the notifyKO of a refused envelope"),
+    }
+}
+
 #[utoipa::path(
     post, path = "/api/{tenantId}/webhooks/listeners/actito/custom-actions/updatePass", tag = "listeners",
     params(("tenantId" = String, Path)),
@@ -87,10 +102,20 @@ pub async fn update_pass(
     body: Bytes,
 ) -> Response {
     let parsed = envelope::parse(&body)
-        .and_then(|e| Ok((e.id.clone(), envelope::custom_action_items(e)?.len())));
+        .map_err(|err| (err, false))
+        .and_then(|e| {
+            let id = e.id.clone();
+            let items = envelope::custom_action_items(e).map_err(|err| (err, true))?;
+            Ok((id, items.len()))
+        });
     let (envelope_id, items) = match parsed {
         Ok(parsed) => parsed,
-        Err(err) => return reject(envelope_problem(err), &caller, &body),
+        Err((err, readable)) => {
+            if readable {
+                notify_refused(&state, &caller.tenant_id, &body).await;
+            }
+            return reject(envelope_problem(err), &caller, &body);
+        }
     };
     let inbound = Inbound {
         tenant_id: caller.tenant_id.clone(),
@@ -120,7 +145,7 @@ pub async fn update_pass(
     request_body(content = Object, description = "Actito profile-table data event envelope, ONE_BY_ONE or BULK"),
     responses(
         (status = 200, description = "Stored; profiles are fetched and passes updated asynchronously", body = crate::api::openapi::ListenerAck),
-        (status = 400, description = "Unknown event type, malformed body or another kind of push"),
+        (status = 400, description = "Unknown event type, malformed body, another kind of push, or a profile table other than the configured one"),
         (status = 401), (status = 403), (status = 409, description = "Actito is not configured"), (status = 413, description = "The body is larger than 32 MiB")
     ),
     security(("api_key" = ["ActitoListener.Write"]))
@@ -147,6 +172,27 @@ pub async fn profile_event(
         Err(err) => return reject(envelope_problem(err), &caller, &body),
     };
     match domain::actito::settings::get(&state.core, &caller.tenant_id).await {
+        Ok(Some(settings))
+            if !event.table_id.is_empty() && event.table_id != settings.profile_table_id =>
+        {
+            // Reading the configured table instead would update passes from
+            // another table's profiles.
+            let problem = Problem {
+                errors: vec![domain::FieldError::new(
+                    "tableId",
+                    format!(
+                        "is {}, but Passhook reads profile table {} (set in the Actito settings)",
+                        event.table_id, settings.profile_table_id
+                    ),
+                )],
+                ..Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "VALIDATION_FAILED",
+                    "This event is for a profile table Passhook does not read; see errors.",
+                )
+            };
+            return reject(problem, &caller, &body);
+        }
         Ok(Some(_)) => {}
         Ok(None) => {
             let problem = Problem::new(
@@ -176,7 +222,12 @@ pub async fn profile_event(
         kind: format!("profile.{event_type}"),
         headers: audit_headers(&headers),
         body: String::from_utf8_lossy(&body).into_owned(),
-        dedupe_key: Some(format!("profile.{event_type}:{envelope_id}")),
+        // Actito's ONE_BY_ONE and BULK pushes may share an envelope id (the seed's
+        // samples do): the profiles are part of what makes a push the same.
+        dedupe_key: Some(format!(
+            "profile.{event_type}:{envelope_id}:{}",
+            sha256_hex(&event.profile_ids.join(","))
+        )),
         key_id: Some(caller.key.key_id.clone()),
         items: event.profile_ids.len() as i64,
         ..Default::default()

@@ -92,6 +92,11 @@ pub async fn record_rejections(
     req: Request,
     next: Next,
 ) -> Response {
+    // GETs are the activity's page, config.json and static files: not calls of a
+    // platform, so their 404s (an unknown tenant, a wrong file) are not rejections.
+    if req.method() == axum::http::Method::GET || req.method() == axum::http::Method::HEAD {
+        return next.run(req).await;
+    }
     let Some((tenant_id, source, kind)) = listener_of(req.uri().path()) else {
         return next.run(req).await;
     };

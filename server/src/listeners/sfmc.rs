@@ -27,12 +27,19 @@ const BASE: &str = "/api/{tenantId}/webhooks/listeners/sfmc/actions/pushupdate";
 /// being read, well before any key check.
 pub const BODY_LIMIT: usize = 256 * 1024;
 
+/// Unsigned lifecycle calls a tenant may receive per minute (each is recorded);
+/// activating a journey sends a handful.
+pub const UNSIGNED_CALLS_PER_MINUTE: u32 = 60;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(&format!("{BASE}/execute"), post(execute))
         .route(&format!("{BASE}/{{operation}}"), post(lifecycle))
         .route(&format!("{BASE}/config.json"), get(config_json))
+        // Journey Builder loads `{endpoint}/index.html` unless told otherwise.
         .route(&format!("{BASE}/"), get(activity_page))
+        .route(&format!("{BASE}/index.html"), get(activity_page))
+        .route(BASE, get(to_activity_page))
         .route(&format!("{BASE}/postmonger.js"), get(postmonger_js))
         .route(&format!("{BASE}/activity.js"), get(activity_js))
         .route(&format!("{BASE}/icon.svg"), get(icon_svg))
@@ -129,7 +136,7 @@ fn inbound(
         (status = 200, description = "Updates scheduled", body = crate::api::openapi::ExecuteAnswer),
         (status = 400, description = "inArguments cannot be read"),
         (status = 401, description = "Bad signature, wrong algorithm or expired token"),
-        (status = 404, description = "No such tenant, or no pass matches"),
+        (status = 404, description = "No such tenant, or no pass matches (unless the tenant chose to answer 200 with nothing scheduled)"),
         (status = 413, description = "The body is larger than 256 KiB")
     )
 )]
@@ -169,16 +176,7 @@ pub async fn execute(
         Err(e) => return Problem::from(e).into_response(),
     }
     let targets = match targets(&state, &v.tenant_id, &update).await {
-        Ok(t) if t.is_empty() => {
-            return reject(
-                Problem::new(
-                    StatusCode::NOT_FOUND,
-                    "NO_MATCHING_PASS",
-                    "No pass matches the given pass id or identifiers.",
-                ),
-                &v,
-            )
-        }
+        Ok(t) if t.is_empty() => return no_pass(&state, &v, &headers, dedupe_key).await,
         Ok(t) => t,
         Err(problem) => return problem.into_response(),
     };
@@ -221,6 +219,47 @@ pub async fn execute(
     }
 }
 
+const NO_PASS: &str = "No pass matches the given pass id or identifiers.";
+
+/// An execute that matched no pass, answered as the tenant chose: 404 (Salesforce
+/// takes the contact out of the journey) or 200 with nothing scheduled (it goes on).
+/// The audit shows `NO_MATCHING_PASS` either way.
+async fn no_pass(
+    state: &AppState,
+    v: &Verified,
+    headers: &HeaderMap,
+    dedupe_key: String,
+) -> Response {
+    let choice = match settings::when_no_pass(&state.core, &v.tenant_id).await {
+        Ok(choice) => choice,
+        Err(e) => return Problem::from(e).into_response(),
+    };
+    if choice == settings::WhenNoPass::Leave {
+        let problem = Problem::new(StatusCode::NOT_FOUND, "NO_MATCHING_PASS", NO_PASS);
+        return reject(problem, v);
+    }
+    let answer = json!({ "scheduled": 0, "passIds": [] });
+    let record = inbound(v, headers, "pushupdate.execute", Some(dedupe_key), 0);
+    let ingested = match state
+        .core
+        .ingestor
+        .ingest(record, Some(answer.clone()), vec![])
+        .await
+    {
+        Ok(Ingested::New { event_id }) => event_id,
+        Ok(Ingested::Duplicate { response, .. }) => {
+            return Json(response.unwrap_or(answer)).into_response()
+        }
+        Err(e) => return Problem::from(e).into_response(),
+    };
+    let db = &state.core.db;
+    let noted = events::note_reason(db, &ingested, "NO_MATCHING_PASS", NO_PASS).await;
+    if let Err(e) = noted.and(events::settle(db, &ingested, None).await) {
+        tracing::warn!(error = %e, "cannot settle an execute that matched no pass");
+    }
+    Json(answer).into_response()
+}
+
 /// The pass `passId`, else every pass matching any identifier; `passType` restricts.
 async fn targets(
     state: &AppState,
@@ -246,9 +285,8 @@ async fn targets(
 }
 
 /// The Journey Builder lifecycle calls besides execute.
-#[derive(utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, utoipa::ToSchema)]
 #[schema(rename_all = "lowercase")]
-#[allow(dead_code)] // the path's documented values; the handler matches the text
 pub enum LifecycleOperation {
     Publish,
     Validate,
@@ -256,15 +294,39 @@ pub enum LifecycleOperation {
     Stop,
 }
 
+impl LifecycleOperation {
+    fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "publish" => LifecycleOperation::Publish,
+            "validate" => LifecycleOperation::Validate,
+            "save" => LifecycleOperation::Save,
+            "stop" => LifecycleOperation::Stop,
+            _ => return None,
+        })
+    }
+
+    /// The event kind it is recorded as.
+    fn kind(self) -> &'static str {
+        match self {
+            LifecycleOperation::Publish => "pushupdate.publish",
+            LifecycleOperation::Validate => "pushupdate.validate",
+            LifecycleOperation::Save => "pushupdate.save",
+            LifecycleOperation::Stop => "pushupdate.stop",
+        }
+    }
+}
+
 #[utoipa::path(
     post, path = "/api/{tenantId}/webhooks/listeners/sfmc/actions/pushupdate/{operation}", tag = "listeners",
     params(("tenantId" = String, Path), ("operation" = LifecycleOperation, Path)),
-    request_body(content = String, description = "Compact JWT (HS256)"),
+    request_body(content = String, description = "Compact JWT (HS256), or the plain JSON object Journey Builder often sends instead (`activityObjectID`, `interactionId`, `originalDefinitionId`, `interactionKey`, `interactionVersion`)"),
     responses(
-        (status = 200, description = "Acknowledged", body = crate::api::openapi::LifecycleAnswer),
+        (status = 200, description = "Acknowledged (a plain JSON call is recorded as unsigned and changes nothing)", body = crate::api::openapi::LifecycleAnswer),
+        (status = 400, description = "Neither a JWT nor a JSON object"),
         (status = 401, description = "Bad signature, wrong algorithm or expired token"),
         (status = 404, description = "No such tenant, or another operation"),
-        (status = 413, description = "The body is larger than 256 KiB")
+        (status = 413, description = "The body is larger than 256 KiB"),
+        (status = 429, description = "Too many unsigned calls for this tenant; see Retry-After")
     )
 )]
 pub async fn lifecycle(
@@ -273,17 +335,22 @@ pub async fn lifecycle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !matches!(operation.as_str(), "publish" | "validate" | "save" | "stop") {
+    let Some(operation) = LifecycleOperation::parse(&operation) else {
         return Problem::not_found(
             "Journey Builder calls execute, publish, validate, save or stop.",
         )
         .into_response();
+    };
+    // Journey Builder often sends these as plain JSON even with `useJwt` set, and a
+    // refused validate or publish blocks the journey's activation.
+    if body.trim_ascii_start().starts_with(b"{") {
+        return unsigned_lifecycle(&state, &tenant_id, operation, &headers, &body).await;
     }
     let v = match verify(&state, &tenant_id, &body).await {
         Ok(v) => v,
         Err(response) => return response,
     };
-    let record = inbound(&v, &headers, &format!("pushupdate.{operation}"), None, 0);
+    let record = inbound(&v, &headers, operation.kind(), None, 0);
     match state
         .core
         .ingestor
@@ -298,6 +365,55 @@ pub async fn lifecycle(
         }
         Err(e) => Problem::from(e).into_response(),
     }
+}
+
+/// A lifecycle call without a JWT: answered 200 and recorded as unsigned (within
+/// the tenant's budget); it changes nothing, so nobody gains anything by forging one.
+async fn unsigned_lifecycle(
+    state: &AppState,
+    tenant_id: &str,
+    operation: LifecycleOperation,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
+    match tenants::exists(&state.core.db, tenant_id).await {
+        Ok(true) => {}
+        Ok(false) => return Problem::not_found("No such tenant.").into_response(),
+        Err(e) => return Problem::from(e).into_response(),
+    }
+    let Ok(call) = serde_json::from_slice::<serde_json::Map<String, Value>>(body) else {
+        return Problem::bad_request("The body must be a JWT or a JSON object.").into_response();
+    };
+    if let Err(wait) = state.unsigned_calls.check(tenant_id) {
+        let problem = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            "Too many unsigned Journey Builder calls for this tenant; retry later.",
+        );
+        return problem.with_retry_after(wait);
+    }
+    let call = Value::Object(call);
+    let record = Inbound {
+        tenant_id: tenant_id.to_string(),
+        source: "sfmc",
+        kind: operation.kind().into(),
+        headers: audit_headers(headers),
+        body: call.to_string(),
+        journey: JourneyContext::from_claims(&call),
+        ..Default::default()
+    };
+    if let Err(e) = events::record_unsigned(&state.core.db, &record).await {
+        return Problem::from(e).into_response();
+    }
+    Json(json!({})).into_response()
+}
+
+/// The bare activity path: Journey Builder and browsers resolve the page's relative
+/// links (`activity.js`, `icon.svg`) against a path that ends in `/`. The target is
+/// relative (`pushupdate/` from `…/actions/pushupdate`), so nothing the caller sent
+/// reaches the header.
+async fn to_activity_page() -> Response {
+    axum::response::Redirect::permanent("pushupdate/").into_response()
 }
 
 /// The activity's config.json, with every URL from the public URL.
@@ -412,6 +528,7 @@ async fn asset(content_type: &'static str, body: &'static str) -> Response {
 #[utoipa::path(
     get, path = "/api/{tenantId}/webhooks/listeners/sfmc/actions/pushupdate/", tag = "listeners",
     params(("tenantId" = String, Path)),
+    description = "Also served at `…/pushupdate/index.html`, where Journey Builder looks by default; the bare `…/pushupdate` redirects here.",
     responses(
         (status = 200, description = "The activity's configuration page", content_type = "text/html", body = String),
         (status = 404, description = "No such tenant")
