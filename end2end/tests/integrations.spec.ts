@@ -131,7 +131,8 @@ test('an admin subscribes Passhook to Actito profile updates, Actito gets a work
   expect(Object.keys(body.headers)).toEqual(['X-API-KEY']);
   // The key Actito will send works on exactly that listener.
   const listener = new URL(body.targetUrl).pathname;
-  const update = { ...(sample('profile-create-one-by-one.json') as object), id: 'e2e-subscription-check', operation: 'UPDATE' };
+  // For the profile table Actito was connected with (the listener refuses another).
+  const update = { ...(sample('profile-create-one-by-one.json') as object), id: 'e2e-subscription-check', operation: 'UPDATE', tableId: '12' };
   const pushed = await request.post(listener, { headers: { 'X-API-KEY': body.headers['X-API-KEY'] }, data: update });
   expect(pushed.status()).toBe(200);
 
