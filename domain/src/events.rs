@@ -264,6 +264,16 @@ pub async fn note_reason(db: &Db, event_id: &str, code: &str, detail: &str) -> R
     Ok(())
 }
 
+/// The first [`REJECTED_BODY_LIMIT`] bytes of a body kept for the audit only (a
+/// rejection's, an unsigned call's), cut at a character boundary.
+fn bounded_body(body: &str) -> &str {
+    let mut cut = body.len().min(REJECTED_BODY_LIMIT);
+    while !body.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &body[..cut]
+}
+
 /// The reason an unsigned call is recorded with (status `processed`).
 pub const UNSIGNED: &str = "UNSIGNED";
 
@@ -273,12 +283,7 @@ pub const UNSIGNED: &str = "UNSIGNED";
 pub async fn record_unsigned(db: &Db, inbound: &Inbound) -> Result<String> {
     let id = new_id("evt");
     let now = now_ms();
-    let mut body = inbound.body.as_str();
-    let mut cut = body.len().min(REJECTED_BODY_LIMIT);
-    while !body.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    body = &body[..cut];
+    let body = bounded_body(&inbound.body);
     sqlx::query(
         "INSERT INTO inbound_events (id, tenant_id, source, kind, received_at, status, reason, detail, \
          body, headers, journey_id, activity_id, definition_id, processed_at) \
@@ -341,13 +346,7 @@ pub async fn reject(db: &Db, rejection: &Rejection) -> Result<Option<String>> {
     if recent >= REJECTION_BUDGET || !crate::tenants::exists(db, &rejection.tenant_id).await? {
         return Ok(None);
     }
-    let body = rejection.body.as_ref().map(|b| {
-        let mut cut = b.len().min(REJECTED_BODY_LIMIT);
-        while !b.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        b[..cut].to_string()
-    });
+    let body = rejection.body.as_deref().map(bounded_body);
     let id = new_id("evt");
     sqlx::query(
         "INSERT INTO inbound_events (id, tenant_id, source, kind, received_at, status, reason, detail, body, \

@@ -66,6 +66,22 @@ async fn pass(s: &TestServer, email: &str, custom_id: &str) -> String {
     passes::create(&s.db.db, "acme", new).await.unwrap().id
 }
 
+/// POSTs `body` to a listener with the tenant's API key, as Actito does.
+async fn push(
+    s: &TestServer,
+    key: &str,
+    url: impl reqwest::IntoUrl,
+    body: &Value,
+) -> reqwest::Response {
+    s.http
+        .post(url)
+        .header("X-API-KEY", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn events(s: &TestServer, key: &str, query: &str) -> Vec<Value> {
     let page: Value = s
         .http
@@ -96,14 +112,7 @@ async fn custom_actions_update_passes_and_call_back_one_by_one_and_in_bulk() {
         .await;
 
         let one = with_callbacks(sample("custom-action-trigger-one-by-one.json"), &actito);
-        let answer = s
-            .http
-            .post(s.url(LISTENER))
-            .header("X-API-KEY", &key)
-            .json(&one)
-            .send()
-            .await
-            .unwrap();
+        let answer = push(&s, &key, s.url(LISTENER), &one).await;
         assert_eq!(answer.status(), 200);
         eventually("the OK callback of the ONE_BY_ONE item", || async {
             actito.callbacks().len() == 1
@@ -124,14 +133,7 @@ async fn custom_actions_update_passes_and_call_back_one_by_one_and_in_bulk() {
         stranger["profileAttributes.businessId"] = json!("unknown");
         stranger["_links"]["notifyKO"]["href"] = json!(format!("{}/ca/KO_stranger", actito.url));
         bulk["data"].as_array_mut().unwrap().push(stranger);
-        let answer = s
-            .http
-            .post(s.url(LISTENER))
-            .header("X-API-KEY", &key)
-            .json(&bulk)
-            .send()
-            .await
-            .unwrap();
+        let answer = push(&s, &key, s.url(LISTENER), &bulk).await;
         assert_eq!(answer.status(), 200);
         eventually("three more callbacks", || async {
             actito.callbacks().len() == 4
@@ -199,25 +201,13 @@ async fn the_same_envelope_twice_is_applied_once() {
         let john = pass(&s, "john.smith@actito.com", "C1").await;
         let mut envelope = with_callbacks(sample("custom-action-trigger-one-by-one.json"), &actito);
         envelope["data"]["actionParameters.message"] = json!("You earned points");
-        let first: Value = s
-            .http
-            .post(s.url(LISTENER))
-            .header("X-API-KEY", &key)
-            .json(&envelope)
-            .send()
+        let first: Value = push(&s, &key, s.url(LISTENER), &envelope)
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
-        let second: Value = s
-            .http
-            .post(s.url(LISTENER))
-            .header("X-API-KEY", &key)
-            .json(&envelope)
-            .send()
+        let second: Value = push(&s, &key, s.url(LISTENER), &envelope)
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
@@ -261,13 +251,7 @@ async fn callbacks_only_go_to_allowed_hosts() {
             .await;
         pass(&s, "john.smith@actito.com", "C1").await;
         let envelope = with_callbacks(sample("custom-action-trigger-one-by-one.json"), &actito);
-        s.http
-            .post(s.url(LISTENER))
-            .header("X-API-KEY", &key)
-            .json(&envelope)
-            .send()
-            .await
-            .unwrap();
+        push(&s, &key, s.url(LISTENER), &envelope).await;
         let url = s.url("/api/acme/deliveries?channel=actito-callback");
         eventually("the delivery is recorded as failed", || async {
             let page: Value = s
@@ -320,13 +304,7 @@ async fn failing_callbacks_are_retried_until_they_succeed() {
             .callback_status
             .store(503, std::sync::atomic::Ordering::SeqCst);
         let envelope = with_callbacks(sample("custom-action-trigger-one-by-one.json"), &actito);
-        s.http
-            .post(s.url(LISTENER))
-            .header("X-API-KEY", &key)
-            .json(&envelope)
-            .send()
-            .await
-            .unwrap();
+        push(&s, &key, s.url(LISTENER), &envelope).await;
         eventually("a first failed attempt", || async {
             !actito.callbacks().is_empty()
         })
@@ -385,14 +363,7 @@ async fn profile_events_fetch_the_profile_and_update_mapped_passes() {
         let john = pass(&s, "john.smith@actito.com", "C1").await;
         actito.set_profile("123456", json!({"emailAddress": "john.smith@actito.com", "loyaltyTier": "gold", "points": 120, "firstName": "John"}));
         let path = s.url("/api/acme/webhooks/listeners/actito/profile/CREATE");
-        let answer = s
-            .http
-            .post(&path)
-            .header("X-API-KEY", &key)
-            .json(&sample("profile-create-one-by-one.json"))
-            .send()
-            .await
-            .unwrap();
+        let answer = push(&s, &key, &path, &sample("profile-create-one-by-one.json")).await;
         assert_eq!(answer.status(), 200);
         eventually("the pass gets the mapped data", || async {
             passes::get(&s.db.db, "acme", &john).await.unwrap().version == 2
@@ -417,17 +388,7 @@ async fn profile_events_fetch_the_profile_and_update_mapped_passes() {
         update["operation"] = json!("UPDATE");
         update["id"] = json!("987");
         let path = s.url("/api/acme/webhooks/listeners/actito/profile/UPDATE");
-        assert_eq!(
-            s.http
-                .post(&path)
-                .header("X-API-KEY", &key)
-                .json(&update)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            200
-        );
+        assert_eq!(push(&s, &key, &path, &update).await.status(), 200);
         eventually("the customer is updated", || async {
             domain::customers::get(&s.db.db, "acme", "123456")
                 .await
@@ -444,17 +405,7 @@ async fn profile_events_fetch_the_profile_and_update_mapped_passes() {
         // A mapped change updates the pass; the token was fetched once and cached.
         actito.set_profile("123456", json!({"emailAddress": "john.smith@actito.com", "loyaltyTier": "platinum", "points": 120}));
         update["id"] = json!("988");
-        assert_eq!(
-            s.http
-                .post(&path)
-                .header("X-API-KEY", &key)
-                .json(&update)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            200
-        );
+        assert_eq!(push(&s, &key, &path, &update).await.status(), 200);
         eventually("the new tier reaches the pass", || async {
             passes::get(&s.db.db, "acme", &john)
                 .await
@@ -488,14 +439,13 @@ async fn a_token_lifetime_past_the_clock_is_held_to_a_day() {
             "123456",
             json!({"emailAddress": "john.smith@actito.com", "loyaltyTier": "gold"}),
         );
-        let answer = s
-            .http
-            .post(s.url("/api/acme/webhooks/listeners/actito/profile/CREATE"))
-            .header("X-API-KEY", &key)
-            .json(&sample("profile-create-one-by-one.json"))
-            .send()
-            .await
-            .unwrap();
+        let answer = push(
+            &s,
+            &key,
+            s.url("/api/acme/webhooks/listeners/actito/profile/CREATE"),
+            &sample("profile-create-one-by-one.json"),
+        )
+        .await;
         assert_eq!(answer.status(), 200);
         eventually("the pass gets the mapped data", || async {
             passes::get(&s.db.db, "acme", &john).await.unwrap().version == 2
@@ -530,13 +480,7 @@ async fn profile_reads_are_retried_when_actito_is_unavailable() {
             .unwrap()
             .push((429, Some("1")));
         let path = s.url("/api/acme/webhooks/listeners/actito/profile/CREATE");
-        s.http
-            .post(&path)
-            .header("X-API-KEY", &key)
-            .json(&sample("profile-create-one-by-one.json"))
-            .send()
-            .await
-            .unwrap();
+        push(&s, &key, &path, &sample("profile-create-one-by-one.json")).await;
         eventually(
             "the retry after Retry-After applies the profile",
             || async {
@@ -699,14 +643,7 @@ async fn work_survives_a_crash_and_completes_once() {
             }));
         }
         let envelope = json!({"id": "crash-test", "data": items});
-        let answer = s
-            .http
-            .post(s.url(LISTENER))
-            .header("X-API-KEY", &key)
-            .json(&envelope)
-            .send()
-            .await
-            .unwrap();
+        let answer = push(&s, &key, s.url(LISTENER), &envelope).await;
         assert_eq!(answer.status(), 200);
         // Crash once the first batch is applied, while the rest is still to do.
         eventually("the first batch is applied", || async {
@@ -795,14 +732,7 @@ async fn callbacks_to_loopback_are_refused_without_the_operator() {
             .await;
         let john = pass(&s, "John.Smith@actito.com", "CUST-JOHN").await;
         let envelope = with_callbacks(sample("custom-action-trigger-one-by-one.json"), &actito);
-        let answer = s
-            .http
-            .post(s.url(LISTENER))
-            .header("X-API-KEY", &key)
-            .json(&envelope)
-            .send()
-            .await
-            .unwrap();
+        let answer = push(&s, &key, s.url(LISTENER), &envelope).await;
         assert_eq!(answer.status(), 200);
         let url = s.url("/api/acme/deliveries?channel=actito-callback");
         let delivery = || async {
@@ -857,14 +787,13 @@ async fn the_actito_api_on_loopback_is_refused_without_the_operator() {
             "123456",
             json!({"emailAddress": "john.smith@actito.com", "loyaltyTier": "gold"}),
         );
-        let answer = s
-            .http
-            .post(s.url("/api/acme/webhooks/listeners/actito/profile/CREATE"))
-            .header("X-API-KEY", &key)
-            .json(&sample("profile-create-one-by-one.json"))
-            .send()
-            .await
-            .unwrap();
+        let answer = push(
+            &s,
+            &key,
+            s.url("/api/acme/webhooks/listeners/actito/profile/CREATE"),
+            &sample("profile-create-one-by-one.json"),
+        )
+        .await;
         assert_eq!(answer.status(), 200);
         eventually("the profile event fails", || async {
             events(&s, &key, "source=actito")
@@ -922,14 +851,8 @@ async fn the_seed_profile_samples_sent_in_sequence_are_both_applied() {
         );
         let path = s.url("/api/acme/webhooks/listeners/actito/profile/CREATE");
         for name in ["profile-create-one-by-one.json", "profile-create-bulk.json"] {
-            let answer: Value = s
-                .http
-                .post(&path)
-                .header("X-API-KEY", &key)
-                .json(&sample(name))
-                .send()
+            let answer: Value = push(&s, &key, &path, &sample(name))
                 .await
-                .unwrap()
                 .json()
                 .await
                 .unwrap();
@@ -952,14 +875,8 @@ async fn the_seed_profile_samples_sent_in_sequence_are_both_applied() {
             "gold"
         );
         // The same push again is a duplicate.
-        let again: Value = s
-            .http
-            .post(&path)
-            .header("X-API-KEY", &key)
-            .json(&sample("profile-create-bulk.json"))
-            .send()
+        let again: Value = push(&s, &key, &path, &sample("profile-create-bulk.json"))
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
@@ -978,14 +895,7 @@ async fn a_profile_event_names_the_table_it_is_for() {
         let path = s.url("/api/acme/webhooks/listeners/actito/profile/CREATE");
         let mut other_table = sample("profile-create-one-by-one.json");
         other_table["tableId"] = json!("999");
-        let answer = s
-            .http
-            .post(&path)
-            .header("X-API-KEY", &key)
-            .json(&other_table)
-            .send()
-            .await
-            .unwrap();
+        let answer = push(&s, &key, &path, &other_table).await;
         let body = problem(answer, 400).await;
         assert_eq!(body["errors"][0]["field"], "tableId", "{body:#}");
         assert!(body["errors"][0]["message"]
@@ -1003,14 +913,7 @@ async fn a_profile_event_names_the_table_it_is_for() {
         // The seed's schema lists only eventType and operation: tableType may be absent.
         let mut untyped = sample("profile-create-one-by-one.json");
         untyped.as_object_mut().unwrap().remove("tableType");
-        let answer = s
-            .http
-            .post(&path)
-            .header("X-API-KEY", &key)
-            .json(&untyped)
-            .send()
-            .await
-            .unwrap();
+        let answer = push(&s, &key, &path, &untyped).await;
         assert_eq!(answer.status(), 200);
         s.stop().await;
     }
@@ -1029,14 +932,7 @@ async fn refused_envelopes_still_notify_actito_of_each_item() {
         let mut bulk = with_callbacks(sample("custom-action-trigger-bulk.json"), &actito);
         bulk["data"][0]["actionParameters.tier"] = json!({"nested": "object"});
         let items = bulk["data"].as_array().unwrap().len();
-        let answer = s
-            .http
-            .post(s.url(LISTENER))
-            .header("X-API-KEY", &key)
-            .json(&bulk)
-            .send()
-            .await
-            .unwrap();
+        let answer = push(&s, &key, s.url(LISTENER), &bulk).await;
         assert_eq!(problem(answer, 400).await["code"], "VALIDATION_FAILED");
         eventually("every item's notifyKO", || async {
             actito.callbacks().len() == items
@@ -1054,14 +950,7 @@ async fn refused_envelopes_still_notify_actito_of_each_item() {
         item.retain(|k, _| {
             !k.starts_with("actionParameters.") && !k.starts_with("profileAttributes.")
         });
-        let answer = s
-            .http
-            .post(s.url(LISTENER))
-            .header("X-API-KEY", &key)
-            .json(&one)
-            .send()
-            .await
-            .unwrap();
+        let answer = push(&s, &key, s.url(LISTENER), &one).await;
         problem(answer, 400).await;
         eventually("the lone item's notifyKO", || async {
             actito.callbacks().len() == items + 1

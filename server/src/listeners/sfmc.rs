@@ -55,13 +55,17 @@ struct Verified {
     journey: JourneyContext,
 }
 
-async fn verify(state: &AppState, tenant_id: &str, body: &Bytes) -> Result<Verified, Response> {
-    if !tenants::exists(&state.core.db, tenant_id)
-        .await
-        .map_err(|e| Problem::from(e).into_response())?
-    {
-        return Err(Problem::not_found("No such tenant.").into_response());
+/// `Err(404)` for a tenant that does not exist.
+async fn known_tenant(state: &AppState, tenant_id: &str) -> Result<(), Response> {
+    match tenants::exists(&state.core.db, tenant_id).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Problem::not_found("No such tenant.").into_response()),
+        Err(e) => Err(Problem::from(e).into_response()),
     }
+}
+
+async fn verify(state: &AppState, tenant_id: &str, body: &Bytes) -> Result<Verified, Response> {
+    known_tenant(state, tenant_id).await?;
     let token = String::from_utf8_lossy(body)
         .trim()
         .trim_matches('"')
@@ -376,10 +380,8 @@ async fn unsigned_lifecycle(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Response {
-    match tenants::exists(&state.core.db, tenant_id).await {
-        Ok(true) => {}
-        Ok(false) => return Problem::not_found("No such tenant.").into_response(),
-        Err(e) => return Problem::from(e).into_response(),
+    if let Err(response) = known_tenant(state, tenant_id).await {
+        return response;
     }
     let Ok(call) = serde_json::from_slice::<serde_json::Map<String, Value>>(body) else {
         return Problem::bad_request("The body must be a JWT or a JSON object.").into_response();
@@ -426,10 +428,8 @@ async fn to_activity_page() -> Response {
     )
 )]
 pub async fn config_json(State(state): State<AppState>, Path(tenant_id): Path<String>) -> Response {
-    match tenants::exists(&state.core.db, &tenant_id).await {
-        Ok(true) => {}
-        Ok(false) => return Problem::not_found("No such tenant.").into_response(),
-        Err(e) => return Problem::from(e).into_response(),
+    if let Err(response) = known_tenant(&state, &tenant_id).await {
+        return response;
     }
     let customer_key = match settings::customer_key(&state.core, &tenant_id).await {
         Ok(key) => key,
@@ -538,13 +538,12 @@ pub async fn activity_page(
     State(state): State<AppState>,
     Path(tenant_id): Path<String>,
 ) -> Response {
-    match tenants::exists(&state.core.db, &tenant_id).await {
-        Ok(true) => (
-            [(header::CACHE_CONTROL, "no-store")],
-            Html(include_str!("../../assets/sfmc-activity.html")),
-        )
-            .into_response(),
-        Ok(false) => Problem::not_found("No such tenant.").into_response(),
-        Err(e) => Problem::from(e).into_response(),
+    if let Err(response) = known_tenant(&state, &tenant_id).await {
+        return response;
     }
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        Html(include_str!("../../assets/sfmc-activity.html")),
+    )
+        .into_response()
 }
