@@ -671,10 +671,10 @@ pub async fn settle_all_when_done_in(
     let mut live = Vec::new();
     for ids in event_ids.chunks(sql::PER_STATEMENT) {
         for (event_id, dead) in done_among(conn, ids).await? {
-            let failure = match dead {
-                0 => None,
-                n => Some(format!("{n} job(s) failed after every attempt")),
-            };
+            let failure = dead.map(|(n, error)| match error {
+                Some(error) => format!("{n} job(s) failed after every attempt: {error}"),
+                None => format!("{n} job(s) failed after every attempt"),
+            });
             let failure = failure
                 .as_deref()
                 .map(|detail| ("PROCESSING_FAILED", detail));
@@ -684,9 +684,11 @@ pub async fn settle_all_when_done_in(
     Ok(live)
 }
 
-/// Those of `ids` with no pending job left, in `ids`' order, each with its number of
-/// dead jobs.
-async fn done_among(conn: &mut AnyConnection, ids: &[&str]) -> Result<Vec<(String, i64)>> {
+/// An event's dead jobs: how many, and one of their errors (they are usually alike).
+type Dead = Option<(i64, Option<String>)>;
+
+/// Those of `ids` with no pending job left, in `ids`' order, each with its dead jobs.
+async fn done_among(conn: &mut AnyConnection, ids: &[&str]) -> Result<Vec<(String, Dead)>> {
     let list = sql::params(1, ids.len());
     // Jobs of one event finishing at once on PostgreSQL take turns here (row locks,
     // in a stable order), so the last one sees the others' outcomes (SQLite has one
@@ -721,21 +723,25 @@ async fn done_among(conn: &mut AnyConnection, ids: &[&str]) -> Result<Vec<(Strin
         return Ok(Vec::new());
     }
     let sql = format!(
-        "SELECT event_id, COUNT(*) FROM jobs WHERE event_id IN ({}) AND status = '{}' \
-         GROUP BY event_id",
+        "SELECT event_id, COUNT(*), MAX(last_error) FROM jobs \
+         WHERE event_id IN ({}) AND status = '{}' GROUP BY event_id",
         sql::params(1, done.len()),
         jobs::DEAD
     );
-    let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
+    let mut query = sqlx::query_as::<_, (String, i64, Option<String>)>(&sql);
     for id in &done {
         query = query.bind(id.as_str());
     }
-    let dead: std::collections::HashMap<String, i64> =
-        query.fetch_all(&mut *conn).await?.into_iter().collect();
+    let mut dead: std::collections::HashMap<String, (i64, Option<String>)> = query
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|(id, n, error)| (id, (n, error)))
+        .collect();
     Ok(ids
         .iter()
         .filter(|id| done.iter().any(|d| d == *id))
-        .map(|id| (id.to_string(), dead.get(*id).copied().unwrap_or(0)))
+        .map(|id| (id.to_string(), dead.remove(*id)))
         .collect())
 }
 

@@ -15,6 +15,7 @@ pub mod deliveries;
 pub mod demo;
 pub mod error;
 pub mod events;
+pub mod excerpt;
 pub mod history;
 pub mod ids;
 pub mod ingest;

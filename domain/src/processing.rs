@@ -76,7 +76,7 @@ pub async fn run(core: &Core, job: &Job) -> Ran {
     match result {
         Ok(()) => Outcome::Done,
         Err(e @ (DomainError::Invalid(_) | DomainError::NotFound(_))) => Outcome::Fatal {
-            error: e.to_string(),
+            error: failure_text(&e),
         },
         Err(e) => Outcome::Retry {
             error: e.to_string(),
@@ -84,6 +84,19 @@ pub async fn run(core: &Core, job: &Job) -> Ran {
         },
     }
     .into()
+}
+
+/// What a job that failed for good records: an invalid request names its fields'
+/// messages (Actito's answer among them), not just "the request is invalid".
+fn failure_text(error: &DomainError) -> String {
+    match error {
+        DomainError::Invalid(fields) if !fields.is_empty() => fields
+            .iter()
+            .map(|f| f.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
 }
 
 /// Changes one pass and, when it changed, records in the same transaction that its

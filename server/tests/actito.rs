@@ -504,6 +504,52 @@ async fn profile_reads_are_retried_when_actito_is_unavailable() {
     }
 }
 
+/// A profile Actito won't give shows why on the event: the status and a short quote of
+/// Actito's answer, with the token we sent, credentials and emails masked.
+#[tokio::test]
+async fn a_failed_profile_read_shows_what_actito_answered() {
+    for s in TestServer::all_with(allow_loopback).await {
+        let actito = FakeActito::start().await;
+        s.tenant("acme").await;
+        configure(&s, &actito, vec!["127.0.0.1".into()], json!({})).await;
+        let key = s
+            .key("acme", &[Scope::ActitoListenerWrite, Scope::AuditRead])
+            .await;
+        *actito.state.error_body.lock().unwrap() = Some(json!({
+            "status": 404,
+            "message": "No profile 123456 in table 123 (asked by john.smith@actito.com)",
+            "echo": "Bearer token-1",
+            "sessionToken": "s3cr3t-session",
+            "padding": "x".repeat(5_000),
+        }));
+        let path = s.url("/api/acme/webhooks/listeners/actito/profile/CREATE");
+        push(&s, &key, &path, &sample("profile-create-one-by-one.json")).await;
+        eventually("the profile event fails", || async {
+            !events(&s, &key, "status=failed").await.is_empty()
+        })
+        .await;
+        let failed = events(&s, &key, "status=failed").await.remove(0);
+        let detail = failed["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.starts_with(
+                "1 job(s) failed after every attempt: Actito answered 404: not found. It said: "
+            ),
+            "{failed}"
+        );
+        assert!(
+            detail.contains("No profile 123456 in table 123"),
+            "{detail}"
+        );
+        assert!(detail.contains("(asked by [email])"), "{detail}");
+        assert!(detail.contains("Bearer [redacted]"), "{detail}");
+        for leak in ["john.smith", "token-1", "s3cr3t-session"] {
+            assert!(!detail.contains(leak), "{leak} in {detail}");
+        }
+        assert!(detail.ends_with('…'), "{detail}");
+        s.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn other_actito_pushes_and_bad_requests_are_rejected_and_audited() {
     for s in TestServer::all().await {

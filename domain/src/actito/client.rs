@@ -12,6 +12,7 @@ use tokio::sync::Mutex;
 
 use super::settings::ActitoSettings;
 use crate::crypto::sha256_hex;
+use crate::excerpt;
 use crate::outbound::{Outbound, OutboundError};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -23,7 +24,8 @@ pub enum ActitoError {
         retry_after_ms: Option<i64>,
     },
     /// Not worth retrying: the API key is refused, the profile does not exist… The
-    /// message is ours (status and a fixed description), never the answer's body.
+    /// message is the status, a fixed description and a redacted quote of the answer
+    /// (none for the console's connection test: see `Quote`).
     #[error("{0}")]
     Refused(String),
 }
@@ -55,6 +57,16 @@ pub struct ActitoClient {
     tokens: Mutex<HashMap<String, (String, Instant)>>,
 }
 
+/// Whether an error message quotes the answer's body. The console's connection test
+/// doesn't: its host and key are typed by the admin, and quoting what any host answers
+/// would turn the button into a reader of other servers' pages. Jobs quote, so the
+/// event page says why Actito refused.
+#[derive(Clone, Copy, PartialEq)]
+enum Quote {
+    Answer,
+    StatusOnly,
+}
+
 /// Tokens are renewed this long before Actito says they expire.
 const TOKEN_MARGIN: Duration = Duration::from_secs(60);
 
@@ -76,6 +88,14 @@ impl ActitoClient {
 
     /// A valid access token, from the cache when it has one.
     pub async fn token(&self, settings: &ActitoSettings) -> Result<String, ActitoError> {
+        self.token_quoting(settings, Quote::Answer).await
+    }
+
+    async fn token_quoting(
+        &self,
+        settings: &ActitoSettings,
+        quote: Quote,
+    ) -> Result<String, ActitoError> {
         let key = Self::cache_key(settings);
         if let Some((token, until)) = self.tokens.lock().await.get(&key) {
             if Instant::now() < *until {
@@ -91,7 +111,11 @@ impl ActitoClient {
             .send()
             .await
             .map_err(transport)?;
-        let response = check(response).await?;
+        let secrets = match quote {
+            Quote::Answer => Some(&[settings.api_key.as_str()][..]),
+            Quote::StatusOnly => None,
+        };
+        let response = check(response, secrets).await?;
         let answer: TokenAnswer = response
             .json()
             .await
@@ -143,9 +167,15 @@ impl ActitoClient {
                 refreshed = true;
                 continue;
             }
-            let answer: ProfileAnswer = check(response).await?.json().await.map_err(|_| {
-                ActitoError::Refused("Actito's profile answer was unreadable".into())
-            })?;
+            let sent = [settings.api_key.as_str(), token.as_str()];
+            let answer: ProfileAnswer =
+                check(response, Some(&sent))
+                    .await?
+                    .json()
+                    .await
+                    .map_err(|_| {
+                        ActitoError::Refused("Actito's profile answer was unreadable".into())
+                    })?;
             return Ok(answer
                 .attributes
                 .into_iter()
@@ -179,7 +209,8 @@ impl ActitoClient {
                 refreshed = true;
                 continue;
             }
-            let text = check(response)
+            let sent = [settings.api_key.as_str(), token.as_str()];
+            let text = check(response, Some(&sent))
                 .await?
                 .text()
                 .await
@@ -197,7 +228,9 @@ impl ActitoClient {
     /// [`super::settings::test_connection`].
     pub async fn test_connection(&self, settings: &ActitoSettings) -> Result<(), ActitoError> {
         self.forget_token(settings).await;
-        self.token(settings).await.map(|_| ())
+        self.token_quoting(settings, Quote::StatusOnly)
+            .await
+            .map(|_| ())
     }
 }
 
@@ -249,8 +282,7 @@ pub fn retry_after_ms(headers: &reqwest::header::HeaderMap) -> Option<i64> {
         .map(|s| s.clamp(0, 3_600) * 1_000)
 }
 
-/// What an error status means, in fixed words: an answer's body is never shown, since
-/// it comes from whatever host the settings name.
+/// What an error status means, in fixed words.
 fn describe(status: StatusCode) -> &'static str {
     match status.as_u16() {
         400 => "the request was not accepted",
@@ -269,13 +301,24 @@ pub fn answer_message(status: StatusCode) -> String {
     format!("Actito answered {}: {}", status.as_u16(), describe(status))
 }
 
-async fn check(response: reqwest::Response) -> Result<reqwest::Response, ActitoError> {
+/// The response when it succeeded; otherwise its error, quoting the answer (with the
+/// `secrets` we sent masked) unless `secrets` is `None`.
+async fn check(
+    response: reqwest::Response,
+    secrets: Option<&[&str]>,
+) -> Result<reqwest::Response, ActitoError> {
     let status = response.status();
     if status.is_success() {
         return Ok(response);
     }
     let retry_after_ms = retry_after_ms(response.headers());
-    let message = answer_message(status);
+    let mut message = answer_message(status);
+    if let Some(secrets) = secrets {
+        let body = excerpt::read_bounded(response).await;
+        if let Some(quote) = excerpt::excerpt(&body, secrets) {
+            message = format!("{message}. It said: {quote}");
+        }
+    }
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
         Err(ActitoError::Unavailable {
             message,

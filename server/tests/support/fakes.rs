@@ -39,6 +39,8 @@ pub struct ActitoState {
     pub requests: Mutex<Vec<ActitoRequest>>,
     /// The token answer's `expiresIn` (default `"900s"`).
     pub expires_in: Mutex<Option<Value>>,
+    /// The body of the profile endpoint's error answers (default: none).
+    pub error_body: Mutex<Option<Value>>,
 }
 
 /// A fake Actito: token exchange, profile reads and the notifyOK/KO receiver.
@@ -147,8 +149,12 @@ async fn profile(
     if !bearer.starts_with("Bearer token-") {
         return StatusCode::UNAUTHORIZED.into_response();
     }
+    let error = |status: StatusCode| match state.error_body.lock().unwrap().clone() {
+        Some(body) => (status, Json(body)).into_response(),
+        None => status.into_response(),
+    };
     if let Some((status, retry_after)) = state.profile_failures.lock().unwrap().pop() {
-        let mut response = StatusCode::from_u16(status).unwrap().into_response();
+        let mut response = error(StatusCode::from_u16(status).unwrap());
         if let Some(after) = retry_after {
             response
                 .headers_mut()
@@ -158,7 +164,7 @@ async fn profile(
     }
     match state.profiles.lock().unwrap().get(&id) {
         Some(p) => Json(p.clone()).into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
+        None => error(StatusCode::NOT_FOUND),
     }
 }
 
