@@ -56,4 +56,7 @@ elif [ "$age_days" -gt 90 ]; then
   echo "deny: warning: the advisory snapshot is $age_days days old; refresh it (README, \"Dependency policy\")" >&2
 fi
 
+# --offline reads every package of the lockfile, other platforms' too: a fresh machine
+# fetches the ones it has not (from the Rust package registry, which CI reaches).
+cargo fetch --locked --quiet
 PASSHOOK_ADVISORY_DBS="$root" cargo deny --offline --log-level warn check "$@"

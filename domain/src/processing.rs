@@ -236,14 +236,15 @@ struct CustomAction {
 async fn read_custom_action(core: &Core, job: &Job) -> Result<CustomAction> {
     let event_id = event_id(job)?;
     let (body, done) = events::body(&core.db, event_id).await?;
-    let envelope = envelope::parse(body.as_bytes())
-        .map_err(|e| DomainError::invalid("body", &format!("{e:?}")))?;
-    let items = envelope::custom_action_items(envelope)
-        .map_err(|e| DomainError::invalid("body", &format!("{e:?}")))?;
+    let mut items = envelope::custom_actions(body.as_bytes())
+        .map_err(|e| DomainError::invalid("body", &format!("{:?}", e.error)))?
+        .items;
+    drop(body);
+    items.drain(..(done as usize).min(items.len()));
     Ok(CustomAction {
         event_id: event_id.to_string(),
         done: done as usize,
-        items: items.into_iter().skip(done as usize).collect(),
+        items,
     })
 }
 
@@ -665,9 +666,8 @@ async fn queue_callbacks_for(
 pub async fn notify_refused(
     db: &crate::db::Db,
     tenant_id: &str,
-    envelope: &envelope::Envelope,
+    links: &[String],
 ) -> Result<usize> {
-    let links = envelope::notify_ko_links(envelope);
     let callbacks: Vec<(Option<&str>, &str)> = links.iter().map(|l| (None, l.as_str())).collect();
     if callbacks.is_empty() {
         return Ok(0);
@@ -688,7 +688,8 @@ pub async fn on_dead_in(db: &crate::db::Db, conn: &mut AnyConnection, job: &Job)
     }
     let event_id = event_id(job)?;
     let (body, done) = events::body(db, event_id).await?;
-    let Ok(items) = envelope::parse(body.as_bytes()).and_then(envelope::custom_action_items) else {
+    let Ok(envelope::CustomActions { items, .. }) = envelope::custom_actions(body.as_bytes())
+    else {
         return Ok(());
     };
     let callbacks: Vec<(&str, &str)> = items

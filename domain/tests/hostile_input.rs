@@ -207,15 +207,31 @@ fn arb_mutations() -> impl Strategy<Value = Vec<(usize, Mutation)>> {
 
 /// Runs every Actito parser on `body` and checks what holds of their answers.
 fn check_envelope(body: &[u8], event_type: &str) -> Result<(), TestCaseError> {
+    let read = envelope::custom_actions(body);
     let Ok(parsed) = envelope::parse(body) else {
+        // The two readers agree on what is not an envelope.
+        prop_assert!(
+            matches!(&read, Err(r) if matches!(r.error, EnvelopeError::Malformed(_))),
+            "{:?}",
+            read
+        );
         return Ok(());
     };
     prop_assert!(!parsed.id.trim().is_empty());
     prop_assert!(!parsed.items.is_empty());
     prop_assert!(!parsed.top.contains_key("data"));
-    if let Ok(items) = envelope::custom_action_items(parsed.clone()) {
-        prop_assert_eq!(items.len(), parsed.items.len());
-        for item in &items {
+    if let Err(refused) = &read {
+        prop_assert!(
+            !matches!(refused.error, EnvelopeError::Malformed(_)),
+            "{:?}",
+            refused
+        );
+    }
+    if let Ok(read) = read {
+        prop_assert_eq!(&read.id, &parsed.id);
+        prop_assert_eq!(read.bulk, parsed.bulk);
+        prop_assert_eq!(read.items.len(), parsed.items.len());
+        for item in &read.items {
             let changes = item.changes();
             for reserved in ["passId", "passType", "message"] {
                 prop_assert!(!changes.contains_key(reserved));
@@ -288,7 +304,8 @@ proptest! {
         // Samples that are not custom-action triggers never pass as one.
         let parsed = envelope::parse(&serde_json::to_vec(&sample(SAMPLES[which])).unwrap()).unwrap();
         let is_trigger = SAMPLES[which].starts_with("custom-action-trigger");
-        prop_assert_eq!(envelope::custom_action_items(parsed.clone()).is_ok(), is_trigger);
+        let body = serde_json::to_vec(&sample(SAMPLES[which])).unwrap();
+        prop_assert_eq!(envelope::custom_actions(&body).is_ok(), is_trigger);
         let is_profile = SAMPLES[which].starts_with("profile-");
         prop_assert_eq!(envelope::profile_event(&parsed, "CREATE").is_ok(), is_profile);
     }

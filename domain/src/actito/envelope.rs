@@ -1,8 +1,6 @@
 //! Actito webhook envelopes: custom-action triggers and data events, ONE_BY_ONE
 //! (`data` is an object) or BULK (`data` is an array).
 
-use std::collections::BTreeMap;
-
 use serde_json::{Map, Value};
 
 use crate::error::FieldError;
@@ -37,15 +35,7 @@ pub fn parse(body: &[u8]) -> Result<Envelope, EnvelopeError> {
             "the body must be a JSON object".into(),
         ));
     };
-    let id = match top.get("id") {
-        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => {
-            return Err(EnvelopeError::Malformed(
-                "the envelope has no \"id\"".into(),
-            ))
-        }
-    };
+    let id = envelope_id(top.get("id"))?;
     let (bulk, items) = match top.remove("data") {
         Some(Value::Object(item)) => (false, vec![item]),
         Some(Value::Array(items)) => {
@@ -95,11 +85,34 @@ fn describe(envelope: &Envelope) -> &'static str {
     }
 }
 
+/// An item's members of one kind, by name without their prefix, in the order sent (a
+/// name sent twice keeps its last value). A list, not a map: an item has a handful,
+/// and a BULK has thousands of items.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Members(Vec<(String, Value)>);
+
+impl Members {
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    pub fn insert(&mut self, name: String, value: Value) {
+        match self.0.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, old)) => *old = value,
+            None => self.0.push((name, value)),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.0.iter().map(|(n, v)| (n, v))
+    }
+}
+
 /// One profile that reached the custom action, with the action's parameters.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CustomActionItem {
-    pub parameters: BTreeMap<String, Value>,
-    pub profile: BTreeMap<String, Value>,
+    pub parameters: Members,
+    pub profile: Members,
     pub notify_ok: Option<String>,
     pub notify_ko: Option<String>,
 }
@@ -151,72 +164,352 @@ pub fn scalar_text(value: &Value) -> Option<String> {
     }
 }
 
-fn link(item: &Map<String, Value>, name: &str) -> Option<String> {
-    item.get("_links")?
-        .get(name)?
-        .get("href")?
-        .as_str()
-        .map(str::to_string)
+/// A custom-action trigger, read straight from its bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CustomActions {
+    pub id: String,
+    pub bulk: bool,
+    pub items: Vec<CustomActionItem>,
 }
 
-/// Reads a custom-action trigger; other Actito pushes are `Unsupported`. Takes the
-/// envelope so that each item's values move into it rather than being copied: a
-/// 10 000-item BULK then holds one tree of values at a time, not two.
-/// The notifyKO links of the items that have one (however the rest of the item
-/// reads).
-pub fn notify_ko_links(envelope: &Envelope) -> Vec<String> {
-    envelope
-        .items
-        .iter()
-        .filter_map(|item| link(item, "notifyKO"))
-        .collect()
+/// Why a custom-action push is refused, with the notifyKO links of the items that
+/// could be read: an envelope refused for what its items hold still tells Actito
+/// about each of them (none for a body that cannot be read as an envelope).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refused {
+    pub error: EnvelopeError,
+    pub notify_ko: Vec<String>,
 }
 
-pub fn custom_action_items(envelope: Envelope) -> Result<Vec<CustomActionItem>, EnvelopeError> {
-    let looks_right = envelope.items.iter().all(|item| {
-        item.keys()
-            .any(|k| k.starts_with("actionParameters.") || k.starts_with("profileAttributes."))
-    });
-    if envelope.top.contains_key("tableType") || !looks_right {
-        return Err(EnvelopeError::Unsupported(format!(
-            "this endpoint takes Actito custom-action triggers; the body is {}",
-            describe(&envelope)
-        )));
+impl From<EnvelopeError> for Refused {
+    fn from(error: EnvelopeError) -> Self {
+        Refused {
+            error,
+            notify_ko: Vec::new(),
+        }
     }
-    let mut errors = Vec::new();
-    let items = envelope
-        .items
-        .into_iter()
+}
+
+/// Reads a custom-action trigger; other Actito pushes are `Unsupported`. The items are
+/// built as the body is read, with no tree of every value in between: a 10 000-item
+/// BULK (8 MB) holds its items and nothing else (see [`trigger`]).
+pub fn custom_actions(body: &[u8]) -> Result<CustomActions, Refused> {
+    let top: trigger::Top = serde_json::from_slice(body)
+        .map_err(|e| EnvelopeError::Malformed(format!("the body is not JSON: {e}")))?;
+    let trigger::Top(Some(trigger::Object {
+        id,
+        data,
+        table_type,
+    })) = top
+    else {
+        return Err(EnvelopeError::Malformed("the body must be a JSON object".into()).into());
+    };
+    let id = envelope_id(id.as_ref())?;
+    let (bulk, read) = match data {
+        Some(trigger::Data::One(item)) => (false, vec![item]),
+        Some(trigger::Data::Many(items)) => {
+            if items.is_empty() {
+                return Err(EnvelopeError::Malformed("\"data\" is an empty array".into()).into());
+            }
+            let items = items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    item.ok_or_else(|| {
+                        EnvelopeError::Malformed(format!("data[{i}] must be an object"))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            (true, items)
+        }
+        _ => {
+            return Err(EnvelopeError::Malformed(
+                "\"data\" must be an object (ONE_BY_ONE) or an array (BULK)".into(),
+            )
+            .into())
+        }
+    };
+    let refused = |error| Refused {
+        notify_ko: read
+            .iter()
+            .filter_map(|r| r.item.notify_ko.clone())
+            .collect(),
+        error,
+    };
+    if table_type || !read.iter().all(|r| r.looks_right) {
+        let kind = match read.first().map(|r| r.prefix) {
+            _ if table_type => "a data event (profile or custom table)",
+            Some(trigger::Prefix::Etl) => "an ETL execution trigger",
+            Some(trigger::Prefix::Export) => "an export execution trigger",
+            _ => "not a custom-action trigger",
+        };
+        return Err(refused(EnvelopeError::Unsupported(format!(
+            "this endpoint takes Actito custom-action triggers; the body is {kind}"
+        ))));
+    }
+    let errors: Vec<FieldError> = read
+        .iter()
         .enumerate()
-        .map(|(i, item)| {
-            let (notify_ok, notify_ko) = (link(&item, "notifyOK"), link(&item, "notifyKO"));
-            let mut parameters = BTreeMap::new();
-            let mut profile = BTreeMap::new();
-            for (key, value) in item {
-                if let Some(name) = key.strip_prefix("actionParameters.") {
-                    if value.is_array() || value.is_object() {
-                        errors.push(FieldError::new(
-                            format!("data[{i}].{key}"),
-                            "must be a string, a number, a boolean or null",
-                        ));
-                    }
-                    parameters.insert(name.to_string(), value);
-                } else if let Some(name) = key.strip_prefix("profileAttributes.") {
-                    profile.insert(name.to_string(), value);
-                }
-            }
-            CustomActionItem {
-                parameters,
-                profile,
-                notify_ok,
-                notify_ko,
-            }
+        .flat_map(|(i, r)| {
+            r.nested.iter().map(move |name| {
+                FieldError::new(
+                    format!("data[{i}].actionParameters.{name}"),
+                    "must be a string, a number, a boolean or null",
+                )
+            })
         })
         .collect();
-    if errors.is_empty() {
-        Ok(items)
-    } else {
-        Err(EnvelopeError::Invalid(errors))
+    if !errors.is_empty() {
+        return Err(refused(EnvelopeError::Invalid(errors)));
+    }
+    Ok(CustomActions {
+        id,
+        bulk,
+        items: read.into_iter().map(|r| r.item).collect(),
+    })
+}
+
+/// The envelope's id: a non-blank string or a number.
+fn envelope_id(id: Option<&Value>) -> Result<String, EnvelopeError> {
+    match id {
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        _ => Err(EnvelopeError::Malformed(
+            "the envelope has no \"id\"".into(),
+        )),
+    }
+}
+
+/// serde visitors that read a custom-action trigger as it is parsed. Shape problems
+/// (an item that is not an object, a parameter holding an object) are recorded, not
+/// raised, so [`custom_actions`] can say which and still collect the notifyKO links.
+mod trigger {
+    use std::borrow::Cow;
+    use std::fmt;
+
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde::Deserialize;
+    use serde_json::Value;
+
+    use super::{CustomActionItem, Members};
+
+    /// The body: `None` when it is not an object.
+    pub struct Top(pub Option<Object>);
+
+    pub struct Object {
+        pub id: Option<Value>,
+        pub data: Option<Data>,
+        pub table_type: bool,
+    }
+
+    pub enum Data {
+        One(Read),
+        /// `None` for an element that is not an object.
+        Many(Vec<Option<Read>>),
+        Other,
+    }
+
+    /// Which other Actito trigger an item's members look like.
+    #[derive(Clone, Copy)]
+    pub enum Prefix {
+        Etl,
+        Export,
+        None,
+    }
+
+    pub struct Read {
+        pub item: CustomActionItem,
+        /// Whether a member is an action parameter or a profile attribute.
+        pub looks_right: bool,
+        pub prefix: Prefix,
+        /// Parameters holding an array or an object.
+        pub nested: Vec<String>,
+    }
+
+    /// A member name, borrowed from the body when it has no escapes.
+    struct Key<'de>(Cow<'de, str>);
+
+    impl<'de> Deserialize<'de> for Key<'de> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct KeyVisitor;
+            impl<'de> Visitor<'de> for KeyVisitor {
+                type Value = Key<'de>;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a member name")
+                }
+                fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                    Ok(Key(Cow::Borrowed(v)))
+                }
+                fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                    Ok(Key(Cow::Owned(v.to_owned())))
+                }
+            }
+            d.deserialize_str(KeyVisitor)
+        }
+    }
+
+    /// Answers `other` for any JSON that is not the shape a visitor looks for.
+    macro_rules! otherwise {
+        ($other:expr) => {
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok($other)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok($other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok($other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok($other)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok($other)
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok($other)
+            }
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok($other)
+            }
+        };
+    }
+
+    /// Skips an array's elements.
+    fn skip_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+
+    impl<'de> Deserialize<'de> for Top {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct TopVisitor;
+            impl<'de> Visitor<'de> for TopVisitor {
+                type Value = Top;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("an Actito envelope")
+                }
+                otherwise!(Top(None));
+                fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Top, A::Error> {
+                    skip_seq(seq)?;
+                    Ok(Top(None))
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Top, A::Error> {
+                    let (mut id, mut data, mut table_type) = (None, None, false);
+                    while let Some(Key(key)) = map.next_key()? {
+                        match key.as_ref() {
+                            "id" => id = Some(map.next_value()?),
+                            "data" => data = Some(map.next_value_seed(DataSeed)?),
+                            "tableType" => {
+                                table_type = true;
+                                map.next_value::<IgnoredAny>()?;
+                            }
+                            _ => {
+                                map.next_value::<IgnoredAny>()?;
+                            }
+                        }
+                    }
+                    Ok(Top(Some(Object {
+                        id,
+                        data,
+                        table_type,
+                    })))
+                }
+            }
+            d.deserialize_any(TopVisitor)
+        }
+    }
+
+    struct DataSeed;
+
+    impl<'de> DeserializeSeed<'de> for DataSeed {
+        type Value = Data;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Data, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for DataSeed {
+        type Value = Data;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an item or a list of items")
+        }
+        otherwise!(Data::Other);
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Data, A::Error> {
+            Ok(Data::One(read_item(map)?))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Data, A::Error> {
+            let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+            while let Some(item) = seq.next_element_seed(ItemSeed)? {
+                items.push(item);
+            }
+            Ok(Data::Many(items))
+        }
+    }
+
+    struct ItemSeed;
+
+    impl<'de> DeserializeSeed<'de> for ItemSeed {
+        type Value = Option<Read>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Read>, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for ItemSeed {
+        type Value = Option<Read>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an item")
+        }
+        otherwise!(None);
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Option<Read>, A::Error> {
+            skip_seq(seq)?;
+            Ok(None)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<Read>, A::Error> {
+            read_item(map).map(Some)
+        }
+    }
+
+    /// One item: its parameters, profile attributes and links; the rest is skipped.
+    fn read_item<'de, A: MapAccess<'de>>(mut map: A) -> Result<Read, A::Error> {
+        let (mut parameters, mut profile) = (Members::default(), Members::default());
+        let (mut links, mut nested) = (None, Vec::new());
+        let (mut looks_right, mut prefix) = (false, Prefix::None);
+        while let Some(Key(key)) = map.next_key()? {
+            if let Some(name) = key.strip_prefix("actionParameters.") {
+                let value: Value = map.next_value()?;
+                if value.is_array() || value.is_object() {
+                    nested.push(name.to_string());
+                }
+                parameters.insert(name.to_string(), value);
+                looks_right = true;
+            } else if let Some(name) = key.strip_prefix("profileAttributes.") {
+                profile.insert(name.to_string(), map.next_value()?);
+                looks_right = true;
+            } else if key == "_links" {
+                links = Some(map.next_value::<Value>()?);
+            } else {
+                if key.starts_with("etl.") {
+                    prefix = Prefix::Etl;
+                } else if key.starts_with("export.") && !matches!(prefix, Prefix::Etl) {
+                    prefix = Prefix::Export;
+                }
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        let link = |name: &str| links.as_ref()?[name]["href"].as_str().map(str::to_string);
+        Ok(Read {
+            item: CustomActionItem {
+                parameters,
+                profile,
+                notify_ok: link("notifyOK"),
+                notify_ko: link("notifyKO"),
+            },
+            looks_right,
+            prefix,
+            nested,
+        })
     }
 }
 
@@ -289,11 +582,11 @@ mod tests {
 
     #[test]
     fn custom_action_samples_parse_one_by_one_and_bulk() {
-        let one = parse(&sample("custom-action-trigger-one-by-one.json")).unwrap();
+        let one = custom_actions(&sample("custom-action-trigger-one-by-one.json")).unwrap();
         assert!(!one.bulk);
-        let items = custom_action_items(one).unwrap();
+        let items = one.items;
         assert_eq!(items.len(), 1);
-        assert_eq!(items[0].parameters["campaignId"], "987654");
+        assert_eq!(items[0].parameters.get("campaignId").unwrap(), "987654");
         assert_eq!(
             items[0].profile_value("emailAddress").as_deref(),
             Some("john.smith@actito.com")
@@ -306,10 +599,10 @@ mod tests {
         assert!(items[0].notify_ko.as_deref().unwrap().contains("/ca/KO_"));
         assert_eq!(items[0].changes().len(), 2);
 
-        let bulk = parse(&sample("custom-action-trigger-bulk.json")).unwrap();
+        let bulk = custom_actions(&sample("custom-action-trigger-bulk.json")).unwrap();
         assert!(bulk.bulk);
         assert_eq!(bulk.id, "201373e4-22f9-4165-b394-6223b692eebc");
-        assert_eq!(custom_action_items(bulk).unwrap().len(), 2);
+        assert_eq!(bulk.items.len(), 2);
     }
 
     #[test]
@@ -321,11 +614,13 @@ mod tests {
             "profile-create-one-by-one.json",
             "custom-table-update-one-by-one.json",
         ] {
-            let envelope = parse(&sample(name)).unwrap();
             assert!(
                 matches!(
-                    custom_action_items(envelope),
-                    Err(EnvelopeError::Unsupported(_))
+                    custom_actions(&sample(name)),
+                    Err(Refused {
+                        error: EnvelopeError::Unsupported(_),
+                        ..
+                    })
                 ),
                 "{name}"
             );
@@ -377,11 +672,37 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(body)
             );
+            let refused = custom_actions(body).unwrap_err();
+            assert!(
+                matches!(refused.error, EnvelopeError::Malformed(_)),
+                "{refused:?}"
+            );
+            assert!(refused.notify_ko.is_empty());
         }
-        let nested = parse(br#"{"id": "1", "data": {"actionParameters.x": {"a": 1}}}"#).unwrap();
-        assert!(matches!(
-            custom_action_items(nested),
-            Err(EnvelopeError::Invalid(_))
-        ));
+        let nested = custom_actions(
+            br#"{"id": "1", "data": [
+                {"actionParameters.x": {"a": 1}, "_links": {"notifyKO": {"href": "https://a.test/ca/KO_1"}}},
+                {"actionParameters.y": 2, "actionParameters.z": [1],
+                 "_links": {"notifyKO": {"href": "https://a.test/ca/KO_2"}}}
+            ]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            nested.error,
+            EnvelopeError::Invalid(vec![
+                FieldError::new(
+                    "data[0].actionParameters.x",
+                    "must be a string, a number, a boolean or null"
+                ),
+                FieldError::new(
+                    "data[1].actionParameters.z",
+                    "must be a string, a number, a boolean or null"
+                ),
+            ])
+        );
+        assert_eq!(
+            nested.notify_ko,
+            ["https://a.test/ca/KO_1", "https://a.test/ca/KO_2"]
+        );
     }
 }

@@ -70,18 +70,22 @@ fn accepted(ingested: &Ingested, items: usize) -> Response {
         .into_response()
 }
 
-/// The items of an envelope refused for what they hold still get their notifyKO
-/// (read again from the body: refusals are rare, and accepted envelopes are not
-/// slowed by collecting links they don't need).
-async fn notify_refused(state: &AppState, tenant_id: &str, body: &Bytes) {
-    let Ok(envelope) = envelope::parse(body) else {
+/// The items of an envelope refused for what they hold still get their notifyKO.
+async fn notify_refused(state: &AppState, tenant_id: &str, links: &[String]) {
+    if links.is_empty() {
         return;
-    };
-    match domain::processing::notify_refused(&state.core.db, tenant_id, &envelope).await {
+    }
+    match domain::processing::notify_refused(&state.core.db, tenant_id, links).await {
         Ok(0) => {}
         Ok(_) => state.core.jobs_ready.notify_one(),
         Err(e) => tracing::warn!(error = %e, "cannot queue the notifyKO of a refused envelope"),
     }
+}
+
+/// The body as text without copying it: it was just read as JSON, so it is UTF-8.
+fn into_text(body: Bytes) -> String {
+    String::from_utf8(Vec::from(body))
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 #[utoipa::path(
@@ -101,20 +105,11 @@ pub async fn update_pass(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let parsed = envelope::parse(&body)
-        .map_err(|err| (err, false))
-        .and_then(|e| {
-            let id = e.id.clone();
-            let items = envelope::custom_action_items(e).map_err(|err| (err, true))?;
-            Ok((id, items.len()))
-        });
-    let (envelope_id, items) = match parsed {
-        Ok(parsed) => parsed,
-        Err((err, readable)) => {
-            if readable {
-                notify_refused(&state, &caller.tenant_id, &body).await;
-            }
-            return reject(envelope_problem(err), &caller, &body);
+    let (envelope_id, items) = match envelope::custom_actions(&body) {
+        Ok(read) => (read.id, read.items.len()),
+        Err(refused) => {
+            notify_refused(&state, &caller.tenant_id, &refused.notify_ko).await;
+            return reject(envelope_problem(refused.error), &caller, &body);
         }
     };
     let inbound = Inbound {
@@ -122,7 +117,7 @@ pub async fn update_pass(
         source: "actito",
         kind: "custom-action.updatePass".into(),
         headers: audit_headers(&headers),
-        body: String::from_utf8_lossy(&body).into_owned(),
+        body: into_text(body),
         dedupe_key: Some(format!("custom-action:{envelope_id}")),
         key_id: Some(caller.key.key_id.clone()),
         items: items as i64,
@@ -221,7 +216,7 @@ pub async fn profile_event(
         source: "actito",
         kind: format!("profile.{event_type}"),
         headers: audit_headers(&headers),
-        body: String::from_utf8_lossy(&body).into_owned(),
+        body: into_text(body),
         // Actito's ONE_BY_ONE and BULK pushes may share an envelope id (the seed's
         // samples do): the profiles are part of what makes a push the same.
         dedupe_key: Some(format!(
