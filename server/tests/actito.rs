@@ -904,22 +904,23 @@ async fn the_seed_profile_samples_sent_in_sequence_are_both_applied() {
                 .unwrap();
             assert_eq!(answer["duplicate"], false, "{name}: {answer}");
         }
-        eventually("jane's profile is read and applied", || async {
-            passes::get(&s.db.db, "acme", &jane)
-                .await
-                .unwrap()
-                .additional_data
-                .get("tier")
-                == Some(&json!("silver"))
+        // Each profile's jobs run in order, but john's and jane's independently.
+        let db = &s.db.db;
+        let tier = move |id: &str| {
+            let id = id.to_string();
+            async move {
+                passes::get(db, "acme", &id)
+                    .await
+                    .unwrap()
+                    .additional_data
+                    .get("tier")
+                    .cloned()
+            }
+        };
+        eventually("both profiles are read and applied", || async {
+            tier(&jane).await == Some(json!("silver")) && tier(&john).await == Some(json!("gold"))
         })
         .await;
-        assert_eq!(
-            passes::get(&s.db.db, "acme", &john)
-                .await
-                .unwrap()
-                .additional_data["tier"],
-            "gold"
-        );
         // The same push again is a duplicate.
         let again: Value = push(&s, &key, &path, &sample("profile-create-bulk.json"))
             .await
