@@ -235,15 +235,17 @@ struct CustomAction {
 
 async fn read_custom_action(core: &Core, job: &Job) -> Result<CustomAction> {
     let event_id = event_id(job)?;
-    let (body, done) = events::body(&core.db, event_id).await?;
-    let mut items = envelope::custom_actions(body.as_bytes())
+    let (read, done) = events::read_body(&core.db, event_id, |body, done| {
+        (envelope::custom_actions(body.as_bytes()), done as usize)
+    })
+    .await?;
+    let mut items = read
         .map_err(|e| DomainError::invalid("body", &format!("{:?}", e.error)))?
         .items;
-    drop(body);
-    items.drain(..(done as usize).min(items.len()));
+    items.drain(..done.min(items.len()));
     Ok(CustomAction {
         event_id: event_id.to_string(),
-        done: done as usize,
+        done,
         items,
     })
 }
@@ -687,9 +689,11 @@ pub async fn on_dead_in(db: &crate::db::Db, conn: &mut AnyConnection, job: &Job)
         return Ok(());
     }
     let event_id = event_id(job)?;
-    let (body, done) = events::body(db, event_id).await?;
-    let Ok(envelope::CustomActions { items, .. }) = envelope::custom_actions(body.as_bytes())
-    else {
+    let (read, done) = events::read_body(db, event_id, |body, done| {
+        (envelope::custom_actions(body.as_bytes()), done)
+    })
+    .await?;
+    let Ok(envelope::CustomActions { items, .. }) = read else {
         return Ok(());
     };
     let callbacks: Vec<(&str, &str)> = items

@@ -191,6 +191,86 @@ async fn custom_actions_update_passes_and_call_back_one_by_one_and_in_bulk() {
     }
 }
 
+/// A BULK as large as Actito sends them: 10 000 items shaped like the seed's sample
+/// (about 7.8 MB, past the 5 MiB default limit) is accepted, every item is applied in
+/// order, and each profile gets its notifyOK.
+#[tokio::test]
+async fn a_ten_thousand_item_seed_shaped_bulk_is_accepted_and_applied() {
+    const ITEMS: usize = 10_000;
+    const PASSES: usize = 100;
+    for s in TestServer::all_with(allow_loopback).await {
+        let actito = FakeActito::start().await;
+        s.tenant("acme").await;
+        configure(&s, &actito, vec!["127.0.0.1".into()], json!({})).await;
+        let key = s
+            .key("acme", &[Scope::ActitoListenerWrite, Scope::AuditRead])
+            .await;
+        let mut ids = Vec::new();
+        for n in 0..PASSES {
+            ids.push(pass(&s, &format!("p{n}@bulk.test"), &format!("C{n}")).await);
+        }
+        let shape =
+            with_callbacks(sample("custom-action-trigger-bulk.json"), &actito)["data"][0].clone();
+        let items: Vec<Value> = (0..ITEMS)
+            .map(|n| {
+                let mut item = shape.clone();
+                item["actionParameters.campaignId"] = json!(n.to_string());
+                item["profileAttributes.emailAddress"] =
+                    json!(format!("p{}@bulk.test", n % PASSES));
+                for link in ["notifyOK", "notifyKO"] {
+                    let href = item["_links"][link]["href"].as_str().unwrap().to_string();
+                    item["_links"][link]["href"] = json!(format!("{href}_{n}"));
+                }
+                item
+            })
+            .collect();
+        let body = serde_json::to_vec(&json!({"id": "bulk-10k", "data": items})).unwrap();
+        assert!(body.len() > 7_000_000, "{} bytes", body.len());
+
+        let answer = s
+            .http
+            .post(s.url(LISTENER))
+            .header("X-API-KEY", &key)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        let answer: Value = answer.json().await.unwrap();
+        assert_eq!(answer["items"], ITEMS, "{answer}");
+
+        // Generous: 10 000 updates and callbacks on a debug build, on a loaded machine.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        while actito.callbacks().len() < ITEMS {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} of {ITEMS} callbacks after 300 s",
+                actito.callbacks().len()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        let callbacks = actito.callbacks();
+        assert!(callbacks.iter().all(|c| c.starts_with("OK_")));
+        let distinct: std::collections::HashSet<_> = callbacks.iter().collect();
+        assert_eq!(distinct.len(), ITEMS, "one notifyOK per item");
+        // Each pass holds its last item's value: the items applied in order.
+        for (n, id) in ids.iter().enumerate() {
+            let pass = passes::get(&s.db.db, "acme", id).await.unwrap();
+            let last = ITEMS - PASSES + n;
+            assert_eq!(
+                pass.additional_data["campaignId"],
+                json!(last.to_string()),
+                "pass {n}"
+            );
+        }
+        let processed = events(&s, &key, "source=actito&status=processed").await;
+        assert_eq!(processed.len(), 1, "{processed:?}");
+        assert_eq!(processed[0]["items"], ITEMS);
+        s.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn the_same_envelope_twice_is_applied_once() {
     for s in TestServer::all_with(allow_loopback).await {
