@@ -187,6 +187,32 @@ async fn objects_are_created_patched_and_notified_within_googles_limit() {
     }
 }
 
+/// The token endpoint chooses the token's lifetime: one that would overflow the clock
+/// must not panic the delivery job; the token is held (to a day) and reused.
+#[tokio::test]
+async fn a_token_lifetime_past_the_clock_is_held_to_a_day() {
+    for db in TestDb::all().await {
+        let t = setup(db).await;
+        *t.google.state.expires_in.lock().unwrap() = Some(json!(u64::MAX));
+        for points in [10, 20] {
+            t.patch(json!({"points": points})).await;
+            eventually("the object gets the new points", || async {
+                t.google
+                    .object(&t.object_id())
+                    .is_some_and(|o| o["textModulesData"][0]["body"] == points.to_string())
+            })
+            .await;
+        }
+        let calls = t
+            .google
+            .state
+            .token_calls
+            .load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(calls, 1, "the token is cached");
+        t.s.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn google_outages_are_retried_and_save_links_are_signed() {
     for db in TestDb::all().await {

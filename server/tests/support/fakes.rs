@@ -313,6 +313,8 @@ pub struct GoogleState {
     /// Statuses to answer PATCHes with, in order, before behaving normally.
     pub patch_failures: Mutex<Vec<u16>>,
     pub patches: AtomicUsize,
+    /// The token answer's `expires_in` (default 3600).
+    pub expires_in: Mutex<Option<Value>>,
 }
 
 /// A fake Google: the OAuth token endpoint (strict: it checks each assertion's RS256
@@ -424,7 +426,14 @@ async fn google_token(
     let n = state.token_calls.fetch_add(1, Ordering::SeqCst) + 1;
     let token = format!("gtoken-{n}");
     state.issued.lock().unwrap().insert(token.clone(), email);
-    Json(json!({"access_token": token, "expires_in": 3600, "token_type": "Bearer"})).into_response()
+    let expires_in = state
+        .expires_in
+        .lock()
+        .unwrap()
+        .clone()
+        .unwrap_or(json!(3600));
+    Json(json!({"access_token": token, "expires_in": expires_in, "token_type": "Bearer"}))
+        .into_response()
 }
 
 /// The account the request's bearer token was issued to, if it is one of ours.
