@@ -5,6 +5,7 @@
 
 #![recursion_limit = "256"]
 
+pub mod allocator;
 pub mod api;
 pub mod cli;
 pub mod config;

@@ -7,5 +7,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    server::allocator::return_freed_memory_at_once();
     server::cli::main().await
 }

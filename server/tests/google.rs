@@ -195,11 +195,12 @@ async fn a_token_lifetime_past_the_clock_is_held_to_a_day() {
         let t = setup(db).await;
         *t.google.state.expires_in.lock().unwrap() = Some(json!(u64::MAX));
         for points in [10, 20] {
+            let shown = points.to_string();
             t.patch(json!({"points": points})).await;
             eventually("the object gets the new points", || async {
                 t.google
                     .object(&t.object_id())
-                    .is_some_and(|o| o["textModulesData"][0]["body"] == points.to_string())
+                    .is_some_and(|o| o["textModulesData"][0]["body"] == shown.as_str())
             })
             .await;
         }
