@@ -83,7 +83,7 @@ export ST_TENANT=demo ST_PASS_ID="$pass_id" ST_PASS_TYPE="$pass_type"
 status=0
 "$venv/bin/schemathesis" --config-file "$root/scripts/schemathesis.toml" run "$base/api/openapi.json" \
   --header "X-API-KEY: $key" \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
+  --checks "${ST_CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance,ignored_auth,negative_data_rejection}" \
   --max-examples "${ST_MAX_EXAMPLES:-25}" \
   --seed "$seed" \
   --workers 2 \

@@ -353,3 +353,40 @@ async fn journeys_and_the_dashboard_count_what_happened() {
         assert_eq!((journey.pushes_sent, journey.pushes_failed), (1, 1));
     }
 }
+
+/// Page sizes are 1 to 500, as the OpenAPI document says: anything else is a 400
+/// naming the bounds, on every list, rather than a page of another size.
+#[tokio::test]
+async fn page_sizes_outside_their_bounds_are_refused() {
+    for s in TestServer::all().await {
+        s.tenant("acme").await;
+        let key = s.key("acme", &[Scope::AuditRead, Scope::PassesRead]).await;
+        for list in ["events", "deliveries", "passes"] {
+            for (limit, status) in [
+                ("1", 200),
+                ("500", 200),
+                ("0", 400),
+                ("501", 400),
+                ("2147483648", 400),
+            ] {
+                let answer = s
+                    .http
+                    .get(s.url(&format!("/api/acme/{list}?limit={limit}")))
+                    .header("X-API-KEY", &key)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(answer.status(), status, "{list}?limit={limit}");
+                if status == 400 {
+                    let problem: Value = answer.json().await.unwrap();
+                    let detail = problem["detail"].as_str().unwrap_or_default();
+                    assert!(
+                        detail.contains("limit must be a number from 1 to 500"),
+                        "{problem}"
+                    );
+                }
+            }
+        }
+        s.stop().await;
+    }
+}

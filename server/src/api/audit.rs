@@ -8,6 +8,7 @@ use domain::events::{self, EventFilter, EventPage};
 use serde::Deserialize;
 
 use super::auth::{ApiCaller, AuditRead};
+use super::page::Limit;
 use crate::problem::Problem;
 use crate::state::AppState;
 
@@ -22,6 +23,8 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+// The handler takes `Result<Query<…>>`, from which utoipa can't tell where these go.
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EventQuery {
     /// `actito` or `sfmc`
@@ -32,7 +35,8 @@ pub struct EventQuery {
     /// A cause code, e.g. `UNAUTHENTICATED` or `NO_MATCHING_PASS`
     reason: Option<String>,
     cursor: Option<String>,
-    limit: Option<u32>,
+    #[param(inline)]
+    limit: Option<Limit>,
 }
 
 #[utoipa::path(
@@ -59,13 +63,15 @@ pub async fn list_events(
         &caller.tenant_id,
         &filter,
         q.cursor.as_deref(),
-        q.limit.unwrap_or(100),
+        q.limit.unwrap_or_default().get(),
     )
     .await?;
     Ok(Json(page))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+// The handler takes `Result<Query<…>>`, from which utoipa can't tell where these go.
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DeliveryQuery {
     pass_id: Option<String>,
@@ -75,7 +81,8 @@ pub struct DeliveryQuery {
     /// `pending`, `retrying`, `delivered` or `failed`
     status: Option<String>,
     cursor: Option<String>,
-    limit: Option<u32>,
+    #[param(inline)]
+    limit: Option<Limit>,
 }
 
 #[utoipa::path(
@@ -102,7 +109,7 @@ pub async fn list_deliveries(
         &caller.tenant_id,
         &filter,
         q.cursor.as_deref(),
-        q.limit.unwrap_or(100),
+        q.limit.unwrap_or_default().get(),
     )
     .await?;
     Ok(Json(page))

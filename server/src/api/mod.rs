@@ -5,6 +5,7 @@ pub mod auth;
 pub mod integrations;
 pub mod json;
 pub mod openapi;
+pub mod page;
 pub mod passes;
 pub mod wallet;
 

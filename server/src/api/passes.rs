@@ -77,7 +77,7 @@ pub async fn get_pass(
         ("identifier.email" = Option<String>, Query, description = "Any `identifier.<name>=<value>`; all given must match. `email` ignores case and surrounding spaces."),
         ("passType" = Option<String>, Query),
         ("cursor" = Option<String>, Query, description = "`next` of the previous page"),
-        ("limit" = Option<u32>, Query, description = "1 to 500, default 100")
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "1 to 500, default 100")
     ),
     responses((status = 200, body = PassPage), (status = 400), (status = 401), (status = 403)),
     security(("api_key" = ["Passes.Read"]))
@@ -88,15 +88,13 @@ pub async fn search_passes(
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Json<PassPage>, Problem> {
     let mut filter = PassFilter::default();
-    let (mut cursor, mut limit) = (None, 100);
+    let (mut cursor, mut limit) = (None, super::page::Limit::DEFAULT);
     for (name, value) in params {
         match name.as_str() {
             "passType" => filter.pass_type = Some(value),
             "cursor" => cursor = Some(value),
             "limit" => {
-                limit = value
-                    .parse()
-                    .map_err(|_| Problem::bad_request("limit must be a number from 1 to 500"))?
+                limit = value.parse().map_err(Problem::bad_request)?
             }
             _ => match name.strip_prefix("identifier.") {
                 Some(id_name) if !id_name.is_empty() => {
@@ -115,7 +113,7 @@ pub async fn search_passes(
         &caller.tenant_id,
         &filter,
         cursor.as_deref(),
-        limit,
+        limit.get(),
     )
     .await?;
     Ok(Json(page))
