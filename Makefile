@@ -5,16 +5,16 @@ export PATH := $(CURDIR)/.tools/binaryen/node_modules/.bin:$(HOME)/.cargo/bin:$(
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 PASSHOOK := $(TARGET_DIR)/release/passhook
 
-.PHONY: run test lint setup build bench crash
+.PHONY: run test lint setup setup-test build bench crash
 
 ## Install what is missing, build, create the demo tenant and serve on 127.0.0.1:3000.
 run: setup
-	cargo leptos build --release
+	scripts/build.sh
 	$(PASSHOOK) demo
 	$(PASSHOOK) serve
 
 ## Every test: Rust (SQLite and PostgreSQL) and Playwright (Chromium, release build).
-test: setup
+test: setup-test
 	scripts/test.sh
 
 ## What CI checks besides the tests (cargo-deny is installed here, not by `make run`).
@@ -24,10 +24,14 @@ lint: setup
 	scripts/deny.sh
 
 setup:
-	scripts/setup.sh --release
+	scripts/setup.sh
 
+setup-test:
+	scripts/setup.sh --test
+
+## The release build: server binary and console (what `cargo leptos build --release` makes).
 build: setup
-	cargo leptos build --release
+	scripts/build.sh
 
 ## Benchmarks (not tests): writes docs/PERFORMANCE.md.
 bench:

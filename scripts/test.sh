@@ -29,6 +29,6 @@ python3 scripts/crash.py --backend postgres --database-url "$TEST_DATABASE_URL" 
   --replicas 3 --duration 25 --kills 2 --db-restarts 1
 unset PASSHOOK_BIN
 
-cargo leptos build --release
+scripts/build.sh
 (cd end2end && PASSHOOK_BIN="$target_dir/release/passhook" LEPTOS_SITE_ROOT="$PWD/../target/site" npx playwright test)
 echo "test: Rust tests ran on SQLite and on PostgreSQL ($TEST_DATABASE_URL); Playwright on the release build (SQLite)"
