@@ -58,7 +58,10 @@ if [ -z "$v" ] || [ "$v" -lt 116 ]; then
   cargo install wasm-opt --locked
 fi
 
-if [ "$mode" = "--test" ] && [ ! -d end2end/node_modules/@playwright/test ]; then
-  log "installing Playwright (browsers come from Debian's Chromium)"
+# Again whenever end2end/package-lock.json changes (a stamp holds the one installed).
+lock_sum=$(sha256sum end2end/package-lock.json | cut -d' ' -f1)
+if [ "$mode" = "--test" ] && [ "$(cat end2end/node_modules/.lock-sum 2>/dev/null)" != "$lock_sum" ]; then
+  log "installing Playwright and axe-core (browsers come from Debian's Chromium)"
   (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock_sum" > end2end/node_modules/.lock-sum
 fi
