@@ -221,8 +221,13 @@ test('an admin sends a signed test event from the audit page and follows it to i
   await expect(page.getByTestId('pass-updates')).toContainText('platinum');
 
   // The console's journey: its executions over time, and its contact leads back to the audit.
+  // Journeys and Actito custom actions are listed apart, each under its heading.
   await navigate(page, 'Journeys');
-  await page.getByRole('link', { name: 'console-test' }).click();
+  const actions = page.getByRole('region', { name: 'Actito custom actions' });
+  await expect(actions.getByRole('link', { name: 'updatePass', exact: true })).toBeVisible();
+  const journeys = page.getByRole('region', { name: 'Journey Builder journeys' });
+  await expect(journeys.getByRole('link', { name: 'updatePass' })).toHaveCount(0);
+  await journeys.getByRole('link', { name: 'console-test' }).click();
   await expect(page.getByRole('img', { name: /Executions per interval: .*[1-9]\d* matched a pass/ })).toBeVisible();
   await page.getByTestId('contact-table').getByRole('link', { name: 'jane.smith@example.com' }).click();
   await expect(page).toHaveURL(/\/audit\?q=jane\.smith%40example\.com/);

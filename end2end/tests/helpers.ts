@@ -67,3 +67,82 @@ export function sample(name: string): unknown {
 export async function navigate(page: Page, label: string) {
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: label }).click();
 }
+
+/** Who looks at the console: admins see every page, marketers the activity pages. */
+export type Role = 'admin' | 'marketer';
+
+const ADMIN_ONLY = ['/integrations', '/integrations/actito', '/integrations/sfmc', '/integrations/wallet', '/api-keys', '/people'];
+const EVERYONE = ['/', '/passes', '/journeys', '/audit', '/push-history', '/account'];
+
+/**
+ * Every console page the role may open, with one detail page of each kind (a pass,
+ * an event, a journey) found from its list. Needs a signed-in `page`.
+ */
+export async function consolePages(page: Page, role: Role): Promise<string[]> {
+  const pages = role === 'admin' ? [...EVERYONE, ...ADMIN_ONLY] : [...EVERYONE];
+  for (const [list, prefix] of [['/passes', '/passes/'], ['/audit', '/audit/'], ['/journeys', '/journeys/']]) {
+    await page.goto(list);
+    await hydrated(page);
+    const link = page.locator(`main a[href^="${prefix}"]`).first();
+    await expect(link, `a link to one of ${list}`).toBeVisible();
+    pages.push((await link.getAttribute('href'))!);
+  }
+  return pages;
+}
+
+/**
+ * Opens a console page and waits until it has hydrated, its lists have loaded and
+ * their entrance animations (new rows fade in) have ended: audits measure the page as
+ * people read it, not half-faded.
+ */
+export async function openLoaded(page: Page, path: string) {
+  await page.goto(path);
+  await hydrated(page);
+  await expect(page.locator('.skeleton')).toHaveCount(0);
+  await page.waitForFunction(() =>
+    document.getAnimations().every((a) => a.playState !== 'running' || a.effect?.getTiming().iterations === Infinity),
+  );
+}
+
+/**
+ * Activity for the pages to show, as an admin makes it: an Actito custom action (an
+ * event, and a failed callback delivery with its error) and an SFMC test execute (a
+ * journey). `page` is signed in as an admin.
+ */
+export async function seedActivity(page: Page) {
+  const run = `${Date.now()}`;
+  const created = await page.request.post('/console/fn/create_key', {
+    data: { name: `e2e seed ${run}`, scopes: ['ActitoListener.Write'] },
+  });
+  expect(created.status()).toBe(200);
+  const key = (await created.json()).Done.key;
+  const body = sample('custom-action-trigger-one-by-one.json') as any;
+  body.id = `e2e-seed-${run}`;
+  body.data['profileAttributes.emailAddress'] = 'john.smith@example.com';
+  body.data._links.notifyOK.href = `https://callbacks.invalid/ca/OK_${run}`;
+  body.data._links.notifyKO.href = `https://callbacks.invalid/ca/KO_${run}`;
+  const sent = await page.request.post('/api/demo/webhooks/listeners/actito/custom-actions/updatePass', {
+    headers: { 'X-API-KEY': key },
+    data: body,
+  });
+  expect(sent.status()).toBe(200);
+
+  // A secret of its own: a key sharing another story's secret would verify its calls.
+  const keyId = `e2e-seed-${run}`;
+  const added = await page.request.post('/console/fn/add_signing_key', {
+    form: { id: keyId, secret: `e2e seed secret ${run}` },
+  });
+  expect(added.status()).toBe(200);
+  const executed = await page.request.post('/console/fn/test_execute', {
+    data: {
+      call: {
+        key_id: keyId,
+        pass_id: '',
+        email: 'lucas.peeters@example.com',
+        additional_data: [['tier', 'Gold']],
+        message: 'Seeded by the end-to-end stories',
+      },
+    },
+  });
+  expect(executed.status()).toBe(200);
+}

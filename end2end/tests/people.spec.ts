@@ -51,7 +51,7 @@ test('an admin adds a marketer, who signs in, changes their password and signs o
   await expect(mia).toHaveURL(/\/login/);
 
   // The admin promotes her, then takes her access away.
-  await page.getByRole('button', { name: 'Make mia@demo.passhook.test an admin' }).click();
+  await page.getByRole('button', { name: 'Make admin: mia@demo.passhook.test' }).click();
   await expect(page.getByRole('status').filter({ hasText: 'Role changed' })).toBeVisible();
   await expect(row.getByTestId('role')).toHaveText('Admin');
   await page.getByRole('button', { name: 'Disable mia@demo.passhook.test' }).click();
@@ -67,7 +67,7 @@ test('the last admin cannot demote themselves', async ({ page }) => {
   await signIn(page);
   await page.goto('/people');
   await hydrated(page);
-  await page.getByRole('button', { name: 'Make admin@demo.passhook.test a marketer' }).click();
+  await page.getByRole('button', { name: 'Make marketer: admin@demo.passhook.test' }).click();
   await expect(page.getByRole('alert')).toContainText('at least one active admin');
   const row = page.getByTestId('people-table').locator('tr', { hasText: 'admin@demo.passhook.test' });
   await expect(row.getByTestId('role')).toHaveText('Admin');

@@ -41,10 +41,15 @@ test('an admin edits a pass type with a live preview, is told what is wrong, and
 });
 
 test('an admin uploads wallet credentials: bad files are explained, good ones are summarised, never shown back', async ({ page }) => {
+  const errors = watchForErrors(page);
   await signIn(page);
   await page.goto('/integrations/wallet');
   await hydrated(page);
-  await expect(page.getByTestId('apple-credentials')).toBeVisible();
+  // The demo's Apple credentials, summarised as labelled fields rather than raw JSON.
+  const apple = page.getByTestId('apple-credentials');
+  await expect(apple).toContainText('Push (APNs)');
+  await expect(apple).toContainText(/key \S+ of team \S+/);
+  await expect(apple).not.toContainText('{');
 
   await page.getByLabel('Certificate (PEM)').fill('not a certificate');
   await page.getByLabel('Private key (PEM)').fill('not a key');
@@ -65,4 +70,6 @@ test('an admin uploads wallet credentials: bad files are explained, good ones ar
   await expect(page.getByTestId('google-credentials')).toContainText('wallet@e2e-project.iam.gserviceaccount.com');
   await expect(page.locator('body')).not.toContainText('BEGIN PRIVATE KEY');
   await expect(page.getByTestId('history')).toContainText('Uploaded a Google service account');
+  await expect(page.getByTestId('google-credentials')).toContainText('Private key id');
+  expect(errors).toEqual([]);
 });

@@ -2,8 +2,8 @@
 
 use leptos::either::Either;
 use leptos::prelude::*;
-use leptos_router::components::A;
 
+use crate::components::cells::{ShortId, When};
 use crate::model::{ChangeRow, DeliveryRow, Range};
 use crate::pages::passes::exact_time;
 
@@ -91,13 +91,10 @@ pub fn DeliveryTable(rows: Vec<DeliveryRow>) -> impl IntoView {
                 <thead>
                     <tr>
                         <th scope="col">"Created"</th>
-                        <th scope="col">"Channel"</th>
+                        <th scope="col">"Channel and target"</th>
                         <th scope="col">"Pass"</th>
-                        <th scope="col">"Target"</th>
                         <th scope="col">"Status"</th>
                         <th scope="col" class="num">"Attempts"</th>
-                        <th scope="col" class="num">"Latency"</th>
-                        <th scope="col">"Last error"</th>
                     </tr>
                 </thead>
                 <tbody>
@@ -112,19 +109,25 @@ pub fn DeliveryTable(rows: Vec<DeliveryRow>) -> impl IntoView {
 fn DeliveryLine(d: DeliveryRow) -> impl IntoView {
     let latency = d
         .latency_ms()
-        .map(|ms| format!("{ms} ms"))
+        .map(|ms| format!(" · {ms} ms"))
         .unwrap_or_default();
     let attempts = d.attempts.clone();
     view! {
         <tr data-delivery-id=d.id.clone()>
-            <td class="nowrap">{exact_time(&d.created_at)}</td>
-            <td><span class="tag">{d.channel.clone()}</span></td>
-            <td>{d.pass_id.clone().map(|p| view! { <A href=format!("/passes/{p}")><code>{p.clone()}</code></A> })}</td>
-            <td class="truncate" title=d.target.clone()>{d.target.clone()}</td>
-            <td><StatusTag status=d.status.clone()/></td>
+            <td><When at=d.created_at.clone() seconds=true/></td>
+            <td>
+                <span class="tag nowrap">{d.channel.clone()}</span>
+                <div class="muted small truncate" title=d.target.clone()>{d.target.clone()}</div>
+            </td>
+            <td>{d.pass_id.clone().map(|p| view! { <ShortId id=p.clone() href=format!("/passes/{p}")/> })}</td>
+            <td>
+                <StatusTag status=d.status.clone()/>
+                {d.last_error.clone().map(|e| view! { <div class="muted small truncate" title=e.clone()>{e.clone()}</div> })}
+            </td>
             <td class="num">
+                // Each attempt, with its latency, opens as a panel.
                 <details>
-                    <summary>{attempts.len()}</summary>
+                    <summary class="nowrap">{attempts.len()}{latency}</summary>
                     <ol class="attempts">
                         {attempts.into_iter().map(|a| view! {
                             <li>
@@ -137,8 +140,6 @@ fn DeliveryLine(d: DeliveryRow) -> impl IntoView {
                     </ol>
                 </details>
             </td>
-            <td class="num">{latency}</td>
-            <td class="muted truncate" title=d.last_error.clone().unwrap_or_default()>{d.last_error.clone().unwrap_or_default()}</td>
         </tr>
     }
 }

@@ -1,4 +1,5 @@
 pub mod activity;
+pub mod cells;
 pub mod chart;
 pub mod feedback;
 pub mod forms;

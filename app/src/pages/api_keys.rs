@@ -4,6 +4,7 @@ use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use crate::components::cells::When;
 use crate::components::feedback::{EmptyState, ErrorNote, PageHeader, TableSkeleton};
 use crate::components::forms::{
     server_message, take_outcome, toast, CopyField, FieldNote, FormNote, HistoryList,
@@ -231,10 +232,12 @@ fn KeyTable(
                                     )}</div>
                                 </td>
                                 <td>{k.scopes.into_iter().map(|s| view! { <span class="tag">{s}</span> }).collect_view()}</td>
-                                <td class="muted nowrap">{match (k.last_used_at, k.last_used_ip) {
-                                    (Some(at), Some(ip)) => format!("{} from {ip}", short_time(&at)),
-                                    (Some(at), None) => short_time(&at),
-                                    _ => "Never".to_string(),
+                                <td class="muted">{match k.last_used_at {
+                                    Some(at) => Either::Left(view! {
+                                        <When at/>
+                                        {k.last_used_ip.map(|ip| view! { <div class="small">{format!("from {ip}")}</div> })}
+                                    }),
+                                    None => Either::Right("Never"),
                                 }}</td>
                                 <td>{status_cell(&k.status)}</td>
                                 <td class="actions">

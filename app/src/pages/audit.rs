@@ -8,6 +8,7 @@ use leptos_router::components::{Form, A};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::components::activity::{ChangeList, DeliveryTable, Filter, RangeSelect, StatusTag};
+use crate::components::cells::When;
 use crate::components::feedback::{EmptyState, ErrorNote, PageHeader, TableSkeleton};
 use crate::components::forms::{server_message, take_outcome, toast, FieldNote};
 use crate::components::live::{use_live_refresh, LiveBadge};
@@ -228,9 +229,9 @@ fn EventLine(e: EventRow) -> impl IntoView {
     };
     view! {
         <tr class="fresh" data-event-id=e.id.clone()>
-            <td class="nowrap"><A href=href>{exact_time(&e.received_at)}</A></td>
+            <td><A href=href><When at=e.received_at.clone() seconds=true/></A></td>
             <td><span class="tag">{e.source.clone()}</span></td>
-            <td><code>{e.kind.clone()}</code></td>
+            <td><code class="nowrap">{e.kind.clone()}</code></td>
             <td><StatusTag status=e.status.clone()/></td>
             <td title=e.detail.clone().unwrap_or_default()>
                 {e.reason.clone().map(|r| view! { <code class="cause">{r}</code> })}

@@ -54,46 +54,94 @@ fn JourneyTable(rows: Vec<JourneyRow>, range: Range) -> impl IntoView {
         });
     }
     let max = rows.iter().map(|r| r.executions).max().unwrap_or(1).max(1);
+    let (journeys, actions): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.source == "sfmc");
     Either::Right(view! {
-        <div class="table-wrap">
-            <table class="table" data-testid="journey-table">
-                <thead>
-                    <tr>
-                        <th scope="col">"Journey"</th>
-                        <th scope="col">"Executions"</th>
-                        <th scope="col" class="num">"Matched"</th>
-                        <th scope="col" class="num">"No pass (404)"</th>
-                        <th scope="col" class="num">"Refused"</th>
-                        <th scope="col" class="num">"Passes updated"</th>
-                        <th scope="col" class="num">"Pushes sent"</th>
-                        <th scope="col" class="num">"Pushes failed"</th>
-                        <th scope="col">"Last"</th>
-                    </tr>
-                </thead>
-                <tbody>
-                    {rows.into_iter().map(|r| {
-                        let href = format!("/journeys/{}?range={}", urlencode(&r.journey_id), range.param());
-                        view! {
-                            <tr>
-                                <td>
-                                    <span class="tag">{r.source.clone()}</span>" "<A href=href><code>{r.journey_id.clone()}</code></A>
-                                    {versions_note(r.versions.len())}
-                                </td>
-                                <td><MatchBar matched=r.matched unmatched=r.unmatched refused=r.refused max/></td>
-                                <td class="num">{r.matched}</td>
-                                <td class="num">{r.unmatched}</td>
-                                <td class="num">{r.refused}</td>
-                                <td class="num">{r.passes_updated}</td>
-                                <td class="num">{r.pushes_sent}</td>
-                                <td class="num">{r.pushes_failed}</td>
-                                <td class="nowrap muted">{short_time(&r.last_at)}</td>
-                            </tr>
-                        }
-                    }).collect_view()}
-                </tbody>
-            </table>
-        </div>
+        <Group title="Journey Builder journeys" testid="journey-table" name_column="Journey (id)"
+            rows=journeys max range
+            none="No Journey Builder execution in this range."/>
+        <Group title="Actito custom actions" testid="custom-action-table" name_column="Custom action"
+            rows=actions max range
+            none="No Actito custom action in this range."/>
     })
+}
+
+/// One source's rows: SFMC journeys or Actito custom actions, which are not journeys
+/// but are counted the same way.
+#[component]
+fn Group(
+    title: &'static str,
+    testid: &'static str,
+    name_column: &'static str,
+    rows: Vec<JourneyRow>,
+    max: i64,
+    range: Range,
+    none: &'static str,
+) -> impl IntoView {
+    let heading = format!("{testid}-title");
+    let body = if rows.is_empty() {
+        Either::Left(view! { <p class="muted">{none}</p> })
+    } else {
+        Either::Right(view! {
+            <div class="table-wrap">
+                <table class="table" data-testid=testid>
+                    <thead>
+                        <tr>
+                            <th scope="col">{name_column}</th>
+                            <th scope="col">"Executions"</th>
+                            <th scope="col" class="num">"Matched"</th>
+                            <th scope="col" class="num">"No pass"</th>
+                            <th scope="col" class="num">"Refused"</th>
+                            <th scope="col" class="num">"Updated"</th>
+                            <th scope="col" class="num">"Pushed"</th>
+                            <th scope="col" class="num">"Push failed"</th>
+                            <th scope="col">"Last"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {rows.into_iter().map(|r| view! { <GroupLine r max range/> }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        })
+    };
+    view! {
+        <section class="group" aria-labelledby=heading.clone()>
+            <h2 id=heading.clone()>{title}</h2>
+            {body}
+        </section>
+    }
+}
+
+#[component]
+fn GroupLine(r: JourneyRow, max: i64, range: Range) -> impl IntoView {
+    let href = format!(
+        "/journeys/{}?range={}",
+        urlencode(&r.journey_id),
+        range.param()
+    );
+    // An Actito group is named by its kind of push: `custom-action.updatePass` reads
+    // as the action's name.
+    let name = r
+        .journey_id
+        .strip_prefix("custom-action.")
+        .unwrap_or(&r.journey_id)
+        .to_string();
+    view! {
+        <tr>
+            <td>
+                <A href=href attr:class="name-link" attr:title=r.journey_id.clone()><code>{name}</code></A>
+                {versions_note(r.versions.len())}
+            </td>
+            <td><MatchBar matched=r.matched unmatched=r.unmatched refused=r.refused max/></td>
+            <td class="num">{r.matched}</td>
+            <td class="num">{r.unmatched}</td>
+            <td class="num">{r.refused}</td>
+            <td class="num">{r.passes_updated}</td>
+            <td class="num">{r.pushes_sent}</td>
+            <td class="num">{r.pushes_failed}</td>
+            <td class="nowrap muted">{short_time(&r.last_at)}</td>
+        </tr>
+    }
 }
 
 /// Matched / unmatched / refused executions as one stacked bar.

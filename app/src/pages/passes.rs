@@ -4,6 +4,7 @@ use leptos_meta::Title;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
+use crate::components::cells::{ShortId, When};
 use crate::components::feedback::{EmptyState, ErrorNote, PageHeader, TableSkeleton};
 use crate::model::{PassList, PassRow};
 use crate::server::list_passes;
@@ -102,12 +103,10 @@ pub fn PassTable(rows: Vec<PassRow>, compact: bool) -> impl IntoView {
             <table class="table" data-testid="pass-table">
                 <thead>
                     <tr>
-                        <th scope="col">"Pass"</th>
-                        <th scope="col">"Type"</th>
+                        <th scope="col">"Pass and type"</th>
                         <th scope="col">"Identifiers"</th>
                         {(!compact).then(|| view! { <th scope="col">"Data"</th> })}
-                        <th scope="col" class="num">"Version"</th>
-                        {(!compact).then(|| view! { <th scope="col">"Updated"</th> })}
+                        <th scope="col">{if compact { "Version" } else { "Updated" }}</th>
                     </tr>
                 </thead>
                 <tbody>
@@ -117,12 +116,16 @@ pub fn PassTable(rows: Vec<PassRow>, compact: bool) -> impl IntoView {
                             let href = format!("/passes/{}", row.id);
                             view! {
                                 <tr>
-                                    <td><a href=href><code>{row.id}</code></a></td>
-                                    <td><span class="tag">{row.pass_type}</span></td>
+                                    <td>
+                                        <ShortId id=row.id href/>
+                                        <div><span class="tag">{row.pass_type}</span></div>
+                                    </td>
                                     <td><KeyValues pairs=row.identifiers/></td>
                                     {(!compact).then(|| view! { <td><KeyValues pairs=row.data/></td> })}
-                                    <td class="num">{row.version}</td>
-                                    {(!compact).then(|| view! { <td class="muted nowrap">{short_time(&row.updated_at)}</td> })}
+                                    <td class="muted">
+                                        {(!compact).then(|| view! { <When at=row.updated_at/> })}
+                                        <div class="small">{format!("version {}", row.version)}</div>
+                                    </td>
                                 </tr>
                             }
                         })

@@ -69,7 +69,7 @@ fn PeopleBody(
     add_problems: RwSignal<Vec<FieldProblem>>,
 ) -> impl IntoView {
     view! {
-        <div class="grid-2 wide-left">
+        <div class="stack">
             <section class="card" aria-labelledby="people-title">
                 <h2 id="people-title">"Members"</h2>
                 <div class="table-wrap">
@@ -98,9 +98,10 @@ fn MemberLine(
 ) -> impl IntoView {
     let (role_id, access_id) = (m.user_id.clone(), m.user_id.clone());
     // Buttons rather than a select: a refused change leaves nothing half-chosen.
-    let (badge, other, other_value, article) = match m.role {
-        Role::Admin => ("Admin", "marketer", "marketer", "a"),
-        Role::Marketer => ("Marketer", "admin", "admin", "an"),
+    // The accessible name starts with the visible text (WCAG 2.5.3, Label in Name).
+    let (badge, other, other_value) = match m.role {
+        Role::Admin => ("Admin", "marketer", "marketer"),
+        Role::Marketer => ("Marketer", "admin", "admin"),
     };
     let disabled = m.disabled;
     view! {
@@ -110,7 +111,7 @@ fn MemberLine(
                 <span class="tag" data-testid="role">{badge}</span>
                 " "
                 <button type="button" class="button small secondary"
-                    aria-label=format!("Make {} {article} {other}", m.email)
+                    aria-label=format!("Make {other}: {}", m.email)
                     on:click=move |_| {
                         role.dispatch(SetPersonRole { user_id: role_id.clone(), role: other_value.into() });
                     }>
@@ -175,18 +176,20 @@ fn AddPersonForm(
             <form class="form" on:submit=submit novalidate>
                 <FormNote problems/>
                 <fieldset prop:disabled=move || pending.get()>
-                    <div class="field">
-                        <label for="person-email">"Email"</label>
-                        <input id="person-email" type="email" bind:value=email/>
-                        <FieldNote problems field="email"/>
-                    </div>
-                    <div class="field">
-                        <label for="person-role">"Role"</label>
-                        <select id="person-role" bind:value=role>
-                            <option value="marketer">"Marketer: reads passes, events and pushes"</option>
-                            <option value="admin">"Admin: also configures integrations and keys"</option>
-                        </select>
-                        <FieldNote problems field="role"/>
+                    <div class="field-row">
+                        <div class="field grow">
+                            <label for="person-email">"Email"</label>
+                            <input id="person-email" type="email" bind:value=email/>
+                            <FieldNote problems field="email"/>
+                        </div>
+                        <div class="field grow">
+                            <label for="person-role">"Role"</label>
+                            <select id="person-role" bind:value=role>
+                                <option value="marketer">"Marketer: reads passes, events and pushes"</option>
+                                <option value="admin">"Admin: also configures integrations and keys"</option>
+                            </select>
+                            <FieldNote problems field="role"/>
+                        </div>
                     </div>
                     <p class="hint">{if sso {
                         "New people get a one-time link to choose their password, or sign in with SSO. Someone who already has an account just joins this tenant."

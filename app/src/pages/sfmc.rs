@@ -5,13 +5,14 @@ use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use crate::components::cells::When;
 use crate::components::feedback::{EmptyState, ErrorNote, PageHeader, TableSkeleton};
 use crate::components::forms::{
     pair_rows, pairs_of, take_outcome, toast, CopyField, FieldNote, FormNote, HistoryList,
     PairEditor,
 };
 use crate::model::{FieldProblem, SfmcView, SigningKeyRow, TestCall, TestCallResult};
-use crate::pages::passes::{short_time, PassTable};
+use crate::pages::passes::PassTable;
 use crate::server::{
     sfmc_page, AddSigningKey, RetireSigningKey, SaveCustomerKey, SaveWhenNoPass, TestExecute,
 };
@@ -116,7 +117,7 @@ fn SigningKeys(keys: Vec<SigningKeyRow>, retire: ServerAction<RetireSigningKey>)
         <div class="table-wrap">
             <table class="table" data-testid="signing-keys">
                 <thead><tr>
-                    <th scope="col">"Key id"</th><th scope="col">"Added"</th><th scope="col">"Last verified a call"</th>
+                    <th scope="col">"Key id"</th><th scope="col">"Added"</th><th scope="col">"Last verified"</th>
                     <th scope="col"><span class="sr-only">"Actions"</span></th>
                 </tr></thead>
                 <tbody>
@@ -124,11 +125,14 @@ fn SigningKeys(keys: Vec<SigningKeyRow>, retire: ServerAction<RetireSigningKey>)
                         let id = k.id.clone();
                         view! {
                             <tr>
-                                <td><code>{k.id.clone()}</code>
-                                    {k.verified_last.then(|| view! { <span class="status good">"Verified the latest call"</span> })}
+                                <td><code class="key-id">{k.id.clone()}</code>
+                                    {k.verified_last.then(|| view! { <div><span class="status good">"Verified the latest call"</span></div> })}
                                 </td>
-                                <td class="muted nowrap">{short_time(&k.created_at)}</td>
-                                <td class="muted nowrap">{k.last_verified_at.as_deref().map(short_time).unwrap_or_else(|| "Never".into())}</td>
+                                <td class="muted"><When at=k.created_at.clone()/></td>
+                                <td class="muted">{match k.last_verified_at.clone() {
+                                    Some(at) => Either::Left(view! { <When at/> }),
+                                    None => Either::Right("Never"),
+                                }}</td>
                                 <td class="actions">
                                     <button type="button" class="button small secondary" aria-label=format!("Retire {}", k.id)
                                         title=if only_one { "Retiring the only key stops all Journey Builder calls" } else { "" }

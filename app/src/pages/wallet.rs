@@ -204,57 +204,62 @@ fn PassTypeEditor(
         })
     };
     view! {
-        <div class="editor">
-            <form class="form" on:submit=submit novalidate>
-                <FormNote problems/>
-                {move || {
-                    let list = all_problems();
-                    (!list.is_empty()).then(|| view! {
-                        <ul class="alert error" role="alert" data-testid="design-problems">
-                            {list.into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}
-                        </ul>
-                    })
-                }}
-                <fieldset prop:disabled=move || pending.get()>
-                    <div class="field-row">
-                        <div class="field">
-                            <label for="type-name">"Name"</label>
-                            <input id="type-name" value=form.name.clone() bind:value=name/>
-                            <FieldNote problems field="name"/>
+        <form class="form" on:submit=submit novalidate>
+            <FormNote problems/>
+            {move || {
+                let list = all_problems();
+                (!list.is_empty()).then(|| view! {
+                    <ul class="alert error" role="alert" data-testid="design-problems">
+                        {list.into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}
+                    </ul>
+                })
+            }}
+            <fieldset prop:disabled=move || pending.get()>
+                // The looks beside their preview; the field table below, full width.
+                <div class="editor">
+                    <div class="stack">
+                        <div class="field-row">
+                            <div class="field">
+                                <label for="type-name">"Name"</label>
+                                <input id="type-name" value=form.name.clone() bind:value=name/>
+                                <FieldNote problems field="name"/>
+                            </div>
+                            {form.has_apple.then(|| view! {
+                                <div class="field">
+                                    <label for="type-logo">"Logo text"</label>
+                                    <input id="type-logo" value=form.logo_text.clone() bind:value=logo/>
+                                </div>
+                            })}
                         </div>
                         {form.has_apple.then(|| view! {
-                            <div class="field">
-                                <label for="type-logo">"Logo text"</label>
-                                <input id="type-logo" value=form.logo_text.clone() bind:value=logo/>
+                            <div class="field-row">
+                                <ColorField id="type-background" label="Background" signal=background/>
+                                <ColorField id="type-foreground" label="Text" signal=foreground/>
+                                <ColorField id="type-label" label="Labels" signal=label_color/>
                             </div>
                         })}
                     </div>
-                    {form.has_apple.then(|| view! {
-                        <div class="field-row">
-                            <ColorField id="type-background" label="Background" signal=background/>
-                            <ColorField id="type-foreground" label="Text" signal=foreground/>
-                            <ColorField id="type-label" label="Labels" signal=label_color/>
-                        </div>
-                    })}
-                    <table class="table pairs" data-testid="design-fields">
-                        <caption>"Fields: what each shows and whether a change notifies the customer"</caption>
-                        <thead><tr>
-                            <th scope="col">"Where"</th><th scope="col">"Key"</th><th scope="col">"Label"</th>
-                            <th scope="col">"Pass data key"</th><th scope="col">"Change message (Apple, with %@)"</th>
-                            <th scope="col">"Notify (Google)"</th><th scope="col"><span class="sr-only">"Remove"</span></th>
-                        </tr></thead>
-                        <tbody>
-                            <For each=move || rows.get() key=|r| r.id let:cells>
-                                <FieldLine cells rows problems/>
-                            </For>
-                        </tbody>
-                    </table>
+                    <CardPreview form=Signal::derive(current)/>
+                </div>
+                <table class="table pairs design-fields" data-testid="design-fields">
+                    <caption>"Fields: what each shows and whether a change notifies the customer"</caption>
+                    <thead><tr>
+                        <th scope="col">"Where"</th><th scope="col">"Key"</th><th scope="col">"Label"</th>
+                        <th scope="col">"Pass data key"</th><th scope="col">"Change message (Apple, with %@)"</th>
+                        <th scope="col">"Notify (Google)"</th><th scope="col"><span class="sr-only">"Remove"</span></th>
+                    </tr></thead>
+                    <tbody>
+                        <For each=move || rows.get() key=|r| r.id let:cells>
+                            <FieldLine cells rows problems/>
+                        </For>
+                    </tbody>
+                </table>
+                <div class="form-actions">
                     <button type="button" class="button small secondary" on:click=add>"Add field"</button>
                     <button type="submit" class="button primary">{move || if pending.get() { "Saving…" } else { "Save pass type" }}</button>
-                </fieldset>
-            </form>
-            <CardPreview form=Signal::derive(current)/>
-        </div>
+                </div>
+            </fieldset>
+        </form>
     }
 }
 
@@ -389,7 +394,7 @@ fn css_color(text: &str, fallback: &str) -> String {
 fn Summary(current: Option<CredentialRow>) -> impl IntoView {
     match current {
         Some(c) => Either::Left(view! {
-            <dl class="kv" data-testid=format!("{}-credentials", c.kind)>
+            <dl class="kv wide" data-testid=format!("{}-credentials", c.kind)>
                 {c.details.into_iter().map(|(k, v)| view! { <div><dt>{k}</dt><dd>{v}</dd></div> }).collect_view()}
                 <div><dt>"Uploaded"</dt><dd>{short_time(&c.updated_at)}</dd></div>
             </dl>

@@ -140,23 +140,12 @@ pub async fn wallet_page() -> Result<WalletView, ServerFnError> {
         .map_err(internal)?
         .into_iter()
         .map(|c| CredentialRow {
-            kind: c.kind,
             details: c
-                .details
-                .as_object()
-                .map(|o| {
-                    o.iter()
-                        .map(|(k, v)| {
-                            (
-                                k.clone(),
-                                v.as_str()
-                                    .map(str::to_string)
-                                    .unwrap_or_else(|| v.to_string()),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
+                .fields()
+                .into_iter()
+                .map(|(label, value)| (label.to_string(), value))
+                .collect(),
+            kind: c.kind,
             updated_at: c.updated_at,
         })
         .collect();

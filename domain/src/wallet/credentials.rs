@@ -72,6 +72,43 @@ pub struct CredentialsSummary {
     pub updated_at: String,
 }
 
+impl CredentialsSummary {
+    /// The summary as labelled fields for people to read; the API keeps `details` as
+    /// stored.
+    pub fn fields(&self) -> Vec<(&'static str, String)> {
+        let text =
+            |value: &Value, name: &str| value.get(name).and_then(Value::as_str).map(str::to_string);
+        let d = &self.details;
+        let fields = match self.kind.as_str() {
+            APPLE => {
+                let apns = match d.get("apns").filter(|a| !a.is_null()) {
+                    Some(a) => format!(
+                        "key {} of team {}",
+                        text(a, "keyId").unwrap_or_default(),
+                        text(a, "teamId").unwrap_or_default()
+                    ),
+                    None => "not set".to_string(),
+                };
+                vec![
+                    ("Pass certificate", text(d, "certificate")),
+                    ("Valid until", text(d, "notAfter")),
+                    ("Issuer (WWDR)", text(d, "wwdr")),
+                    ("Push (APNs)", Some(apns)),
+                ]
+            }
+            GOOGLE => vec![
+                ("Service account", text(d, "clientEmail")),
+                ("Private key id", text(d, "privateKeyId")),
+            ],
+            _ => Vec::new(),
+        };
+        fields
+            .into_iter()
+            .filter_map(|(label, value)| Some((label, value?)))
+            .collect()
+    }
+}
+
 fn invalid(field: &str, message: impl Into<String>) -> DomainError {
     DomainError::Invalid(vec![FieldError::new(field, message)])
 }
@@ -266,4 +303,64 @@ pub async fn summaries(core: &Core, tenant_id: &str) -> Result<Vec<CredentialsSu
             updated_at: rfc3339(at),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(kind: &str, details: Value) -> CredentialsSummary {
+        CredentialsSummary {
+            kind: kind.into(),
+            details,
+            updated_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn an_apple_summary_reads_as_labelled_fields() {
+        let apple = summary(
+            APPLE,
+            json!({"certificate": "CN=Pass Type ID", "notAfter": "Dec 6 2027 GMT", "wwdr": "CN=WWDR",
+                   "apns": {"keyId": "DEMOKEY000", "teamId": "TEAM000000"}}),
+        );
+        assert_eq!(
+            apple.fields(),
+            vec![
+                ("Pass certificate", "CN=Pass Type ID".to_string()),
+                ("Valid until", "Dec 6 2027 GMT".to_string()),
+                ("Issuer (WWDR)", "CN=WWDR".to_string()),
+                (
+                    "Push (APNs)",
+                    "key DEMOKEY000 of team TEAM000000".to_string()
+                ),
+            ]
+        );
+        let without_push = summary(APPLE, json!({"certificate": "CN=x", "apns": null}));
+        assert_eq!(
+            without_push.fields(),
+            vec![
+                ("Pass certificate", "CN=x".to_string()),
+                ("Push (APNs)", "not set".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_google_summary_names_the_account_and_key() {
+        let google = summary(
+            GOOGLE,
+            json!({"clientEmail": "wallet@p.iam.gserviceaccount.com", "privateKeyId": "k1"}),
+        );
+        assert_eq!(
+            google.fields(),
+            vec![
+                (
+                    "Service account",
+                    "wallet@p.iam.gserviceaccount.com".to_string()
+                ),
+                ("Private key id", "k1".to_string()),
+            ]
+        );
+    }
 }
