@@ -1,5 +1,5 @@
-//! Deliveries: every outbound call on a tenant's behalf (Actito callbacks now, wallet
-//! pushes later), one row per target with each attempt recorded.
+//! Deliveries: every outbound call on a tenant's behalf (Actito callbacks, Apple and
+//! Google wallet pushes), one row per target with each attempt recorded.
 
 use std::collections::HashMap;
 
@@ -13,8 +13,93 @@ use crate::ids::new_id;
 use crate::live::{LiveEvent, LiveKind};
 use crate::sql::{self, params, Where, PER_STATEMENT};
 
-pub const ACTITO_CALLBACK: &str = "actito-callback";
-pub const WALLET: &str = "wallet";
+/// Where a delivery goes: the `channel` column of `deliveries`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// An APNs push to one device.
+    Apple,
+    /// A Google Wallet object write.
+    Google,
+    /// A custom action's `notifyOK` or `notifyKO` call to Actito.
+    ActitoCallback,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 3] = [Channel::Apple, Channel::Google, Channel::ActitoCallback];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Apple => "apple",
+            Channel::Google => "google",
+            Channel::ActitoCallback => "actito-callback",
+        }
+    }
+}
+
+impl TryFrom<&str> for Channel {
+    type Error = DomainError;
+
+    fn try_from(text: &str) -> Result<Self> {
+        Channel::ALL
+            .into_iter()
+            .find(|c| c.as_str() == text)
+            .ok_or_else(|| DomainError::Internal(format!("unknown delivery channel {text:?}")))
+    }
+}
+
+/// What a list of deliveries may be narrowed to: one channel, or both wallets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum ChannelFilter {
+    /// Apple and Google pushes.
+    Wallet,
+    Apple,
+    Google,
+    ActitoCallback,
+}
+
+impl ChannelFilter {
+    pub const ALL: [ChannelFilter; 4] = [
+        ChannelFilter::Wallet,
+        ChannelFilter::Apple,
+        ChannelFilter::Google,
+        ChannelFilter::ActitoCallback,
+    ];
+
+    pub fn channels(self) -> &'static [Channel] {
+        match self {
+            ChannelFilter::Wallet => &[Channel::Apple, Channel::Google],
+            ChannelFilter::Apple => &[Channel::Apple],
+            ChannelFilter::Google => &[Channel::Google],
+            ChannelFilter::ActitoCallback => &[Channel::ActitoCallback],
+        }
+    }
+
+    /// The value in a query string: `wallet`, `apple`, `google`, `actito-callback`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelFilter::Wallet => "wallet",
+            ChannelFilter::Apple => Channel::Apple.as_str(),
+            ChannelFilter::Google => Channel::Google.as_str(),
+            ChannelFilter::ActitoCallback => Channel::ActitoCallback.as_str(),
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ChannelFilter> {
+        ChannelFilter::ALL.into_iter().find(|f| f.as_str() == text)
+    }
+
+    /// `channel IN ('apple', 'google')`: constants of this vocabulary, never input.
+    pub fn sql(self, column: &str) -> String {
+        let names: Vec<String> = self
+            .channels()
+            .iter()
+            .map(|c| format!("'{}'", c.as_str()))
+            .collect();
+        format!("{column} IN ({})", names.join(", "))
+    }
+}
 
 pub const PENDING: &str = "pending";
 pub const DELIVERED: &str = "delivered";
@@ -28,7 +113,7 @@ pub const RETRIED: &str = "retried";
 pub async fn create(
     conn: &mut AnyConnection,
     tenant_id: &str,
-    channel: &str,
+    channel: Channel,
     pass_id: Option<&str>,
     event_id: Option<&str>,
     target: &str,
@@ -54,7 +139,7 @@ pub struct NewDelivery<'a> {
 pub async fn create_many(
     conn: &mut AnyConnection,
     tenant_id: &str,
-    channel: &str,
+    channel: Channel,
     new: &[NewDelivery<'_>],
 ) -> Result<Vec<String>> {
     const PER_ROW: usize = 9;
@@ -74,7 +159,7 @@ pub async fn create_many(
         for (id, row) in ids.iter().zip(rows) {
             query = query
                 .bind(tenant_id)
-                .bind(channel)
+                .bind(channel.as_str())
                 .bind(PENDING)
                 .bind(now)
                 .bind(now)
@@ -273,7 +358,7 @@ pub struct DeliveryPage {
 pub struct DeliveryFilter {
     pub pass_id: Option<String>,
     pub event_id: Option<String>,
-    pub channel: Option<String>,
+    pub channel: Option<ChannelFilter>,
     pub status: Option<String>,
     /// Created at or after (ms).
     pub from_ms: Option<i64>,
@@ -289,9 +374,11 @@ impl DeliveryFilter {
         w.equal(&[
             ("pass_id", &self.pass_id),
             ("event_id", &self.event_id),
-            ("channel", &self.channel),
             ("status", &self.status),
         ]);
+        if let Some(channel) = self.channel {
+            w.and(&channel.sql("channel"));
+        }
         w.between("created_at", self.from_ms, self.to_ms);
         w.contains(&["pass_id", "target", "last_error"], self.text.as_deref());
         w
@@ -439,7 +526,8 @@ pub async fn retry(core: &crate::core::Core, tenant_id: &str, delivery_id: &str)
         )));
     }
     let mut tx = core.db.writer().begin().await?;
-    let new_status = if channel == ACTITO_CALLBACK {
+    let channel = Channel::try_from(channel.as_str())?;
+    let new_status = if channel == Channel::ActitoCallback {
         PENDING
     } else {
         RETRIED
@@ -450,8 +538,8 @@ pub async fn retry(core: &crate::core::Core, tenant_id: &str, delivery_id: &str)
         .bind(delivery_id)
         .execute(&mut *tx)
         .await?;
-    match (channel.as_str(), pass_id) {
-        (ACTITO_CALLBACK, _) => {
+    match (channel, pass_id) {
+        (Channel::ActitoCallback, _) => {
             let job = crate::jobs::NewJob::new(
                 tenant_id,
                 crate::processing::ACTITO_CALLBACK,

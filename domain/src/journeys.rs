@@ -299,9 +299,9 @@ async fn outcomes(
     .await?;
     let sql = format!(
         "SELECT c.journey, d.status, COUNT(*) FROM deliveries d JOIN ({changed}) c ON c.pass_id = d.pass_id \
-         WHERE d.tenant_id = $1 AND d.channel = '{wallet}' AND d.created_at >= c.at \
+         WHERE d.tenant_id = $1 AND {wallet} AND d.created_at >= c.at \
          GROUP BY c.journey, d.status",
-        wallet = deliveries::WALLET
+        wallet = deliveries::ChannelFilter::Wallet.sql("d.channel")
     );
     let pushes: Vec<(String, String, i64)> = sqlx::query_as(&sql)
         .bind(tenant_id)

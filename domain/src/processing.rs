@@ -643,7 +643,7 @@ async fn queue_callbacks_for(
         })
         .collect();
     let deliveries =
-        deliveries::create_many(conn, tenant_id, deliveries::ACTITO_CALLBACK, &new).await?;
+        deliveries::create_many(conn, tenant_id, deliveries::Channel::ActitoCallback, &new).await?;
     let jobs: Vec<NewJob> = deliveries
         .iter()
         .zip(callbacks)

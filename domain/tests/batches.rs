@@ -125,7 +125,7 @@ async fn attempts_recorded_together_count_each_one_even_for_the_same_delivery() 
     for t in TestDb::all().await {
         tenants::create(&t.db, "acme", "Acme").await.unwrap();
         let mut conn = t.db.writer().acquire().await.unwrap();
-        let channel = deliveries::ACTITO_CALLBACK;
+        let channel = deliveries::Channel::ActitoCallback;
         let a = deliveries::create(&mut conn, "acme", channel, None, None, "http://a.test")
             .await
             .unwrap();

@@ -92,7 +92,7 @@ async fn old_events_lose_their_contents_and_are_counted_once() {
         let delivery = domain::deliveries::create(
             &mut conn,
             "acme",
-            "actito-callback",
+            domain::deliveries::Channel::ActitoCallback,
             None,
             None,
             "https://x",

@@ -336,7 +336,7 @@ async fn journeys_and_the_dashboard_count_what_happened() {
             let id = deliveries::create(
                 &mut conn,
                 "acme",
-                deliveries::WALLET,
+                deliveries::Channel::Apple,
                 Some(&pass),
                 None,
                 "apple",

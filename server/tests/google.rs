@@ -499,3 +499,103 @@ async fn a_service_accounts_token_uri_is_never_called() {
         s.stop().await;
     }
 }
+
+/// A wallet push made for an Actito custom action counts for it on the Journeys page,
+/// and the push history's "wallet" filter finds it: wallet deliveries are stored as
+/// `apple` or `google`, and both views once looked for a channel named `wallet`.
+#[tokio::test]
+async fn a_custom_actions_wallet_push_is_counted_and_found_by_the_wallet_filter() {
+    for db in TestDb::all().await {
+        let t = setup(db).await;
+        let listener = t.s.key("acme", &[Scope::ActitoListenerWrite]).await;
+        let path = format!(
+            "{}/../fixtures/actito/custom-action-trigger-one-by-one.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let mut envelope: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        envelope["data"]["actionParameters.passId"] = json!(t.pass_id);
+        envelope["data"]["actionParameters.points"] = json!("50");
+        // Callbacks to a host the tenant never allowed: refused here, no call leaves.
+        for link in ["notifyOK", "notifyKO"] {
+            envelope["data"]["_links"][link]["href"] =
+                json!(format!("https://callbacks.invalid/ca/{link}"));
+        }
+        let sent =
+            t.s.http
+                .post(t.s.url("/api/acme/webhooks/listeners/actito/custom-actions/updatePass"))
+                .header("X-API-KEY", &listener)
+                .json(&envelope)
+                .send()
+                .await
+                .unwrap();
+        assert_eq!(sent.status(), 200);
+        eventually(
+            "the push reaches Google and is recorded as delivered",
+            || async {
+                t.deliveries()
+                    .await
+                    .iter()
+                    .any(|d| d["status"] == "delivered")
+            },
+        )
+        .await;
+
+        let wallet: Value =
+            t.s.http
+                .get(t.s.url("/api/acme/deliveries?channel=wallet"))
+                .header("X-API-KEY", &t.key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        let channels: Vec<&str> = wallet["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["channel"].as_str().unwrap())
+            .collect();
+        assert!(
+            !channels.is_empty(),
+            "the wallet filter finds the Google push"
+        );
+        assert!(
+            channels.iter().all(|c| *c == "google"),
+            "only wallet pushes: {channels:?}"
+        );
+
+        let cookie = t.s.admin_session("acme").await;
+        // The console's server function takes a form, as the page sends it.
+        let answer =
+            t.s.http
+                .post(t.s.url("/console/fn/list_journeys"))
+                .header("cookie", &cookie)
+                .form(&[("range", "Day")])
+                .send()
+                .await
+                .unwrap();
+        let (status, body) = (answer.status().as_u16(), answer.text().await.unwrap());
+        assert_eq!(status, 200, "{body}");
+        let rows: Value = serde_json::from_str(&body).unwrap();
+        let action = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["journey_id"] == "custom-action.updatePass")
+            .unwrap_or_else(|| panic!("the custom action is listed: {body}"));
+        assert_eq!(action["pushes_sent"], 1, "{action}");
+
+        // A channel the vocabulary lacks is refused, not answered with nothing.
+        let unknown =
+            t.s.http
+                .get(t.s.url("/api/acme/deliveries?channel=carrier-pigeon"))
+                .header("X-API-KEY", &t.key)
+                .send()
+                .await
+                .unwrap();
+        problem(unknown, 400).await;
+        t.s.stop().await;
+    }
+}

@@ -60,7 +60,7 @@ fn DeliveryFilters(query: Memo<DeliveryQuery>) -> impl IntoView {
     view! {
         <Form action="/push-history" attr:class="filters" attr:role="search" attr:aria-label="Filter deliveries">
             <Filter label="Channel" name="channel" value=q.channel.clone()
-                options=vec![("wallet", "Apple / Google wallet"), ("actito-callback", "Actito callback")]/>
+                options=vec![("wallet", "Apple and Google wallets"), ("apple", "Apple Wallet"), ("google", "Google Wallet"), ("actito-callback", "Actito callback")]/>
             <Filter label="Status" name="status" value=q.status.clone()
                 options=vec![("delivered", "Delivered"), ("pending", "Pending"), ("retrying", "Retrying"), ("failed", "Failed"), ("retried", "Retried")]/>
             <RangeSelect value=q.range/>

@@ -117,7 +117,7 @@ mod convert {
     pub fn delivery_filter(q: &DeliveryQuery) -> deliveries::DeliveryFilter {
         let some = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
         deliveries::DeliveryFilter {
-            channel: some(&q.channel),
+            channel: deliveries::ChannelFilter::parse(q.channel.trim()),
             status: some(&q.status),
             from_ms: since(q.range),
             text: some(&q.q),

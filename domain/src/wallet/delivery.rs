@@ -10,15 +10,13 @@ use sqlx::Connection;
 use super::apns::PushResult;
 use super::{credentials, google, pass_types, registrations};
 use crate::core::Core;
-use crate::deliveries::{self, Attempt};
+use crate::deliveries::{self, Attempt, Channel};
 use crate::error::{DomainError, Result};
 use crate::jobs::{self, Job, NewJob, Outcome};
 use crate::passes;
 use crate::sql::{params, PER_STATEMENT};
 
 pub const WALLET_REFRESH: &str = "wallet.refresh";
-pub const APPLE_CHANNEL: &str = "apple";
-pub const GOOGLE_CHANNEL: &str = "google";
 /// Changes to a pass within this window go out as one refresh.
 pub const COALESCE_MS: i64 = 1_000;
 
@@ -333,7 +331,7 @@ async fn push_google(
         core,
         tenant_id,
         &pass.id,
-        GOOGLE_CHANNEL,
+        Channel::Google,
         &format!("object {object_id}"),
     )
     .await?;
@@ -464,7 +462,7 @@ async fn push_apple(
             core,
             tenant_id,
             pass_id,
-            APPLE_CHANNEL,
+            Channel::Apple,
             &format!("device {device}"),
         )
         .await?;
@@ -539,14 +537,14 @@ async fn open_delivery_to(
     core: &Core,
     tenant_id: &str,
     pass_id: &str,
-    channel: &str,
+    channel: Channel,
     target: &str,
 ) -> Result<String> {
     let open: Option<(String,)> = sqlx::query_as(
         "SELECT id FROM deliveries WHERE tenant_id = $1 AND channel = $2 AND pass_id = $3 AND target = $4 AND status = $5",
     )
     .bind(tenant_id)
-    .bind(channel)
+    .bind(channel.as_str())
     .bind(pass_id)
     .bind(target)
     .bind(deliveries::RETRYING)

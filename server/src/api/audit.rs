@@ -3,7 +3,7 @@
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use domain::deliveries::{self, DeliveryFilter, DeliveryPage};
+use domain::deliveries::{self, ChannelFilter, DeliveryFilter, DeliveryPage};
 use domain::events::{self, EventFilter, EventPage};
 use serde::Deserialize;
 
@@ -76,8 +76,9 @@ pub async fn list_events(
 pub struct DeliveryQuery {
     pass_id: Option<String>,
     event_id: Option<String>,
-    /// `actito-callback` or `wallet`
-    channel: Option<String>,
+    /// `wallet` (Apple and Google), `apple`, `google` or `actito-callback`
+    #[param(inline)]
+    channel: Option<ChannelFilter>,
     /// `pending`, `retrying`, `delivered` or `failed`
     status: Option<String>,
     cursor: Option<String>,
