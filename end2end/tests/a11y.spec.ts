@@ -26,6 +26,8 @@ test('the sign-in page passes the WCAG 2.2 A/AA audit', async ({ page }) => {
 
 for (const role of ['admin', 'marketer'] as Role[]) {
   test(`every console page passes the WCAG 2.2 A/AA audit as ${role === 'admin' ? 'an admin' : 'a marketer'}`, async ({ page }) => {
+    // Every page in turn, each audited: longer than one story's usual 30 s.
+    test.setTimeout(120_000);
     const errors = watchForErrors(page);
     await signIn(page);
     await seedActivity(page);

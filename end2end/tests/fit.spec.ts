@@ -26,6 +26,8 @@ async function overflows(page: Page): Promise<string[]> {
 
 for (const [width, height] of [[1280, 800], [1366, 768]]) {
   test(`every console page fits a ${width}×${height} screen, tables included`, async ({ page }) => {
+    // Every page in turn, each audited: longer than one story's usual 30 s.
+    test.setTimeout(120_000);
     const errors = watchForErrors(page);
     await page.setViewportSize({ width, height });
     await signIn(page);

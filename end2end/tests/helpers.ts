@@ -99,8 +99,10 @@ export async function openLoaded(page: Page, path: string) {
   await page.goto(path);
   await hydrated(page);
   await expect(page.locator('.skeleton')).toHaveCount(0);
-  await page.waitForFunction(() =>
-    document.getAnimations().every((a) => a.playState !== 'running' || a.effect?.getTiming().iterations === Infinity),
+  await page.waitForFunction(
+    () => document.getAnimations().every((a) => a.playState !== 'running' || a.effect?.getTiming().iterations === Infinity),
+    undefined,
+    { timeout: 10_000 },
   );
 }
 
