@@ -270,3 +270,30 @@ async fn tokens_issued_before_the_dedupe_window_are_refused() {
         s.stop().await;
     }
 }
+
+/// Serde's derived structs also read an array of their fields in order: `[]` was a
+/// device log with no lines, answered 200. Every documented body is an object, so
+/// anything else is a 400 problem (Schemathesis found this one).
+#[tokio::test]
+async fn a_body_that_is_not_a_json_object_is_refused() {
+    let s = TestServer::start(domain::testing::TestDb::sqlite().await).await;
+    s.tenant("acme").await;
+    for body in [json!([]), json!([["a line"]]), json!("logs"), json!(null)] {
+        let answer = post_log(&s, "acme", &body).await;
+        let doc = problem(answer, 400).await;
+        assert!(
+            doc["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("a JSON object"),
+            "{body}: {doc}"
+        );
+    }
+    assert_eq!(
+        post_log(&s, "acme", &json!({"logs": ["a line"]}))
+            .await
+            .status(),
+        200
+    );
+    s.stop().await;
+}
