@@ -1,32 +1,6 @@
 import fs from 'node:fs';
-import { APIRequestContext, expect, Page, test } from '@playwright/test';
-import { MARKETER, hydrated, navigate, sample, signIn, watchForErrors } from './helpers';
-
-const LISTENER = '/api/demo/webhooks/listeners/actito/custom-actions/updatePass';
-
-/** A new ActitoListener.Write key, created through the admin's console session. */
-async function listenerKey(page: Page): Promise<string> {
-  const answer = await page.request.post('/console/fn/create_key', {
-    data: { name: `e2e activity ${Date.now()}`, scopes: ['ActitoListener.Write'] },
-  });
-  expect(answer.status()).toBe(200);
-  return (await answer.json()).Done.key;
-}
-
-/**
- * The ONE_BY_ONE sample with a fresh envelope id, aimed at a demo customer. Its
- * callbacks go to a host no tenant allows, so each is recorded as a failed delivery
- * without any call leaving the machine.
- */
-function envelope(id: string, points: number) {
-  const body = sample('custom-action-trigger-one-by-one.json') as any;
-  body.id = id;
-  body.data['actionParameters.points'] = points;
-  body.data['profileAttributes.emailAddress'] = 'john.smith@example.com';
-  body.data._links.notifyOK.href = `https://callbacks.invalid/ca/OK_${id}`;
-  body.data._links.notifyKO.href = `https://callbacks.invalid/ca/KO_${id}`;
-  return body;
-}
+import { APIRequestContext, expect, test } from '@playwright/test';
+import { LISTENER, MARKETER, envelope, hydrated, listenerKey, navigate, signIn, watchForErrors } from './helpers';
 
 async function send(request: APIRequestContext, key: string | null, body: unknown) {
   const headers: Record<string, string> = key ? { 'X-API-KEY': key } : {};

@@ -5,6 +5,8 @@ import { expect, Page } from '@playwright/test';
 export const ADMIN = 'admin@demo.passhook.test';
 export const MARKETER = 'marketer@demo.passhook.test';
 export const PASSWORD = 'e2e-demo-password';
+/** The demo tenant's Actito custom-action listener. */
+export const LISTENER = '/api/demo/webhooks/listeners/actito/custom-actions/updatePass';
 
 /**
  * Collects uncaught errors in the page (a broken WASM build shows here) and anything
@@ -68,6 +70,30 @@ export async function navigate(page: Page, label: string) {
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: label }).click();
 }
 
+/** A new ActitoListener.Write key, created through the admin's console session. */
+export async function listenerKey(page: Page): Promise<string> {
+  const answer = await page.request.post('/console/fn/create_key', {
+    data: { name: `e2e activity ${Date.now()}`, scopes: ['ActitoListener.Write'] },
+  });
+  expect(answer.status()).toBe(200);
+  return (await answer.json()).Done.key;
+}
+
+/**
+ * The ONE_BY_ONE sample with a fresh envelope id, aimed at a demo customer (and
+ * setting their points, when given). Its callbacks go to a host no tenant allows, so
+ * each is recorded as a failed delivery without any call leaving the machine.
+ */
+export function envelope(id: string, points?: number) {
+  const body = sample('custom-action-trigger-one-by-one.json') as any;
+  body.id = id;
+  if (points !== undefined) body.data['actionParameters.points'] = points;
+  body.data['profileAttributes.emailAddress'] = 'john.smith@example.com';
+  body.data._links.notifyOK.href = `https://callbacks.invalid/ca/OK_${id}`;
+  body.data._links.notifyKO.href = `https://callbacks.invalid/ca/KO_${id}`;
+  return body;
+}
+
 /** Who looks at the console: admins see every page, marketers the activity pages. */
 export type Role = 'admin' | 'marketer';
 
@@ -113,19 +139,10 @@ export async function openLoaded(page: Page, path: string) {
  */
 export async function seedActivity(page: Page) {
   const run = `${Date.now()}`;
-  const created = await page.request.post('/console/fn/create_key', {
-    data: { name: `e2e seed ${run}`, scopes: ['ActitoListener.Write'] },
-  });
-  expect(created.status()).toBe(200);
-  const key = (await created.json()).Done.key;
-  const body = sample('custom-action-trigger-one-by-one.json') as any;
-  body.id = `e2e-seed-${run}`;
-  body.data['profileAttributes.emailAddress'] = 'john.smith@example.com';
-  body.data._links.notifyOK.href = `https://callbacks.invalid/ca/OK_${run}`;
-  body.data._links.notifyKO.href = `https://callbacks.invalid/ca/KO_${run}`;
-  const sent = await page.request.post('/api/demo/webhooks/listeners/actito/custom-actions/updatePass', {
+  const key = await listenerKey(page);
+  const sent = await page.request.post(LISTENER, {
     headers: { 'X-API-KEY': key },
-    data: body,
+    data: envelope(`e2e-seed-${run}`),
   });
   expect(sent.status()).toBe(200);
 

@@ -9,14 +9,9 @@ use domain::passes::{self, Identifiers, NewPass};
 use domain::DomainError;
 use serde_json::{json, Value};
 use support::fakes::{eventually, FakeActito, ACTITO_API_KEY};
-use support::{allow_loopback, problem, TestServer};
+use support::{actito_sample, allow_loopback, problem, TestServer};
 
 const LISTENER: &str = "/api/acme/webhooks/listeners/actito/custom-actions/updatePass";
-
-fn sample(name: &str) -> Value {
-    let path = format!("{}/../fixtures/actito/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-}
 
 /// The sample with its callbacks pointed at the fake Actito.
 fn with_callbacks(mut envelope: Value, actito: &FakeActito) -> Value {
@@ -111,7 +106,10 @@ async fn custom_actions_update_passes_and_call_back_one_by_one_and_in_bulk() {
         )
         .await;
 
-        let one = with_callbacks(sample("custom-action-trigger-one-by-one.json"), &actito);
+        let one = with_callbacks(
+            actito_sample("custom-action-trigger-one-by-one.json"),
+            &actito,
+        );
         let answer = push(&s, &key, s.url(LISTENER), &one).await;
         assert_eq!(answer.status(), 200);
         eventually("the OK callback of the ONE_BY_ONE item", || async {
@@ -125,7 +123,7 @@ async fn custom_actions_update_passes_and_call_back_one_by_one_and_in_bulk() {
         assert_eq!(updated.additional_data["campaignGroup"], "Notifications");
 
         // BULK: John by email, Jane by businessId (the second mapping), and a stranger.
-        let mut bulk = with_callbacks(sample("custom-action-trigger-bulk.json"), &actito);
+        let mut bulk = with_callbacks(actito_sample("custom-action-trigger-bulk.json"), &actito);
         bulk["data"][0]["actionParameters.tier"] = json!("gold");
         bulk["data"][1]["actionParameters.tier"] = json!("silver");
         let mut stranger = bulk["data"][1].clone();
@@ -209,8 +207,9 @@ async fn a_ten_thousand_item_seed_shaped_bulk_is_accepted_and_applied() {
         for n in 0..PASSES {
             ids.push(pass(&s, &format!("p{n}@bulk.test"), &format!("C{n}")).await);
         }
-        let shape =
-            with_callbacks(sample("custom-action-trigger-bulk.json"), &actito)["data"][0].clone();
+        let shape = with_callbacks(actito_sample("custom-action-trigger-bulk.json"), &actito)
+            ["data"][0]
+            .clone();
         let items: Vec<Value> = (0..ITEMS)
             .map(|n| {
                 let mut item = shape.clone();
@@ -279,7 +278,10 @@ async fn the_same_envelope_twice_is_applied_once() {
         configure(&s, &actito, vec!["127.0.0.1".into()], json!({})).await;
         let key = s.key("acme", &[Scope::ActitoListenerWrite]).await;
         let john = pass(&s, "john.smith@actito.com", "C1").await;
-        let mut envelope = with_callbacks(sample("custom-action-trigger-one-by-one.json"), &actito);
+        let mut envelope = with_callbacks(
+            actito_sample("custom-action-trigger-one-by-one.json"),
+            &actito,
+        );
         envelope["data"]["actionParameters.message"] = json!("You earned points");
         let first: Value = push(&s, &key, s.url(LISTENER), &envelope)
             .await
@@ -330,7 +332,10 @@ async fn callbacks_only_go_to_allowed_hosts() {
             .key("acme", &[Scope::ActitoListenerWrite, Scope::AuditRead])
             .await;
         pass(&s, "john.smith@actito.com", "C1").await;
-        let envelope = with_callbacks(sample("custom-action-trigger-one-by-one.json"), &actito);
+        let envelope = with_callbacks(
+            actito_sample("custom-action-trigger-one-by-one.json"),
+            &actito,
+        );
         push(&s, &key, s.url(LISTENER), &envelope).await;
         let url = s.url("/api/acme/deliveries?channel=actito-callback");
         eventually("the delivery is recorded as failed", || async {
@@ -383,7 +388,10 @@ async fn failing_callbacks_are_retried_until_they_succeed() {
             .state
             .callback_status
             .store(503, std::sync::atomic::Ordering::SeqCst);
-        let envelope = with_callbacks(sample("custom-action-trigger-one-by-one.json"), &actito);
+        let envelope = with_callbacks(
+            actito_sample("custom-action-trigger-one-by-one.json"),
+            &actito,
+        );
         push(&s, &key, s.url(LISTENER), &envelope).await;
         eventually("a first failed attempt", || async {
             !actito.callbacks().is_empty()
@@ -443,7 +451,13 @@ async fn profile_events_fetch_the_profile_and_update_mapped_passes() {
         let john = pass(&s, "john.smith@actito.com", "C1").await;
         actito.set_profile("123456", json!({"emailAddress": "john.smith@actito.com", "loyaltyTier": "gold", "points": 120, "firstName": "John"}));
         let path = s.url("/api/acme/webhooks/listeners/actito/profile/CREATE");
-        let answer = push(&s, &key, &path, &sample("profile-create-one-by-one.json")).await;
+        let answer = push(
+            &s,
+            &key,
+            &path,
+            &actito_sample("profile-create-one-by-one.json"),
+        )
+        .await;
         assert_eq!(answer.status(), 200);
         eventually("the pass gets the mapped data", || async {
             passes::get(&s.db.db, "acme", &john).await.unwrap().version == 2
@@ -464,7 +478,7 @@ async fn profile_events_fetch_the_profile_and_update_mapped_passes() {
 
         // An UPDATE that changes only an unmapped attribute updates no pass.
         actito.set_profile("123456", json!({"emailAddress": "john.smith@actito.com", "loyaltyTier": "gold", "points": 120, "firstName": "Johnny"}));
-        let mut update = sample("profile-create-one-by-one.json");
+        let mut update = actito_sample("profile-create-one-by-one.json");
         update["operation"] = json!("UPDATE");
         update["id"] = json!("987");
         let path = s.url("/api/acme/webhooks/listeners/actito/profile/UPDATE");
@@ -523,7 +537,7 @@ async fn a_token_lifetime_past_the_clock_is_held_to_a_day() {
             &s,
             &key,
             s.url("/api/acme/webhooks/listeners/actito/profile/CREATE"),
-            &sample("profile-create-one-by-one.json"),
+            &actito_sample("profile-create-one-by-one.json"),
         )
         .await;
         assert_eq!(answer.status(), 200);
@@ -560,7 +574,13 @@ async fn profile_reads_are_retried_when_actito_is_unavailable() {
             .unwrap()
             .push((429, Some("1")));
         let path = s.url("/api/acme/webhooks/listeners/actito/profile/CREATE");
-        push(&s, &key, &path, &sample("profile-create-one-by-one.json")).await;
+        push(
+            &s,
+            &key,
+            &path,
+            &actito_sample("profile-create-one-by-one.json"),
+        )
+        .await;
         eventually(
             "the retry after Retry-After applies the profile",
             || async {
@@ -603,7 +623,13 @@ async fn a_failed_profile_read_shows_what_actito_answered() {
             "padding": "x".repeat(5_000),
         }));
         let path = s.url("/api/acme/webhooks/listeners/actito/profile/CREATE");
-        push(&s, &key, &path, &sample("profile-create-one-by-one.json")).await;
+        push(
+            &s,
+            &key,
+            &path,
+            &actito_sample("profile-create-one-by-one.json"),
+        )
+        .await;
         eventually("the profile event fails", || async {
             !events(&s, &key, "status=failed").await.is_empty()
         })
@@ -647,14 +673,14 @@ async fn other_actito_pushes_and_bad_requests_are_rejected_and_audited() {
             }
             req.send()
         };
-        let etl = sample("etl-finished-one-by-one.json");
+        let etl = actito_sample("etl-finished-one-by-one.json");
         let body = problem(post(LISTENER, Some(&key), etl.clone()).await.unwrap(), 400).await;
         assert_eq!(body["code"], "UNSUPPORTED_EVENT");
         let body = problem(
             post(
                 LISTENER,
                 Some(&key),
-                sample("export-finished-one-by-one.json"),
+                actito_sample("export-finished-one-by-one.json"),
             )
             .await
             .unwrap(),
@@ -667,7 +693,7 @@ async fn other_actito_pushes_and_bad_requests_are_rejected_and_audited() {
             post(
                 &format!("{profile}DELETE"),
                 Some(&key),
-                sample("profile-create-one-by-one.json"),
+                actito_sample("profile-create-one-by-one.json"),
             )
             .await
             .unwrap(),
@@ -679,7 +705,7 @@ async fn other_actito_pushes_and_bad_requests_are_rejected_and_audited() {
             post(
                 &format!("{profile}UPDATE"),
                 Some(&key),
-                sample("custom-table-update-one-by-one.json"),
+                actito_sample("custom-table-update-one-by-one.json"),
             )
             .await
             .unwrap(),
@@ -857,7 +883,10 @@ async fn callbacks_to_loopback_are_refused_without_the_operator() {
             .key("acme", &[Scope::ActitoListenerWrite, Scope::AuditRead])
             .await;
         let john = pass(&s, "John.Smith@actito.com", "CUST-JOHN").await;
-        let envelope = with_callbacks(sample("custom-action-trigger-one-by-one.json"), &actito);
+        let envelope = with_callbacks(
+            actito_sample("custom-action-trigger-one-by-one.json"),
+            &actito,
+        );
         let answer = push(&s, &key, s.url(LISTENER), &envelope).await;
         assert_eq!(answer.status(), 200);
         let url = s.url("/api/acme/deliveries?channel=actito-callback");
@@ -917,7 +946,7 @@ async fn the_actito_api_on_loopback_is_refused_without_the_operator() {
             &s,
             &key,
             s.url("/api/acme/webhooks/listeners/actito/profile/CREATE"),
-            &sample("profile-create-one-by-one.json"),
+            &actito_sample("profile-create-one-by-one.json"),
         )
         .await;
         assert_eq!(answer.status(), 200);
@@ -977,7 +1006,7 @@ async fn the_seed_profile_samples_sent_in_sequence_are_both_applied() {
         );
         let path = s.url("/api/acme/webhooks/listeners/actito/profile/CREATE");
         for name in ["profile-create-one-by-one.json", "profile-create-bulk.json"] {
-            let answer: Value = push(&s, &key, &path, &sample(name))
+            let answer: Value = push(&s, &key, &path, &actito_sample(name))
                 .await
                 .json()
                 .await
@@ -1002,7 +1031,7 @@ async fn the_seed_profile_samples_sent_in_sequence_are_both_applied() {
         })
         .await;
         // The same push again is a duplicate.
-        let again: Value = push(&s, &key, &path, &sample("profile-create-bulk.json"))
+        let again: Value = push(&s, &key, &path, &actito_sample("profile-create-bulk.json"))
             .await
             .json()
             .await
@@ -1020,7 +1049,7 @@ async fn a_profile_event_names_the_table_it_is_for() {
         configure(&s, &actito, vec![], json!({"loyaltyTier": "tier"})).await;
         let key = s.key("acme", &[Scope::ActitoListenerWrite]).await;
         let path = s.url("/api/acme/webhooks/listeners/actito/profile/CREATE");
-        let mut other_table = sample("profile-create-one-by-one.json");
+        let mut other_table = actito_sample("profile-create-one-by-one.json");
         other_table["tableId"] = json!("999");
         let answer = push(&s, &key, &path, &other_table).await;
         let body = problem(answer, 400).await;
@@ -1038,7 +1067,7 @@ async fn a_profile_event_names_the_table_it_is_for() {
         );
 
         // The seed's schema lists only eventType and operation: tableType may be absent.
-        let mut untyped = sample("profile-create-one-by-one.json");
+        let mut untyped = actito_sample("profile-create-one-by-one.json");
         untyped.as_object_mut().unwrap().remove("tableType");
         let answer = push(&s, &key, &path, &untyped).await;
         assert_eq!(answer.status(), 200);
@@ -1056,7 +1085,7 @@ async fn refused_envelopes_still_notify_actito_of_each_item() {
         s.tenant("acme").await;
         configure(&s, &actito, vec!["127.0.0.1".into()], json!({})).await;
         let key = s.key("acme", &[Scope::ActitoListenerWrite]).await;
-        let mut bulk = with_callbacks(sample("custom-action-trigger-bulk.json"), &actito);
+        let mut bulk = with_callbacks(actito_sample("custom-action-trigger-bulk.json"), &actito);
         bulk["data"][0]["actionParameters.tier"] = json!({"nested": "object"});
         let items = bulk["data"].as_array().unwrap().len();
         let answer = push(&s, &key, s.url(LISTENER), &bulk).await;
@@ -1072,7 +1101,10 @@ async fn refused_envelopes_still_notify_actito_of_each_item() {
         );
 
         // An item without parameters: the whole envelope is refused, the items told.
-        let mut one = with_callbacks(sample("custom-action-trigger-one-by-one.json"), &actito);
+        let mut one = with_callbacks(
+            actito_sample("custom-action-trigger-one-by-one.json"),
+            &actito,
+        );
         let item = one["data"].as_object_mut().unwrap();
         item.retain(|k, _| {
             !k.starts_with("actionParameters.") && !k.starts_with("profileAttributes.")

@@ -9,7 +9,7 @@ use domain::testing::TestDb;
 use domain::wallet::certs;
 use serde_json::{json, Value};
 use support::fakes::{eventually, eventually_within, FakeGoogle, FlakyPeer};
-use support::{problem, TestServer};
+use support::{actito_sample, problem, TestServer};
 
 const ISSUER: &str = "3388000000012345678";
 
@@ -103,13 +103,16 @@ impl Setup {
     }
 
     async fn deliveries(&self) -> Vec<Value> {
+        self.deliveries_where(&format!("passId={}&channel=google", self.pass_id))
+            .await
+    }
+
+    /// The deliveries the API lists for this query string.
+    async fn deliveries_where(&self, query: &str) -> Vec<Value> {
         let page: Value = self
             .s
             .http
-            .get(self.s.url(&format!(
-                "/api/acme/deliveries?passId={}&channel=google",
-                self.pass_id
-            )))
+            .get(self.s.url(&format!("/api/acme/deliveries?{query}")))
             .header("X-API-KEY", &self.key)
             .send()
             .await
@@ -508,12 +511,7 @@ async fn a_custom_actions_wallet_push_is_counted_and_found_by_the_wallet_filter(
     for db in TestDb::all().await {
         let t = setup(db).await;
         let listener = t.s.key("acme", &[Scope::ActitoListenerWrite]).await;
-        let path = format!(
-            "{}/../fixtures/actito/custom-action-trigger-one-by-one.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let mut envelope: Value =
-            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut envelope = actito_sample("custom-action-trigger-one-by-one.json");
         envelope["data"]["actionParameters.passId"] = json!(t.pass_id);
         envelope["data"]["actionParameters.points"] = json!("50");
         // Callbacks to a host the tenant never allowed: refused here, no call leaves.
@@ -541,19 +539,8 @@ async fn a_custom_actions_wallet_push_is_counted_and_found_by_the_wallet_filter(
         )
         .await;
 
-        let wallet: Value =
-            t.s.http
-                .get(t.s.url("/api/acme/deliveries?channel=wallet"))
-                .header("X-API-KEY", &t.key)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-        let channels: Vec<&str> = wallet["items"]
-            .as_array()
-            .unwrap()
+        let wallet = t.deliveries_where("channel=wallet").await;
+        let channels: Vec<&str> = wallet
             .iter()
             .map(|d| d["channel"].as_str().unwrap())
             .collect();

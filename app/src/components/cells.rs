@@ -4,6 +4,9 @@
 
 use leptos::prelude::*;
 
+use crate::components::forms::copier;
+use crate::pages::passes::day_and_time;
+
 /// `pass_01m94fvtx219vb47wnh50kmvc7` → `pass_…h50kmvc7`: the prefix says what it is,
 /// the end tells ids of the same second apart (the start of a ULID is its time).
 pub fn shorten(id: &str) -> String {
@@ -23,13 +26,7 @@ pub fn shorten(id: &str) -> String {
 #[component]
 pub fn ShortId(id: String, #[prop(optional, into)] href: Option<String>) -> impl IntoView {
     let short = shorten(&id);
-    let copied = RwSignal::new(false);
-    let text = id.clone();
-    let copy = move |_| {
-        let _ = window().navigator().clipboard().write_text(&text);
-        copied.set(true);
-        set_timeout(move || copied.set(false), std::time::Duration::from_secs(2));
-    };
+    let (copied, copy) = copier(id.clone());
     let code = view! { <code title=id.clone()>{short}</code> };
     view! {
         <span class="short-id">
@@ -52,15 +49,14 @@ pub fn ShortId(id: String, #[prop(optional, into)] href: Option<String>) -> impl
 /// second with `seconds`; a narrow column wraps it between the date and the time.
 #[component]
 pub fn When(at: String, #[prop(optional)] seconds: bool) -> impl IntoView {
-    let end = if seconds { 19 } else { 16 };
-    match (at.get(..10), at.get(11..end)) {
-        (Some(day), Some(time)) => {
-            let (day, time) = (day.to_string(), format!("{time} UTC"));
+    match day_and_time(&at, seconds) {
+        Some((day, time)) => {
+            let day = day.to_string();
             leptos::either::Either::Left(view! {
                 <time class="when" datetime=at.clone()><span>{day}</span>" "<span>{time}</span></time>
             })
         }
-        _ => leptos::either::Either::Right(at),
+        None => leptos::either::Either::Right(at),
     }
 }
 

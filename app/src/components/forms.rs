@@ -95,6 +95,18 @@ pub fn server_message(error: &ServerFnError) -> String {
     }
 }
 
+/// A click handler that copies `text` to the clipboard, and whether it just did (for
+/// two seconds, so the button can say so).
+pub fn copier(text: String) -> (ReadSignal<bool>, impl Fn(leptos::ev::MouseEvent) + Clone) {
+    let copied = RwSignal::new(false);
+    let copy = move |_| {
+        let _ = window().navigator().clipboard().write_text(&text);
+        copied.set(true);
+        set_timeout(move || copied.set(false), std::time::Duration::from_secs(2));
+    };
+    (copied.read_only(), copy)
+}
+
 /// Read-only text with a button that copies it.
 #[component]
 pub fn CopyField(
@@ -102,14 +114,7 @@ pub fn CopyField(
     value: String,
     #[prop(optional)] testid: &'static str,
 ) -> impl IntoView {
-    let copied = RwSignal::new(false);
-    let text = value.clone();
-    let copy = move |_| {
-        let clipboard = window().navigator().clipboard();
-        let _ = clipboard.write_text(&text);
-        copied.set(true);
-        set_timeout(move || copied.set(false), std::time::Duration::from_secs(2));
-    };
+    let (copied, copy) = copier(value.clone());
     view! {
         <div class="copy-field">
             <span class="copy-label">{label.clone()}</span>

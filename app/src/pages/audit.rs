@@ -345,7 +345,7 @@ fn EventBody(view: EventView, replay: ServerAction<ReplayEvent>) -> impl IntoVie
             </section>
             <section class="card">
                 <h2>"Headers"</h2>
-                <dl class="kv wide" data-testid="headers">
+                <dl class="kv" data-testid="headers">
                     {headers.into_iter().map(|(k, v)| view! { <div><dt>{k}</dt><dd>{v}</dd></div> }).collect_view()}
                 </dl>
                 <h2>"Jobs"</h2>

@@ -61,11 +61,11 @@ fn PassBody(detail: PassDetail) -> impl IntoView {
         <div class="grid-2">
             <section class="card">
                 <h2>"Identifiers"</h2>
-                <dl class="kv wide">
+                <dl class="kv">
                     {pass.identifiers.into_iter().map(|(k, v)| view! { <div><dt>{k}</dt><dd>{v}</dd></div> }).collect_view()}
                 </dl>
                 <h2>"Data"</h2>
-                <dl class="kv wide" data-testid="pass-data">
+                <dl class="kv" data-testid="pass-data">
                     {pass.data.into_iter().map(|(k, v)| view! { <div><dt>{k}</dt><dd>{v}</dd></div> }).collect_view()}
                 </dl>
             </section>

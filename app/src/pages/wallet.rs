@@ -394,7 +394,7 @@ fn css_color(text: &str, fallback: &str) -> String {
 fn Summary(current: Option<CredentialRow>) -> impl IntoView {
     match current {
         Some(c) => Either::Left(view! {
-            <dl class="kv wide" data-testid=format!("{}-credentials", c.kind)>
+            <dl class="kv" data-testid=format!("{}-credentials", c.kind)>
                 {c.details.into_iter().map(|(k, v)| view! { <div><dt>{k}</dt><dd>{v}</dd></div> }).collect_view()}
                 <div><dt>"Uploaded"</dt><dd>{short_time(&c.updated_at)}</dd></div>
             </dl>

@@ -241,3 +241,10 @@ pub async fn problem(response: reqwest::Response, status: u16) -> serde_json::Va
     }
     body
 }
+
+/// One of the Actito samples in `fixtures/actito` (copied from the product
+/// documentation).
+pub fn actito_sample(name: &str) -> serde_json::Value {
+    let path = format!("{}/../fixtures/actito/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
