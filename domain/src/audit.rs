@@ -12,8 +12,8 @@ use crate::error::{DomainError, Result};
 use crate::events::{self, Event, Inbound, Ingested};
 use crate::jobs::NewJob;
 use crate::passes::Change;
-use crate::processing::{ACTITO_CUSTOM_ACTION, ACTITO_PROFILE, SFMC_EXECUTE};
 use crate::sfmc::activity::JourneyContext;
+use crate::tasks::{Kind, Task};
 
 /// Everything known about one inbound event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -149,7 +149,7 @@ async fn jobs(db: &Db, tenant_id: &str, event_id: &str) -> Result<Vec<JobSummary
 }
 
 /// The job kinds a listener enqueues for an event, which a replay enqueues again.
-const REPLAYABLE: [&str; 3] = [ACTITO_CUSTOM_ACTION, ACTITO_PROFILE, SFMC_EXECUTE];
+const REPLAYABLE: [Kind; 3] = [Kind::CustomAction, Kind::Profile, Kind::SfmcExecute];
 
 type Original = (
     String,
@@ -190,7 +190,7 @@ pub async fn replay(core: &Core, tenant_id: &str, event_id: &str) -> Result<Stri
         key_value,
         items,
     ) = row.ok_or(DomainError::NotFound("event"))?;
-    if status == events::REJECTED {
+    if status == events::EventStatus::Rejected.as_str() {
         return Err(DomainError::Conflict(
             "a rejected request cannot be replayed: nothing was accepted".into(),
         ));
@@ -236,9 +236,12 @@ async fn original_jobs(db: &Db, tenant_id: &str, event_id: &str) -> Result<Vec<N
     Ok(rows
         .into_iter()
         .filter_map(|(kind, payload, ordering_key, max_attempts)| {
-            let kind = REPLAYABLE.into_iter().find(|k| *k == kind)?;
             let payload = serde_json::from_str(&payload).ok()?;
-            let mut job = NewJob::new(tenant_id, kind, payload).attempts(max_attempts);
+            let task = Task::read(&kind, &payload).ok()?;
+            if !REPLAYABLE.contains(&task.kind()) {
+                return None;
+            }
+            let mut job = task.job(tenant_id).attempts(max_attempts);
             job.ordering_key = ordering_key;
             Some(job)
         })

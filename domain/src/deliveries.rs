@@ -101,13 +101,48 @@ impl ChannelFilter {
     }
 }
 
-pub const PENDING: &str = "pending";
-pub const DELIVERED: &str = "delivered";
-pub const RETRYING: &str = "retrying";
-/// Gave up: refused for good, or out of attempts.
-pub const FAILED: &str = "failed";
-/// Failed, then retried by hand as a new delivery.
-pub const RETRIED: &str = "retried";
+/// Where a delivery stands: the `status` column of `deliveries`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    Retrying,
+    /// Gave up: refused for good, or out of attempts.
+    Failed,
+    /// Failed, then retried by hand as a new delivery.
+    Retried,
+}
+
+impl DeliveryStatus {
+    pub const ALL: [DeliveryStatus; 5] = [
+        DeliveryStatus::Pending,
+        DeliveryStatus::Delivered,
+        DeliveryStatus::Retrying,
+        DeliveryStatus::Failed,
+        DeliveryStatus::Retried,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Retrying => "retrying",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Retried => "retried",
+        }
+    }
+}
+
+impl TryFrom<&str> for DeliveryStatus {
+    type Error = DomainError;
+
+    fn try_from(text: &str) -> Result<Self> {
+        DeliveryStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| DomainError::Internal(format!("unknown delivery status {text:?}")))
+    }
+}
 
 /// One delivery to `target`; its id.
 pub async fn create(
@@ -160,7 +195,7 @@ pub async fn create_many(
             query = query
                 .bind(tenant_id)
                 .bind(channel.as_str())
-                .bind(PENDING)
+                .bind(DeliveryStatus::Pending.as_str())
                 .bind(now)
                 .bind(now)
                 .bind(id.as_str())
@@ -179,7 +214,7 @@ pub struct Attempt {
     pub status_code: Option<u16>,
     pub latency_ms: i64,
     pub error: Option<String>,
-    pub new_status: &'static str,
+    pub new_status: DeliveryStatus,
 }
 
 /// Records an attempt and the delivery's new status, then publishes the attempt to
@@ -273,7 +308,7 @@ async fn update_deliveries(
     for (delivery_id, attempt) in rows {
         query = query
             .bind(*delivery_id)
-            .bind(attempt.new_status)
+            .bind(attempt.new_status.as_str())
             .bind(attempt.status_code.map(i64::from))
             .bind(attempt.error.as_deref());
     }
@@ -294,7 +329,7 @@ async fn update_deliveries(
                     delivery_id: delivery_id.to_string(),
                     channel: channel.clone(),
                     pass_id: pass_id.clone(),
-                    status: attempt.new_status.to_string(),
+                    status: attempt.new_status.as_str().to_string(),
                     status_code: attempt.status_code.map(i64::from),
                     latency_ms: attempt.latency_ms,
                     error: attempt.error.clone(),
@@ -304,15 +339,16 @@ async fn update_deliveries(
         .collect())
 }
 
-/// Marks a delivery as given up without an attempt (e.g. the host is not allowed).
+/// Sets a delivery's status without an attempt: a test's way to reach any state.
+#[cfg(feature = "testing")]
 pub async fn set_status(
     db: &Db,
     delivery_id: &str,
-    status: &str,
+    status: DeliveryStatus,
     error: Option<&str>,
 ) -> Result<()> {
     sqlx::query("UPDATE deliveries SET status = $1, last_error = COALESCE($2, last_error), updated_at = $3 WHERE id = $4")
-        .bind(status)
+        .bind(status.as_str())
         .bind(error)
         .bind(now_ms())
         .bind(delivery_id)
@@ -369,7 +405,7 @@ pub struct DeliveryFilter {
 }
 
 impl DeliveryFilter {
-    fn conditions(&self, tenant_id: &str) -> Where {
+    pub(crate) fn conditions(&self, tenant_id: &str) -> Where {
         let mut w = Where::new("tenant_id", tenant_id);
         w.equal(&[
             ("pass_id", &self.pass_id),
@@ -474,103 +510,4 @@ async fn attempts_of<'a>(
         });
     }
     Ok(out)
-}
-
-/// Retries every failed delivery that matches `filter` (its status is ignored), up to
-/// `limit` of them; returns how many were queued again.
-pub async fn retry_failed(
-    core: &crate::core::Core,
-    tenant_id: &str,
-    filter: &DeliveryFilter,
-    limit: u32,
-) -> Result<usize> {
-    let filter = DeliveryFilter {
-        status: Some(FAILED.to_string()),
-        ..filter.clone()
-    };
-    let w = filter.conditions(tenant_id);
-    let sql = format!(
-        "SELECT id FROM deliveries WHERE {} ORDER BY created_at, id LIMIT {limit}",
-        w.sql
-    );
-    let ids = w
-        .bind(sqlx::query_as::<_, (String,)>(&sql))
-        .fetch_all(core.db.reader())
-        .await?;
-    let mut retried = 0;
-    for (id,) in ids {
-        match retry(core, tenant_id, &id).await {
-            Ok(()) => retried += 1,
-            // Settled meanwhile (another admin, a worker): nothing to do for it.
-            Err(DomainError::Conflict(_)) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(retried)
-}
-
-/// Sends a failed delivery again: an Actito callback gets a fresh set of attempts; a
-/// wallet delivery makes the pass owe its wallets a refresh of its current version.
-pub async fn retry(core: &crate::core::Core, tenant_id: &str, delivery_id: &str) -> Result<()> {
-    let row: Option<(String, Option<String>, String, String)> = sqlx::query_as(
-        "SELECT channel, pass_id, target, status FROM deliveries WHERE tenant_id = $1 AND id = $2",
-    )
-    .bind(tenant_id)
-    .bind(delivery_id)
-    .fetch_optional(core.db.reader())
-    .await?;
-    let (channel, pass_id, target, status) = row.ok_or(DomainError::NotFound("delivery"))?;
-    if status != FAILED {
-        return Err(DomainError::Conflict(format!(
-            "only failed deliveries are retried; this one is {status}"
-        )));
-    }
-    let mut tx = core.db.writer().begin().await?;
-    let channel = Channel::try_from(channel.as_str())?;
-    let new_status = if channel == Channel::ActitoCallback {
-        PENDING
-    } else {
-        RETRIED
-    };
-    sqlx::query("UPDATE deliveries SET status = $1, updated_at = $2 WHERE id = $3")
-        .bind(new_status)
-        .bind(now_ms())
-        .bind(delivery_id)
-        .execute(&mut *tx)
-        .await?;
-    match (channel, pass_id) {
-        (Channel::ActitoCallback, _) => {
-            let job = crate::jobs::NewJob::new(
-                tenant_id,
-                crate::processing::ACTITO_CALLBACK,
-                serde_json::json!({"deliveryId": delivery_id, "url": target}),
-            )
-            .attempts(10);
-            crate::jobs::enqueue(&mut tx, &[job]).await?;
-        }
-        (_, Some(pass_id)) => {
-            let pass = crate::passes::get_in(&mut tx, tenant_id, &pass_id).await?;
-            // Forget what the channels were given, so they all get the version again.
-            sqlx::query("UPDATE apple_registrations SET pushed_version = 0 WHERE tenant_id = $1 AND pass_id = $2")
-                .bind(tenant_id)
-                .bind(&pass_id)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("UPDATE google_objects SET delivered_version = 0 WHERE tenant_id = $1 AND pass_id = $2")
-                .bind(tenant_id)
-                .bind(&pass_id)
-                .execute(&mut *tx)
-                .await?;
-            crate::wallet::delivery::owe(&mut tx, tenant_id, &pass_id, pass.version, false, None)
-                .await?;
-        }
-        _ => {
-            return Err(DomainError::Conflict(
-                "this delivery cannot be retried".into(),
-            ))
-        }
-    }
-    tx.commit().await?;
-    core.jobs_ready.notify_one();
-    Ok(())
 }

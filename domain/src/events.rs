@@ -15,10 +15,53 @@ use crate::sfmc::activity::JourneyContext;
 use crate::sql::{self, Where};
 use sqlx::AnyConnection;
 
-pub const ACCEPTED: &str = "accepted";
-pub const REJECTED: &str = "rejected";
-pub const PROCESSED: &str = "processed";
-pub const FAILED: &str = "failed";
+/// Where an inbound event stands: the `status` column of `inbound_events`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventStatus {
+    /// Stored; its jobs are not all done.
+    Accepted,
+    /// Refused before it was stored (kept as a bounded sample for the audit).
+    Rejected,
+    /// Every job done.
+    Processed,
+    /// A job died.
+    Failed,
+}
+
+impl EventStatus {
+    pub const ALL: [EventStatus; 4] = [
+        EventStatus::Accepted,
+        EventStatus::Rejected,
+        EventStatus::Processed,
+        EventStatus::Failed,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventStatus::Accepted => "accepted",
+            EventStatus::Rejected => "rejected",
+            EventStatus::Processed => "processed",
+            EventStatus::Failed => "failed",
+        }
+    }
+}
+
+impl TryFrom<&str> for EventStatus {
+    type Error = DomainError;
+
+    fn try_from(text: &str) -> Result<Self> {
+        EventStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| DomainError::Internal(format!("unknown event status {text:?}")))
+    }
+}
+
+// The statuses as this module's SQL spells them.
+const ACCEPTED: &str = EventStatus::Accepted.as_str();
+const REJECTED: &str = EventStatus::Rejected.as_str();
+const PROCESSED: &str = EventStatus::Processed.as_str();
+const FAILED: &str = EventStatus::Failed.as_str();
 
 /// Duplicates are recognised for this long.
 pub const DEDUPE_WINDOW_MS: i64 = 24 * 3600 * 1000;
@@ -731,7 +774,7 @@ async fn done_among(conn: &mut AnyConnection, ids: &[&str]) -> Result<Vec<(Strin
         "SELECT event_id, COUNT(*), MAX(last_error) FROM jobs \
          WHERE event_id IN ({}) AND status = '{}' GROUP BY event_id",
         sql::params(1, done.len()),
-        jobs::DEAD
+        jobs::JobStatus::Dead.as_str()
     );
     let mut query = sqlx::query_as::<_, (String, i64, Option<String>)>(&sql);
     for id in &done {

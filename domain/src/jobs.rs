@@ -26,12 +26,55 @@ use crate::error::{DomainError, Result};
 use crate::ids::new_id;
 use crate::sql::{self, params, PER_STATEMENT};
 
-pub const QUEUED: &str = "queued";
-pub const RUNNING: &str = "running";
-pub const DONE: &str = "done";
-pub const DEAD: &str = "dead";
-/// Behind an earlier pending job of the same ordering key.
-pub const WAITING: &str = "waiting";
+/// Where a job stands: the `status` column of `jobs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Done,
+    Dead,
+    /// Behind an earlier pending job of the same ordering key.
+    Waiting,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 5] = [
+        JobStatus::Queued,
+        JobStatus::Running,
+        JobStatus::Done,
+        JobStatus::Dead,
+        JobStatus::Waiting,
+    ];
+    /// Not finished yet.
+    pub const PENDING: [JobStatus; 3] = [JobStatus::Queued, JobStatus::Running, JobStatus::Waiting];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Done => "done",
+            JobStatus::Dead => "dead",
+            JobStatus::Waiting => "waiting",
+        }
+    }
+}
+
+impl TryFrom<&str> for JobStatus {
+    type Error = DomainError;
+
+    fn try_from(text: &str) -> Result<Self> {
+        JobStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| DomainError::Internal(format!("unknown job status {text:?}")))
+    }
+}
+
+// The statuses as this module's SQL spells them.
+const QUEUED: &str = JobStatus::Queued.as_str();
+const RUNNING: &str = JobStatus::Running.as_str();
+const DEAD: &str = JobStatus::Dead.as_str();
+const WAITING: &str = JobStatus::Waiting.as_str();
 /// Statuses of jobs not finished yet.
 pub(crate) const PENDING_SQL: &str = "('queued', 'running', 'waiting')";
 
@@ -49,7 +92,8 @@ pub struct NewJob {
 }
 
 impl NewJob {
-    pub fn new(tenant_id: &str, kind: &'static str, payload: Value) -> Self {
+    /// A job of any kind: the product's jobs come from [`crate::tasks::Task::job`].
+    pub(crate) fn new(tenant_id: &str, kind: &'static str, payload: Value) -> Self {
         NewJob {
             tenant_id: tenant_id.to_string(),
             kind,
@@ -59,6 +103,12 @@ impl NewJob {
             max_attempts: 8,
             delay_ms: 0,
         }
+    }
+
+    /// A job of a kind only a test's handler knows (the queue's own tests).
+    #[cfg(feature = "testing")]
+    pub fn raw(tenant_id: &str, kind: &'static str, payload: Value) -> Self {
+        NewJob::new(tenant_id, kind, payload)
     }
 
     pub fn delayed(mut self, ms: i64) -> Self {
@@ -625,7 +675,7 @@ pub async fn finish_in(
     worker: &str,
     started_at: i64,
     outcome: &Outcome,
-) -> Result<Option<&'static str>> {
+) -> Result<Option<JobStatus>> {
     let ended = [Ended {
         job,
         started_at,
@@ -646,7 +696,7 @@ type Moving<'e, 'a> = (usize, &'e Ended<'a>, Next<'a>);
 
 /// Where a job goes after an attempt (other than released).
 struct Next<'a> {
-    status: &'static str,
+    status: JobStatus,
     run_at: i64,
     error: Option<&'a str>,
 }
@@ -658,7 +708,7 @@ pub async fn finish_many_in(
     conn: &mut AnyConnection,
     worker: &str,
     ended: &[Ended<'_>],
-) -> Result<Vec<Option<&'static str>>> {
+) -> Result<Vec<Option<JobStatus>>> {
     let now = now_ms();
     let mut statuses = vec![None; ended.len()];
     let mut moving = Vec::with_capacity(ended.len());
@@ -679,7 +729,7 @@ pub async fn finish_many_in(
     // In a stable order: on PostgreSQL promoting locks the key's rows.
     let freed: BTreeSet<&str> = moving
         .iter()
-        .filter(|(_, _, next)| next.status != QUEUED)
+        .filter(|(_, _, next)| next.status != JobStatus::Queued)
         .filter_map(|(_, e, _)| e.job.ordering_key.as_deref())
         .collect();
     for key in freed {
@@ -696,17 +746,17 @@ pub async fn finish_many_in(
 fn next<'a>(job: &Job, outcome: &'a Outcome, now: i64) -> Option<Next<'a>> {
     let (status, run_at, error) = match outcome {
         Outcome::Released => return None,
-        Outcome::Done => (DONE, now, None),
-        Outcome::Fatal { error } => (DEAD, now, Some(error.as_str())),
+        Outcome::Done => (JobStatus::Done, now, None),
+        Outcome::Fatal { error } => (JobStatus::Dead, now, Some(error.as_str())),
         Outcome::Retry { error, .. } if job.attempt >= job.max_attempts => {
-            (DEAD, now, Some(error.as_str()))
+            (JobStatus::Dead, now, Some(error.as_str()))
         }
         Outcome::Retry {
             error,
             retry_after_ms,
         } => {
             let wait = retry_after_ms.unwrap_or_else(|| backoff_ms(job.attempt));
-            (QUEUED, now + wait.max(0), Some(error.as_str()))
+            (JobStatus::Queued, now + wait.max(0), Some(error.as_str()))
         }
     };
     Some(Next {
@@ -740,7 +790,7 @@ async fn move_jobs(
         for (_, e, next) in rows {
             query = query
                 .bind(e.job.id.as_str())
-                .bind(next.status)
+                .bind(next.status.as_str())
                 .bind(next.run_at)
                 .bind(next.error);
         }
@@ -780,7 +830,7 @@ async fn insert_attempts(
                 .bind(e.job.tenant_id.as_str())
                 .bind(e.job.attempt)
                 .bind(e.started_at)
-                .bind(next.status)
+                .bind(next.status.as_str())
                 .bind(next.error);
         }
         query.execute(&mut *conn).await?;
@@ -794,7 +844,7 @@ async fn release_in(
     job: &Job,
     worker: &str,
     now: i64,
-) -> Result<Option<&'static str>> {
+) -> Result<Option<JobStatus>> {
     let moved = sqlx::query(&format!(
         "UPDATE jobs SET status = '{WAITING}', attempts = attempts - 1, locked_by = NULL, \
          locked_until = NULL, updated_at = $1 WHERE id = $2 AND locked_by = $3"
@@ -804,7 +854,7 @@ async fn release_in(
     .bind(worker)
     .execute(&mut *conn)
     .await?;
-    Ok((moved.rows_affected() > 0).then_some(WAITING))
+    Ok((moved.rows_affected() > 0).then_some(JobStatus::Waiting))
 }
 
 /// Once none of `key`'s jobs is queued or running, its first waiting job is next.

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::rfc3339;
 use crate::db::Db;
-use crate::deliveries;
+use crate::deliveries::{self, DeliveryStatus};
 use crate::error::Result;
 use crate::events;
 
@@ -98,7 +98,7 @@ pub async fn list(db: &Db, tenant_id: &str, since_ms: i64) -> Result<Vec<Journey
          MIN(received_at), MAX(received_at) \
          FROM inbound_events WHERE tenant_id = $1 AND received_at >= $2 AND {EXECUTIONS} \
          GROUP BY journey, source ORDER BY MAX(received_at) DESC LIMIT 500",
-        rejected = events::REJECTED
+        rejected = events::EventStatus::Rejected.as_str()
     );
     let rows: Vec<SummaryRow> = sqlx::query_as(&sql)
         .bind(tenant_id)
@@ -314,9 +314,9 @@ async fn outcomes(
         .collect();
     for (journey, status, n) in pushes {
         let entry = out.entry(journey).or_default();
-        if status == deliveries::DELIVERED {
+        if status == DeliveryStatus::Delivered.as_str() {
             entry.1 += n;
-        } else if status == deliveries::FAILED {
+        } else if status == DeliveryStatus::Failed.as_str() {
             entry.2 += n;
         }
     }
@@ -425,7 +425,7 @@ pub async fn timeline(
          AND received_at >= $2 AND received_at <= $3 AND {EXECUTIONS} \
          GROUP BY bucket, missed",
         in_groups(&groups, 4),
-        rejected = events::REJECTED
+        rejected = events::EventStatus::Rejected.as_str()
     );
     let mut query = sqlx::query_as::<_, (i64, i64, i64)>(&sql)
         .bind(tenant_id)

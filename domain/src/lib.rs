@@ -26,12 +26,14 @@ pub mod live;
 pub mod outbound;
 pub mod passes;
 pub mod processing;
+pub mod redeliver;
 pub mod retention;
 pub mod sessions;
 pub mod sfmc;
 mod sql;
 pub mod sso;
 pub mod stats;
+pub mod tasks;
 pub mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;

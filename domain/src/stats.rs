@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::db::Db;
-use crate::deliveries;
+use crate::deliveries::DeliveryStatus;
 use crate::error::Result;
 use crate::events;
 
@@ -102,7 +102,7 @@ async fn inbound_counts(db: &Db, tenant_id: &str, overview: &mut Overview) -> Re
          FROM inbound_events WHERE tenant_id = $1 AND received_at >= $2 \
          GROUP BY bucket, source, refused",
         size = overview.bucket_ms,
-        rejected = events::REJECTED,
+        rejected = events::EventStatus::Rejected.as_str(),
     );
     let rows: Vec<(i64, String, i64, i64)> = sqlx::query_as(&sql)
         .bind(tenant_id)
@@ -150,16 +150,19 @@ async fn delivery_counts(db: &Db, tenant_id: &str, overview: &mut Overview) -> R
         .fetch_all(db.reader())
         .await?;
     for (bucket, status, n) in rows {
-        match status.as_str() {
-            deliveries::DELIVERED => overview.pushes_delivered += n,
-            deliveries::FAILED => overview.pushes_failed += n,
-            deliveries::PENDING | deliveries::RETRYING => overview.pushes_pending += n,
-            _ => {}
+        let Ok(status) = DeliveryStatus::try_from(status.as_str()) else {
+            continue;
+        };
+        match status {
+            DeliveryStatus::Delivered => overview.pushes_delivered += n,
+            DeliveryStatus::Failed => overview.pushes_failed += n,
+            DeliveryStatus::Pending | DeliveryStatus::Retrying => overview.pushes_pending += n,
+            DeliveryStatus::Retried => {}
         }
         if let Some(b) = bucket_of(overview, bucket) {
-            match status.as_str() {
-                deliveries::DELIVERED => b.delivered += n,
-                deliveries::FAILED => b.failed += n,
+            match status {
+                DeliveryStatus::Delivered => b.delivered += n,
+                DeliveryStatus::Failed => b.failed += n,
                 _ => {}
             }
         }

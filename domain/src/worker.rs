@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 
-use sqlx::Connection;
+use sqlx::{AnyConnection, Connection};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -20,9 +20,8 @@ use crate::core::Core;
 use crate::db::{Backend, Db};
 use crate::error::Result;
 use crate::ids::new_id;
-use crate::jobs::{self, Job, Outcome};
+use crate::jobs::{self, Job, JobStatus, Outcome};
 use crate::live::LiveEvent;
-use crate::processing::{self, Ran};
 use crate::{deliveries, events};
 
 /// How a worker claims jobs.
@@ -36,7 +35,7 @@ pub struct WorkerConfig {
     /// Jobs claimed and run side by side at once.
     pub batch: i64,
     /// Jobs of one ordering key claimed and run one after the other as one run (see
-    /// [`processing::run_in_order`]); a run takes one of the `batch` places.
+    /// [`Handler::run_kinds`]); a run takes one of the `batch` places.
     pub run: usize,
     /// Places one tenant holds at most (its ordered pass updates aside): one tenant's
     /// slow jobs (callbacks to a host that hangs) never hold the places every other
@@ -77,29 +76,61 @@ impl WorkerConfig {
     }
 }
 
-/// What runs a claimed run of jobs: the product's flows ([`processing::run_in_order`]),
-/// or a test's own.
-pub type Handler = Arc<dyn Fn(Core, Vec<Job>) -> BoxFuture<'static, Vec<Ran>> + Send + Sync>;
+/// What the workers run: the queue knows no job kind, its handler does (the
+/// product's is [`crate::processing::Flows`]; a test may bring its own).
+pub trait Handler: Send + Sync + 'static {
+    /// The kinds of job it runs: the queue claims only these.
+    fn kinds(&self) -> &[&'static str];
 
-/// The product's handler: every job kind this release knows.
-pub fn processing_handler() -> Handler {
-    Arc::new(|core, run| Box::pin(async move { processing::run_in_order(&core, &run).await }))
+    /// The kinds whose consecutive jobs of one ordering key are claimed together as
+    /// one run (and do not count in a tenant's share of places; see
+    /// [`jobs::Shares`]).
+    fn run_kinds(&self) -> &[&'static str] {
+        &[]
+    }
+
+    /// Runs a claimed run (most often one job); one outcome per job, in order.
+    fn run(&self, core: Core, run: Vec<Job>) -> BoxFuture<'static, Vec<Ran>>;
+
+    /// What a job's death implies (a custom action's notifyKO callbacks), written in
+    /// the transaction that marks it dead, so a crash cannot lose it.
+    fn on_dead<'a>(
+        &'a self,
+        _db: &'a Db,
+        _conn: &'a mut AnyConnection,
+        _job: &'a Job,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
-/// Runs until `shutdown`; jobs already started are finished first.
+/// How a job attempt went, with the delivery attempt it made (recorded in the same
+/// transaction as the job's outcome).
+#[derive(Debug)]
+pub struct Ran {
+    pub outcome: Outcome,
+    pub delivery: Option<(String, deliveries::Attempt)>,
+}
+
+impl From<Outcome> for Ran {
+    fn from(outcome: Outcome) -> Self {
+        Ran {
+            outcome,
+            delivery: None,
+        }
+    }
+}
+
+/// Runs the jobs `handler` knows until `shutdown`; jobs already started are finished
+/// first.
 ///
 /// Up to `batch` jobs run side by side, and free places are filled as jobs finish:
 /// one slow job (a callback to a peer that hangs until the HTTP timeout) never holds
 /// back the jobs behind it.
-pub async fn run(core: Core, config: WorkerConfig, shutdown: CancellationToken) {
-    run_with(core, config, processing_handler(), shutdown).await
-}
-
-/// [`run`] with the jobs run by `handler`.
-pub async fn run_with(
+pub async fn run(
     core: Core,
     config: WorkerConfig,
-    handler: Handler,
+    handler: Arc<dyn Handler>,
     shutdown: CancellationToken,
 ) {
     let worker = new_id("wrk");
@@ -109,14 +140,14 @@ pub async fn run_with(
         Ok(n) => tracing::info!(jobs = n, "running jobs of a previous process taken over"),
         Err(e) => tracing::warn!(error = %e, "cannot take over a previous process's jobs"),
     }
-    let finisher = Finisher::start(core.db.clone(), worker.clone());
+    let finisher = Finisher::start(core.db.clone(), worker.clone(), handler.clone());
     let mut running = JoinSet::new();
     // What each running task runs: a job whose lease lapsed while it still runs here
     // can come back in a claim, and must not start a second time beside itself; only
     // these jobs' leases are renewed; and each tenant's places are counted.
     let mut tasks: HashMap<tokio::task::Id, Task> = HashMap::new();
     let runs = jobs::Runs {
-        kinds: &processing::RUN_KINDS,
+        kinds: handler.run_kinds(),
         max: config.run.max(1),
     };
     let mut orphans_checked = tokio::time::Instant::now();
@@ -137,13 +168,13 @@ pub async fn run_with(
             let busy = places_by_tenant(&tasks);
             let shares = jobs::Shares {
                 per_tenant: config.per_tenant.max(1),
-                exempt: &processing::RUN_KINDS,
+                exempt: handler.run_kinds(),
                 busy: &busy,
             };
             match jobs::claim_shared(
                 &core.db,
                 &worker,
-                &processing::KINDS,
+                handler.kinds(),
                 &runs,
                 &shares,
                 free as i64,
@@ -166,7 +197,7 @@ pub async fn run_with(
                         }
                         let task = Task {
                             tenant_id: run[0].tenant_id.clone(),
-                            counted: !processing::RUN_KINDS.contains(&run[0].kind.as_str()),
+                            counted: !handler.run_kinds().contains(&run[0].kind.as_str()),
                             seqs: run.iter().map(|job| job.seq).collect(),
                         };
                         let (core, finisher, handler) =
@@ -258,9 +289,9 @@ async fn promote_orphans(db: &Db) {
 
 /// Runs a claimed run (most often one job) and hands every outcome to the finisher
 /// at once, so they share its next commit.
-async fn run_in_order(core: &Core, finisher: &Finisher, handler: &Handler, run: Vec<Job>) {
+async fn run_in_order(core: &Core, finisher: &Finisher, handler: &Arc<dyn Handler>, run: Vec<Job>) {
     let started = now_ms();
-    let rans = match AssertUnwindSafe(handler(core.clone(), run.clone()))
+    let rans = match AssertUnwindSafe(handler.run(core.clone(), run.clone()))
         .catch_unwind()
         .await
     {
@@ -281,7 +312,7 @@ async fn run_in_order(core: &Core, finisher: &Finisher, handler: &Handler, run: 
             None => None,
         };
         match answer {
-            Some(status) => dead |= status == Some(jobs::DEAD),
+            Some(status) => dead |= status == Some(JobStatus::Dead),
             None => tracing::error!(
                 "cannot record a job's outcome; its lease will expire and it will run again"
             ),
@@ -312,7 +343,7 @@ fn panicked(run: &[Job], panic: &(dyn Any + Send)) -> Vec<Ran> {
 }
 
 /// A job's status once its outcome is recorded; `None` when its lease was lost.
-type Recorded = Option<&'static str>;
+type Recorded = Option<JobStatus>;
 
 /// A job attempt that ended, on its way to the database.
 struct Finished {
@@ -340,9 +371,9 @@ struct Finisher {
 const FINISH_BATCH: usize = 16;
 
 impl Finisher {
-    fn start(db: Db, worker: String) -> Finisher {
+    fn start(db: Db, worker: String, handler: Arc<dyn Handler>) -> Finisher {
         let (sender, receiver) = mpsc::channel(4 * FINISH_BATCH);
-        tokio::spawn(record_batches(db, worker, receiver));
+        tokio::spawn(record_batches(db, worker, handler, receiver));
         Finisher { sender }
     }
 
@@ -365,10 +396,15 @@ impl Finisher {
     }
 }
 
-async fn record_batches(db: Db, worker: String, mut receiver: mpsc::Receiver<Finished>) {
+async fn record_batches(
+    db: Db,
+    worker: String,
+    handler: Arc<dyn Handler>,
+    mut receiver: mpsc::Receiver<Finished>,
+) {
     let mut batch = Vec::with_capacity(FINISH_BATCH);
     while receiver.recv_many(&mut batch, FINISH_BATCH).await > 0 {
-        match record(&db, &worker, &batch).await {
+        match record(&db, &worker, handler.as_ref(), &batch).await {
             Ok((recorded, live)) => {
                 db.publish_all(live);
                 for (finished, recorded) in batch.drain(..).zip(recorded) {
@@ -388,6 +424,7 @@ async fn record_batches(db: Db, worker: String, mut receiver: mpsc::Receiver<Fin
 async fn record(
     db: &Db,
     worker: &str,
+    handler: &dyn Handler,
     batch: &[Finished],
 ) -> Result<(Vec<Recorded>, Vec<LiveEvent>)> {
     let mut conn = db.background().await?;
@@ -409,8 +446,8 @@ async fn record(
         .collect();
     let recorded = jobs::finish_many_in(&mut tx, worker, &ended).await?;
     for (f, status) in batch.iter().zip(&recorded) {
-        if *status == Some(jobs::DEAD) {
-            processing::on_dead_in(db, &mut tx, &f.job).await?;
+        if *status == Some(JobStatus::Dead) {
+            handler.on_dead(db, &mut tx, &f.job).await?;
         }
     }
     // In a stable order: on PostgreSQL settling locks the events' rows.

@@ -1,8 +1,8 @@
 //! Many updates applied together (a BULK chunk, a run of custom actions) give the
 //! same passes, versions and owed refreshes as one by one, on both backends.
 
+use domain::passes::apply;
 use domain::passes::{self, Cause, Data, Identifiers, NewPass, Update};
-use domain::processing;
 use domain::tenants;
 use domain::testing::TestDb;
 use serde_json::{json, Value};
@@ -48,9 +48,7 @@ async fn updates_of_one_batch_apply_in_order_and_owe_one_refresh_per_pass() {
             ("p1", update(&gold, None)),
         ];
         let mut conn = t.db.writer().acquire().await.unwrap();
-        let results = processing::apply_all(&mut conn, "acme", &batch)
-            .await
-            .unwrap();
+        let results = apply::apply_all(&mut conn, "acme", &batch).await.unwrap();
         drop(conn);
 
         let seen: Vec<Option<(i64, usize, bool)>> = results
@@ -121,7 +119,7 @@ async fn updates_of_one_batch_apply_in_order_and_owe_one_refresh_per_pass() {
 
 #[tokio::test]
 async fn attempts_recorded_together_count_each_one_even_for_the_same_delivery() {
-    use domain::deliveries::{self, Attempt};
+    use domain::deliveries::{self, Attempt, DeliveryStatus};
     for t in TestDb::all().await {
         tenants::create(&t.db, "acme", "Acme").await.unwrap();
         let mut conn = t.db.writer().acquire().await.unwrap();
@@ -139,8 +137,8 @@ async fn attempts_recorded_together_count_each_one_even_for_the_same_delivery() 
             new_status,
         };
         let (failed, ok) = (
-            attempt(503, deliveries::RETRYING),
-            attempt(200, deliveries::DELIVERED),
+            attempt(503, DeliveryStatus::Retrying),
+            attempt(200, DeliveryStatus::Delivered),
         );
         let batch = [(a.as_str(), &failed), (b.as_str(), &ok), (a.as_str(), &ok)];
         let live = deliveries::record_attempts_in(&mut conn, &batch)

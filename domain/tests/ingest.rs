@@ -30,7 +30,7 @@ async fn concurrent_events_are_stored_once_each_with_their_jobs() {
                 // Every key twice, sent concurrently: one of each pair is a duplicate.
                 let key = format!("k{}", i / 2);
                 tokio::spawn(async move {
-                    let job = NewJob::new("acme", "test.kind", json!({ "n": i }));
+                    let job = NewJob::raw("acme", "test.kind", json!({ "n": i }));
                     ingestor
                         .ingest(inbound(&key), Some(json!({"first": i})), vec![job])
                         .await
@@ -60,7 +60,7 @@ async fn a_dedupe_key_older_than_the_window_is_free_again() {
     for t in TestDb::all().await {
         tenants::create(&t.db, "acme", "Acme").await.unwrap();
         let ingestor = Ingestor::start(t.db.clone());
-        let job = || vec![NewJob::new("acme", "test.kind", json!({}))];
+        let job = || vec![NewJob::raw("acme", "test.kind", json!({}))];
         let first = ingestor.ingest(inbound("k"), None, job()).await.unwrap();
         let again = ingestor.ingest(inbound("k"), None, job()).await.unwrap();
         assert!(

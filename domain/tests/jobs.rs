@@ -1,7 +1,7 @@
 //! The job queue on both backends: backoff, then dead-letter, then a manual retry;
 //! ordered jobs waiting their turn, runs, and waiting jobs moved up.
 
-use domain::jobs::{self, NewJob, Outcome};
+use domain::jobs::{self, JobStatus, NewJob, Outcome};
 use domain::tenants;
 use domain::testing::TestDb;
 use serde_json::json;
@@ -20,7 +20,7 @@ async fn failing_jobs_back_off_then_go_dead_and_can_be_retried() {
         let mut conn = t.db.writer().acquire().await.unwrap();
         jobs::enqueue(
             &mut conn,
-            &[NewJob::new("acme", "test.kind", json!({})).attempts(2)],
+            &[NewJob::raw("acme", "test.kind", json!({})).attempts(2)],
         )
         .await
         .unwrap();
@@ -110,7 +110,7 @@ async fn an_expired_lease_hands_the_job_to_another_worker() {
     for t in TestDb::all().await {
         tenants::create(&t.db, "acme", "Acme").await.unwrap();
         let mut conn = t.db.writer().acquire().await.unwrap();
-        jobs::enqueue(&mut conn, &[NewJob::new("acme", "test.kind", json!({}))])
+        jobs::enqueue(&mut conn, &[NewJob::raw("acme", "test.kind", json!({}))])
             .await
             .unwrap();
         drop(conn);
@@ -185,7 +185,7 @@ async fn owed_refreshes_coalesce_and_a_dead_job_is_replaced() {
 async fn enqueue_ordered(t: &TestDb, kinds: &[&'static str]) -> Vec<String> {
     let jobs: Vec<NewJob> = kinds
         .iter()
-        .map(|kind| NewJob::new("acme", kind, json!({})).ordered_by("k".into()))
+        .map(|kind| NewJob::raw("acme", kind, json!({})).ordered_by("k".into()))
         .collect();
     let mut conn = t.db.writer().acquire().await.unwrap();
     jobs::enqueue(&mut conn, &jobs).await.unwrap()
@@ -378,7 +378,15 @@ async fn outcomes_recorded_together_move_each_job_as_one_by_one_would() {
         let recorded = jobs::finish_many_in(&mut conn, "w", &ended).await.unwrap();
         drop(conn);
 
-        assert_eq!(recorded, [Some("done"), Some("done"), None, Some("dead")]);
+        assert_eq!(
+            recorded,
+            [
+                Some(JobStatus::Done),
+                Some(JobStatus::Done),
+                None,
+                Some(JobStatus::Dead)
+            ]
+        );
         assert_eq!(
             statuses(&t, &ids).await,
             ["done", "done", "running", "dead", "waiting"],

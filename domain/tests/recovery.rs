@@ -8,18 +8,18 @@ use std::time::Duration;
 
 use domain::db::Backend;
 use domain::jobs::{self, Job, NewJob, Outcome};
-use domain::processing::{Ran, ACTITO_CALLBACK};
 use domain::tenants;
 use domain::testing::TestDb;
-use domain::worker::{self, Handler, WorkerConfig};
+use domain::worker::{self, Handler, Ran, WorkerConfig};
 use domain::Core;
+use futures_util::future::BoxFuture;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 async fn enqueue(t: &TestDb, tenant: &str, count: usize) {
     let mut conn = t.db.writer().acquire().await.unwrap();
     let batch: Vec<NewJob> = (0..count)
-        .map(|n| NewJob::new(tenant, ACTITO_CALLBACK, json!({ "n": n })))
+        .map(|n| NewJob::raw(tenant, KIND, json!({ "n": n })))
         .collect();
     jobs::enqueue(&mut conn, &batch).await.unwrap();
 }
@@ -55,16 +55,32 @@ where
     }
 }
 
-fn handler<F, Fut>(f: F) -> Handler
+/// The only kind these tests' jobs have: the queue runs whatever its handler knows.
+const KIND: &str = "test.kind";
+
+/// A handler that runs every job of [`KIND`] with `f`.
+struct Test<F>(F);
+
+impl<F, Fut> Handler for Test<F>
 where
     F: Fn(Vec<Job>) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Vec<Ran>> + Send + 'static,
 {
-    let f = Arc::new(f);
-    Arc::new(move |_core: Core, run: Vec<Job>| {
-        let f = f.clone();
-        Box::pin(async move { f(run).await })
-    })
+    fn kinds(&self) -> &[&'static str] {
+        &[KIND]
+    }
+
+    fn run(&self, _core: Core, run: Vec<Job>) -> BoxFuture<'static, Vec<Ran>> {
+        Box::pin((self.0)(run))
+    }
+}
+
+fn handler<F, Fut>(f: F) -> Arc<dyn Handler>
+where
+    F: Fn(Vec<Job>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Vec<Ran>> + Send + 'static,
+{
+    Arc::new(Test(f))
 }
 
 fn done(run: &[Job]) -> Vec<Ran> {
@@ -98,7 +114,7 @@ async fn a_job_that_panics_is_a_failed_attempt_and_runs_again() {
             }
         });
         let shutdown = CancellationToken::new();
-        let worker = tokio::spawn(worker::run_with(
+        let worker = tokio::spawn(worker::run(
             t.core(),
             quick(),
             panics_once,
@@ -139,18 +155,14 @@ async fn only_the_leases_of_live_jobs_are_renewed() {
     for t in TestDb::all().await {
         tenants::create(&t.db, "acme", "Acme").await.unwrap();
         enqueue(&t, "acme", 2).await;
-        let claimed = jobs::claim(&t.db, "w1", &[ACTITO_CALLBACK], 10, 200)
-            .await
-            .unwrap();
+        let claimed = jobs::claim(&t.db, "w1", &[KIND], 10, 200).await.unwrap();
         assert_eq!(claimed.len(), 2);
         // Only the first job's task is alive.
         jobs::heartbeat(&t.db, "w1", &[claimed[0].seq], 60_000)
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let taken = jobs::claim(&t.db, "w2", &[ACTITO_CALLBACK], 10, 60_000)
-            .await
-            .unwrap();
+        let taken = jobs::claim(&t.db, "w2", &[KIND], 10, 60_000).await.unwrap();
         let taken: Vec<i64> = taken.iter().map(|j| j.seq).collect();
         assert_eq!(taken, [claimed[1].seq], "{:?}", t.backend());
     }
@@ -167,14 +179,14 @@ async fn a_dead_processs_jobs_run_soon_after_a_restart() {
             poll: Duration::from_millis(50),
             ..WorkerConfig::for_backend(t.backend())
         };
-        let claimed = jobs::claim(&t.db, "wrk_dead", &[ACTITO_CALLBACK], 20, config.lease_ms)
+        let claimed = jobs::claim(&t.db, "wrk_dead", &[KIND], 20, config.lease_ms)
             .await
             .unwrap();
         assert_eq!(claimed.len(), 20);
 
         let started = tokio::time::Instant::now();
         let shutdown = CancellationToken::new();
-        let worker = tokio::spawn(worker::run_with(
+        let worker = tokio::spawn(worker::run(
             t.core(),
             config,
             handler(|run: Vec<Job>| async move { done(&run) }),
@@ -220,7 +232,7 @@ async fn one_tenants_hanging_jobs_leave_places_for_the_others() {
             }
         });
         let shutdown = CancellationToken::new();
-        let worker = tokio::spawn(worker::run_with(
+        let worker = tokio::spawn(worker::run(
             t.core(),
             quick(),
             hangs_for_slow,

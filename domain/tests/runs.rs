@@ -8,10 +8,11 @@ use domain::events::Inbound;
 use domain::jobs;
 use domain::jobs::NewJob;
 use domain::passes::{self, Identifiers, NewPass};
-use domain::processing::{self, tenant_order, ACTITO_CUSTOM_ACTION, RUN_KINDS, SFMC_EXECUTE};
+use domain::processing::{self, Flows};
+use domain::tasks::{CustomAction, Kind, SfmcExecute, Task};
 use domain::tenants;
 use domain::testing::TestDb;
-use domain::worker::{self, WorkerConfig};
+use domain::worker::{self, Handler, WorkerConfig};
 use domain::Core;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
@@ -31,7 +32,7 @@ fn custom_action(n: i64) -> (Inbound, NewJob) {
         items: 1,
         ..Default::default()
     };
-    let job = NewJob::new("acme", ACTITO_CUSTOM_ACTION, json!({})).ordered_by(tenant_order("acme"));
+    let job = Task::CustomAction(CustomAction {}).job("acme");
     (inbound, job)
 }
 
@@ -46,8 +47,12 @@ fn sfmc_execute(n: i64, pass_id: &str) -> (Inbound, NewJob) {
         items: 1,
         ..Default::default()
     };
-    let payload = json!({"passIds": [pass_id], "additionalData": {"points": n}});
-    let job = NewJob::new("acme", SFMC_EXECUTE, payload).ordered_by(tenant_order("acme"));
+    let job = Task::SfmcExecute(SfmcExecute {
+        pass_ids: vec![pass_id.to_string()],
+        additional_data: json!({"points": n}).as_object().unwrap().clone(),
+        ..Default::default()
+    })
+    .job("acme");
     (inbound, job)
 }
 
@@ -71,7 +76,12 @@ async fn work_off(core: &Core, events: &[String]) {
         poll: Duration::from_millis(50),
         ..WorkerConfig::default()
     };
-    let running = tokio::spawn(worker::run(core.clone(), config, shutdown.clone()));
+    let running = tokio::spawn(worker::run(
+        core.clone(),
+        config,
+        std::sync::Arc::new(Flows),
+        shutdown.clone(),
+    ));
     let last = events.last().unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while domain::events::get(&core.db, "acme", last)
@@ -210,10 +220,10 @@ async fn updates_run_again_after_their_outcome_was_lost_change_nothing() {
                 .unwrap();
         }
         let runs = jobs::Runs {
-            kinds: &RUN_KINDS,
+            kinds: Flows.run_kinds(),
             max: 10,
         };
-        let claimed = jobs::claim_runs(&t.db, "w", &RUN_KINDS, &runs, 10, 60_000)
+        let claimed = jobs::claim_runs(&t.db, "w", Flows.run_kinds(), &runs, 10, 60_000)
             .await
             .unwrap();
         assert_eq!(claimed[0].len(), 3);
@@ -254,7 +264,7 @@ async fn a_job_run_twice_at_once_calls_back_once() {
             .ingest(inbound, None, vec![job])
             .await
             .unwrap();
-        let job = jobs::claim(&t.db, "w1", &[ACTITO_CUSTOM_ACTION], 1, 60_000)
+        let job = jobs::claim(&t.db, "w1", &[Kind::CustomAction.as_str()], 1, 60_000)
             .await
             .unwrap()
             .remove(0);

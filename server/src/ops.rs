@@ -16,7 +16,8 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use serde_json::json;
 
-use domain::{jobs, processing};
+use domain::jobs::{self, JobStatus};
+use domain::tasks::Kind;
 
 use crate::state::AppState;
 
@@ -117,7 +118,6 @@ impl Default for Metrics {
 }
 
 /// Job statuses the queue gauges always show (zero when none).
-const PENDING: [&str; 3] = [jobs::QUEUED, jobs::RUNNING, jobs::WAITING];
 
 impl Metrics {
     /// Reads the job queue's gauges from the database; leaves them as they were when
@@ -128,8 +128,8 @@ impl Metrics {
             return;
         };
         self.jobs.clear();
-        for kind in processing::KINDS {
-            for status in PENDING {
+        for kind in Kind::ALL.map(Kind::as_str) {
+            for status in JobStatus::PENDING.map(JobStatus::as_str) {
                 let labels = JobLabels {
                     kind: kind.into(),
                     status: status.into(),

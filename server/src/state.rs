@@ -89,6 +89,7 @@ impl AppState {
         let worker = domain::worker::run(
             self.core.clone(),
             self.config.worker.clone(),
+            std::sync::Arc::new(domain::processing::Flows),
             shutdown.clone(),
         );
         tokio::join!(

@@ -550,7 +550,9 @@ async fn a_token_lifetime_past_the_clock_is_held_to_a_day() {
 }
 
 #[tokio::test]
-async fn profile_reads_are_retried_when_actito_is_unavailable() {
+/// A busy Actito (429) is asked again no sooner than its `Retry-After` says, which is
+/// longer here than the queue's first backoff (2 s ± 20 %).
+async fn profile_reads_wait_as_long_as_actitos_retry_after_asks() {
     for s in TestServer::all_with(allow_loopback).await {
         let actito = FakeActito::start().await;
         s.tenant("acme").await;
@@ -572,7 +574,7 @@ async fn profile_reads_are_retried_when_actito_is_unavailable() {
             .profile_failures
             .lock()
             .unwrap()
-            .push((429, Some("1")));
+            .push((429, Some("3")));
         let path = s.url("/api/acme/webhooks/listeners/actito/profile/CREATE");
         push(
             &s,
@@ -599,6 +601,17 @@ async fn profile_reads_are_retried_when_actito_is_unavailable() {
                 .profile_calls
                 .load(std::sync::atomic::Ordering::SeqCst),
             2
+        );
+        let reads: Vec<std::time::Instant> = actito
+            .requests()
+            .iter()
+            .filter(|r| r.path.contains("/profile/"))
+            .map(|r| r.at)
+            .collect();
+        let waited = reads[1].duration_since(reads[0]);
+        assert!(
+            waited >= std::time::Duration::from_secs(3),
+            "asked again after {waited:?}"
         );
         s.stop().await;
     }

@@ -27,7 +27,7 @@ async fn operations_endpoints_answer() {
         // The job queue as stored: two jobs of one order, the second waiting.
         s.tenant("acme").await;
         let ordered =
-            domain::jobs::NewJob::new("acme", "test.kind", json!({})).ordered_by("k".into());
+            domain::jobs::NewJob::raw("acme", "test.kind", json!({})).ordered_by("k".into());
         let mut conn = s.db.db.writer().acquire().await.unwrap();
         domain::jobs::enqueue(&mut conn, &[ordered.clone(), ordered])
             .await

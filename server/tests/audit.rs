@@ -5,10 +5,11 @@ mod support;
 
 use domain::actito::settings::{self as actito_settings, ActitoSettingsInput};
 use domain::api_keys::Scope;
+use domain::deliveries::{self, DeliveryStatus};
 use domain::events::{self, EventFilter};
 use domain::passes::{self, Identifiers, NewPass};
 use domain::sfmc::settings::{self as sfmc_settings, SfmcSettingsInput, SigningKeyInput};
-use domain::{audit, deliveries, journeys, stats, DomainError};
+use domain::{audit, journeys, stats, DomainError};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use support::fakes::{eventually, FakeActito, ACTITO_API_KEY};
@@ -107,12 +108,12 @@ async fn execute(s: &TestServer, contact: &str, email: &str) -> u16 {
 async fn settled(s: &TestServer, event_id: &str) {
     eventually("the event and its callbacks are done", || async {
         let detail = audit::detail(&s.db.db, "acme", event_id).await.unwrap();
-        detail.event.status == events::PROCESSED
+        detail.event.status == events::EventStatus::Processed.as_str()
             && detail.jobs.iter().all(|j| j.status == "done")
-            && detail
-                .deliveries
-                .iter()
-                .all(|d| d.status == deliveries::DELIVERED || d.status == deliveries::FAILED)
+            && detail.deliveries.iter().all(|d| {
+                d.status == DeliveryStatus::Delivered.as_str()
+                    || d.status == DeliveryStatus::Failed.as_str()
+            })
     })
     .await;
 }
@@ -331,7 +332,7 @@ async fn journeys_and_the_dashboard_count_what_happened() {
         assert_eq!((later.accepted(), later.pass_updates), (0, 0));
 
         // Wallet pushes to the changed pass after its change count for the journey.
-        for status in [deliveries::DELIVERED, deliveries::FAILED] {
+        for status in [DeliveryStatus::Delivered, DeliveryStatus::Failed] {
             let mut conn = s.db.db.writer().acquire().await.unwrap();
             let id = deliveries::create(
                 &mut conn,

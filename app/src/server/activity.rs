@@ -182,7 +182,7 @@ pub async fn get_event(id: String) -> Result<Option<EventView>, ServerFnError> {
         Err(domain::DomainError::NotFound(_)) => return Ok(None),
         Err(e) => return Err(internal(e)),
     };
-    let rejected = detail.event.status == domain::events::REJECTED;
+    let rejected = detail.event.status == domain::events::EventStatus::Rejected.as_str();
     let credential = match (detail.event.source.as_str(), &detail.key_id) {
         ("sfmc", Some(key)) => Some(format!(
             "JWT (HS256) verified with SFMC signing key “{key}”"
@@ -287,7 +287,7 @@ pub async fn retry_deliveries(query: DeliveryQuery) -> Result<usize, ServerFnErr
     let caller = ssr::require(domain::users::Role::Admin).await?;
     let core = ssr::core()?;
     let filter = convert::delivery_filter(&query);
-    domain::deliveries::retry_failed(&core, &caller.tenant.tenant_id, &filter, 1_000)
+    domain::redeliver::retry_failed(&core, &caller.tenant.tenant_id, &filter, 1_000)
         .await
         .map_err(internal)
 }

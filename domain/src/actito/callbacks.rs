@@ -5,9 +5,18 @@
 
 use std::time::Instant;
 
+use sqlx::{AnyConnection, Connection};
 use url::Url;
 
+use super::settings::{self, default_callback_hosts};
+use crate::core::Core;
+use crate::db::Db;
+use crate::deliveries::{self, Attempt, Channel, DeliveryStatus, NewDelivery};
+use crate::error::Result;
+use crate::jobs::{self, Job, Outcome};
 use crate::outbound::{Outbound, OutboundError};
+use crate::tasks::{ActitoCallback, Task};
+use crate::worker::Ran;
 
 /// How one callback attempt went.
 #[derive(Clone, Debug, PartialEq)]
@@ -117,6 +126,146 @@ pub async fn post(http: &Outbound, url: &str, patterns: &[String]) -> CallbackRe
             },
             retry_after_ms: None,
         },
+    }
+}
+
+/// Queues, in the caller's transaction, a callback delivery and its job per
+/// `(event, URL)`, in multi-row inserts. A callback may belong to no stored event
+/// (the items of a refused envelope).
+pub async fn queue(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    callbacks: &[(Option<&str>, &str)],
+) -> Result<()> {
+    if callbacks.is_empty() {
+        return Ok(());
+    }
+    let new: Vec<NewDelivery> = callbacks
+        .iter()
+        .map(|(event_id, url)| NewDelivery {
+            pass_id: None,
+            event_id: *event_id,
+            target: url,
+        })
+        .collect();
+    let deliveries =
+        deliveries::create_many(conn, tenant_id, Channel::ActitoCallback, &new).await?;
+    let jobs: Vec<_> = deliveries
+        .into_iter()
+        .zip(callbacks)
+        .map(|(delivery_id, (_, url))| {
+            Task::ActitoCallback(ActitoCallback {
+                delivery_id,
+                url: url.to_string(),
+            })
+            .job(tenant_id)
+        })
+        .collect();
+    jobs::enqueue(conn, &jobs).await?;
+    Ok(())
+}
+
+/// A custom-action envelope refused after authentication (a parameter holding an
+/// object, an item without parameters): every item whose notifyKO link can be read
+/// still gets it, so that its profile does not wait in the Actito scenario forever.
+/// The links go through the tenant's callback hosts like any callback. Returns how
+/// many were queued.
+pub async fn notify_refused(db: &Db, tenant_id: &str, links: &[String]) -> Result<usize> {
+    let callbacks: Vec<(Option<&str>, &str)> = links.iter().map(|l| (None, l.as_str())).collect();
+    if callbacks.is_empty() {
+        return Ok(0);
+    }
+    let mut conn = db.writer().acquire().await?;
+    let mut tx = conn.begin().await?;
+    queue(&mut tx, tenant_id, &callbacks).await?;
+    tx.commit().await?;
+    Ok(callbacks.len())
+}
+
+/// Queues a failed callback delivery again, in the caller's transaction.
+pub async fn requeue(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    delivery_id: &str,
+    url: &str,
+) -> Result<()> {
+    let task = Task::ActitoCallback(ActitoCallback {
+        delivery_id: delivery_id.to_string(),
+        url: url.to_string(),
+    });
+    jobs::enqueue(conn, &[task.job(tenant_id)]).await?;
+    Ok(())
+}
+
+/// The worker's part: one attempt at the callback, recorded as a delivery attempt.
+pub async fn run(core: &Core, job: &Job, task: &ActitoCallback) -> Ran {
+    let hosts = match settings::get(core, &job.tenant_id).await {
+        Ok(settings) => settings
+            .map(|s| s.callback_hosts)
+            .unwrap_or_else(default_callback_hosts),
+        Err(e) => {
+            return Outcome::Retry {
+                error: e.to_string(),
+                retry_after_ms: None,
+            }
+            .into()
+        }
+    };
+    let result = post(&core.outbound, &task.url, &hosts).await;
+    let last = job.attempt >= job.max_attempts;
+    let (attempt, outcome) = attempt_of(result, last);
+    Ran {
+        outcome,
+        delivery: Some((task.delivery_id.clone(), attempt)),
+    }
+}
+
+/// The delivery attempt and the job's outcome of a callback's result.
+fn attempt_of(result: CallbackResult, last: bool) -> (Attempt, Outcome) {
+    match result {
+        CallbackResult::Delivered { status, latency_ms } => (
+            Attempt {
+                status_code: Some(status),
+                latency_ms,
+                error: None,
+                new_status: DeliveryStatus::Delivered,
+            },
+            Outcome::Done,
+        ),
+        CallbackResult::Refused {
+            status,
+            latency_ms,
+            error,
+        } => (
+            Attempt {
+                status_code: status,
+                latency_ms,
+                error: Some(error),
+                new_status: DeliveryStatus::Failed,
+            },
+            Outcome::Done,
+        ),
+        CallbackResult::Failed {
+            status,
+            latency_ms,
+            error,
+            retry_after_ms,
+        } => (
+            Attempt {
+                status_code: status,
+                latency_ms,
+                error: Some(error.clone()),
+                new_status: if last {
+                    DeliveryStatus::Failed
+                } else {
+                    DeliveryStatus::Retrying
+                },
+            },
+            Outcome::Retry {
+                error,
+                retry_after_ms,
+            },
+        ),
     }
 }
 

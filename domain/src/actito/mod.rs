@@ -2,6 +2,8 @@
 
 pub mod callbacks;
 pub mod client;
+pub mod custom_action;
 pub mod envelope;
+pub mod profile;
 pub mod settings;
 pub mod subscriptions;

@@ -18,8 +18,10 @@ use crate::error::{DomainError, FieldError, Result};
 use crate::ids::{new_id, PASS};
 use crate::sql::{escape_like, Arg, Where};
 
+pub mod apply;
 mod many;
-pub use many::{find_many, patch_many, types_of};
+pub(crate) use many::patch_many;
+pub use many::{find_many, types_of};
 
 pub type Identifiers = BTreeMap<String, String>;
 pub type Data = Map<String, Value>;
@@ -305,8 +307,10 @@ pub async fn get_in(conn: &mut AnyConnection, tenant_id: &str, pass_id: &str) ->
     from_row(row.ok_or(DomainError::NotFound("pass"))?)
 }
 
-/// Applies `changes` to `additionalData` (`null` removes a key). The version rises
-/// only when the content really changed; concurrent patches never lose an update.
+/// Applies `changes` to `additionalData` (`null` removes a key) and nothing else
+/// (no wallet refresh, no live event): the store's own behaviour, for its tests.
+/// The product changes passes through [`apply::apply`].
+#[cfg(feature = "testing")]
 pub async fn patch(
     db: &Db,
     tenant_id: &str,
@@ -320,23 +324,13 @@ pub async fn patch(
         cause,
         message: None,
     };
-    let patched = patch_in(&mut tx, tenant_id, pass_id, update).await?;
-    tx.commit().await?;
-    Ok(patched)
-}
-
-/// [`patch`] inside the caller's transaction.
-pub async fn patch_in(
-    conn: &mut AnyConnection,
-    tenant_id: &str,
-    pass_id: &str,
-    update: Update<'_>,
-) -> Result<Patched> {
-    patch_many(conn, tenant_id, &[(pass_id, update)])
+    let patched = patch_many(&mut tx, tenant_id, &[(pass_id, update)])
         .await?
         .pop()
         .flatten()
-        .ok_or(DomainError::NotFound("pass"))
+        .ok_or(DomainError::NotFound("pass"))?;
+    tx.commit().await?;
+    Ok(patched)
 }
 
 /// Ids of passes matching ANY of the identifiers, optionally of one type.

@@ -4,31 +4,23 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::json;
 use sqlx::Connection;
 
 use super::apns::PushResult;
 use super::{credentials, google, pass_types, registrations};
 use crate::core::Core;
-use crate::deliveries::{self, Attempt, Channel};
+use crate::deliveries::{self, Attempt, Channel, DeliveryStatus};
 use crate::error::{DomainError, Result};
 use crate::jobs::{self, Job, NewJob, Outcome};
 use crate::passes;
 use crate::sql::{params, PER_STATEMENT};
+use crate::tasks::{self, Task, WalletRefresh};
 
-pub const WALLET_REFRESH: &str = "wallet.refresh";
-/// Changes to a pass within this window go out as one refresh.
-pub const COALESCE_MS: i64 = 1_000;
-
-fn refresh_order(tenant_id: &str, pass_id: &str) -> String {
-    format!("pass:{tenant_id}:{pass_id}")
-}
-
-pub fn refresh_job(tenant_id: &str, pass_id: &str) -> NewJob {
-    NewJob::new(tenant_id, WALLET_REFRESH, json!({ "passId": pass_id }))
-        .ordered_by(refresh_order(tenant_id, pass_id))
-        .delayed(COALESCE_MS)
-        .attempts(10)
+fn refresh_job(tenant_id: &str, pass_id: &str) -> NewJob {
+    Task::WalletRefresh(WalletRefresh {
+        pass_id: pass_id.to_string(),
+    })
+    .job(tenant_id)
 }
 
 /// Records, in the caller's transaction, that the pass's wallets owe a refresh of
@@ -87,7 +79,7 @@ pub async fn owe_many(
     // An owed row's job may have died since (dead-lettered): those need a new one.
     let keys: Vec<(String, &str)> = updated
         .iter()
-        .map(|id| (refresh_order(tenant_id, id), id.as_str()))
+        .map(|id| (tasks::refresh_order(tenant_id, id), id.as_str()))
         .collect();
     let key_refs: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
     let live = jobs::pending_among(conn, &key_refs).await?;
@@ -232,17 +224,41 @@ fn retry(error: String, retry_after_ms: Option<i64>) -> Outcome {
     }
 }
 
-/// Delivers the owed refresh of one pass to every channel it has.
-pub async fn run(core: &Core, job: &Job) -> Outcome {
-    match deliver(core, job).await {
+/// The worker's part: delivers the owed refresh of one pass to every channel it has.
+pub async fn run(core: &Core, job: &Job, task: &WalletRefresh) -> Outcome {
+    match deliver(core, job, &task.pass_id).await {
         Ok(outcome) => outcome,
         Err(e) => retry(e.to_string(), None),
     }
 }
 
-async fn deliver(core: &Core, job: &Job) -> Result<Outcome> {
+/// A wallet delivery retried by hand, in the caller's transaction: the channels
+/// forget what they were given, and the pass owes them its current version again.
+pub async fn redeliver(
+    conn: &mut sqlx::AnyConnection,
+    tenant_id: &str,
+    pass_id: &str,
+) -> Result<()> {
+    let pass = passes::get_in(conn, tenant_id, pass_id).await?;
+    sqlx::query(
+        "UPDATE apple_registrations SET pushed_version = 0 WHERE tenant_id = $1 AND pass_id = $2",
+    )
+    .bind(tenant_id)
+    .bind(pass_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE google_objects SET delivered_version = 0 WHERE tenant_id = $1 AND pass_id = $2",
+    )
+    .bind(tenant_id)
+    .bind(pass_id)
+    .execute(&mut *conn)
+    .await?;
+    owe(conn, tenant_id, pass_id, pass.version, false, None).await
+}
+
+async fn deliver(core: &Core, job: &Job, pass_id: &str) -> Result<Outcome> {
     let tenant_id = &job.tenant_id;
-    let pass_id = job.payload["passId"].as_str().unwrap_or_default();
     let owed: Option<(i64, i64, Option<String>)> = sqlx::query_as(
         "SELECT version, significant, message FROM wallet_refreshes WHERE tenant_id = $1 AND pass_id = $2",
     )
@@ -365,7 +381,7 @@ async fn push_google(
                 status_code: Some(*status),
                 latency_ms,
                 error: message_note.map(str::to_string),
-                new_status: deliveries::DELIVERED,
+                new_status: DeliveryStatus::Delivered,
             },
             None,
             true,
@@ -375,7 +391,7 @@ async fn push_google(
                 status_code: e.status(),
                 latency_ms,
                 error: Some(e.message().to_string()),
-                new_status: deliveries::RETRYING,
+                new_status: DeliveryStatus::Retrying,
             },
             Some(retry(format!("Google: {}", e.message()), *retry_after_ms)),
             false,
@@ -385,7 +401,7 @@ async fn push_google(
                 status_code: e.status(),
                 latency_ms,
                 error: Some(e.message().to_string()),
-                new_status: deliveries::FAILED,
+                new_status: DeliveryStatus::Failed,
             },
             None,
             true,
@@ -469,7 +485,7 @@ async fn push_apple(
         let result = core.apns.push(tenant_id, creds, topic, &token).await;
         let (status, latency_ms, error, new_status) = match &result {
             PushResult::Delivered { latency_ms } => {
-                (Some(200), *latency_ms, None, deliveries::DELIVERED)
+                (Some(200), *latency_ms, None, DeliveryStatus::Delivered)
             }
             PushResult::Gone {
                 status,
@@ -481,7 +497,7 @@ async fn push_apple(
                     Some(*status),
                     *latency_ms,
                     Some(format!("{reason}: registration removed")),
-                    deliveries::FAILED,
+                    DeliveryStatus::Failed,
                 )
             }
             PushResult::Retry {
@@ -495,7 +511,7 @@ async fn push_apple(
                     *status,
                     *latency_ms,
                     Some(reason.clone()),
-                    deliveries::RETRYING,
+                    DeliveryStatus::Retrying,
                 )
             }
             PushResult::Failed {
@@ -506,7 +522,7 @@ async fn push_apple(
                 *status,
                 *latency_ms,
                 Some(reason.clone()),
-                deliveries::FAILED,
+                DeliveryStatus::Failed,
             ),
         };
         let attempt = Attempt {
@@ -547,7 +563,7 @@ async fn open_delivery_to(
     .bind(channel.as_str())
     .bind(pass_id)
     .bind(target)
-    .bind(deliveries::RETRYING)
+    .bind(DeliveryStatus::Retrying.as_str())
     .fetch_optional(core.db.reader())
     .await?;
     if let Some((id,)) = open {

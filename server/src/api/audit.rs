@@ -131,6 +131,6 @@ pub async fn retry_delivery(
     State(state): State<AppState>,
     axum::extract::Path((_, delivery_id)): axum::extract::Path<(String, String)>,
 ) -> Result<axum::http::StatusCode, Problem> {
-    deliveries::retry(&state.core, &caller.tenant_id, &delivery_id).await?;
+    domain::redeliver::retry(&state.core, &caller.tenant_id, &delivery_id).await?;
     Ok(axum::http::StatusCode::ACCEPTED)
 }

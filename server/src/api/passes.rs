@@ -4,8 +4,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
+use domain::passes::apply::apply;
 use domain::passes::{self, Cause, Data, NewPass, Pass, PassFilter, PassPage, Update};
-use domain::{processing, DomainError};
 use serde::Deserialize;
 
 use super::auth::{ApiCaller, PassesRead, PassesWrite};
@@ -142,18 +142,6 @@ pub async fn patch_pass(
         cause: &cause,
         message: None,
     };
-    let mut tx = state
-        .core
-        .db
-        .writer()
-        .begin()
-        .await
-        .map_err(DomainError::from)?;
-    let patched = processing::apply(&mut tx, &caller.tenant_id, &pass_id, update).await?;
-    tx.commit().await.map_err(DomainError::from)?;
-    state
-        .core
-        .db
-        .publish_all(processing::live(&caller.tenant_id, &patched, None));
+    let patched = apply(&state.core.db, &caller.tenant_id, &pass_id, update).await?;
     Ok(Json(patched.pass))
 }

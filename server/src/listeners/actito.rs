@@ -6,11 +6,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Json, Router};
-use domain::actito::envelope::{self, EnvelopeError};
-use domain::crypto::sha256_hex;
-use domain::events::{Inbound, Ingested};
-use domain::jobs::NewJob;
-use domain::processing::{tenant_order, ACTITO_CUSTOM_ACTION, ACTITO_PROFILE};
+use domain::actito::envelope::EnvelopeError;
+use domain::actito::{custom_action, profile};
+use domain::events::Ingested;
 use serde_json::json;
 use tower_http::limit::RequestBodyLimitLayer;
 
@@ -38,7 +36,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A rejection of an authenticated request: the problem, with the body for the audit.
-fn reject(problem: Problem, caller: &ApiCaller<ActitoListenerWrite>, body: &Bytes) -> Response {
+fn reject(problem: Problem, caller: &ApiCaller<ActitoListenerWrite>, body: &[u8]) -> Response {
     let context = RejectionContext {
         key_id: Some(caller.key.key_id.clone()),
         body: Some(String::from_utf8_lossy(body).into_owned()),
@@ -70,24 +68,6 @@ fn accepted(ingested: &Ingested, items: usize) -> Response {
         .into_response()
 }
 
-/// The items of an envelope refused for what they hold still get their notifyKO.
-async fn notify_refused(state: &AppState, tenant_id: &str, links: &[String]) {
-    if links.is_empty() {
-        return;
-    }
-    match domain::processing::notify_refused(&state.core.db, tenant_id, links).await {
-        Ok(0) => {}
-        Ok(_) => state.core.jobs_ready.notify_one(),
-        Err(e) => tracing::warn!(error = %e, "cannot queue the notifyKO of a refused envelope"),
-    }
-}
-
-/// The body as text without copying it: it was just read as JSON, so it is UTF-8.
-fn into_text(body: Bytes) -> String {
-    String::from_utf8(Vec::from(body))
-        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
 #[utoipa::path(
     post, path = "/api/{tenantId}/webhooks/listeners/actito/custom-actions/updatePass", tag = "listeners",
     params(("tenantId" = String, Path)),
@@ -105,32 +85,18 @@ pub async fn update_pass(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (envelope_id, items) = match envelope::custom_actions(&body) {
-        Ok(read) => (read.id, read.items.len()),
-        Err(refused) => {
-            notify_refused(&state, &caller.tenant_id, &refused.notify_ko).await;
-            return reject(envelope_problem(refused.error), &caller, &body);
-        }
-    };
-    let inbound = Inbound {
+    let request = custom_action::Request {
         tenant_id: caller.tenant_id.clone(),
-        source: "actito",
-        kind: "custom-action.updatePass".into(),
+        key_id: caller.key.key_id.clone(),
         headers: audit_headers(&headers),
-        body: into_text(body),
-        dedupe_key: Some(format!("custom-action:{envelope_id}")),
-        key_id: Some(caller.key.key_id.clone()),
-        items: items as i64,
-        ..Default::default()
+        body: Vec::from(body),
     };
-    let job = NewJob::new(&caller.tenant_id, ACTITO_CUSTOM_ACTION, json!({}))
-        .ordered_by(tenant_order(&caller.tenant_id));
-    match state.core.ingestor.ingest(inbound, None, vec![job]).await {
-        Ok(ingested) => {
-            state.core.jobs_ready.notify_one();
-            accepted(&ingested, items)
+    match custom_action::accept(&state.core, request).await {
+        Ok(accepted) => self::accepted(&accepted.ingested, accepted.items),
+        Err(custom_action::Refusal::Envelope { error, body }) => {
+            reject(envelope_problem(error), &caller, &body)
         }
-        Err(e) => Problem::from(e).into_response(),
+        Err(custom_action::Refusal::Store(e)) => Problem::from(e).into_response(),
     }
 }
 
@@ -152,32 +118,46 @@ pub async fn profile_event(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !matches!(event_type.as_str(), "CREATE" | "UPDATE") {
-        let problem = Problem::new(
-            StatusCode::BAD_REQUEST,
-            "UNSUPPORTED_EVENT",
-            format!("event type {event_type:?} is not handled here: use CREATE or UPDATE"),
-        );
-        return reject(problem, &caller, &body);
-    }
-    let (envelope_id, event) = match envelope::parse(&body)
-        .and_then(|e| Ok((e.id.clone(), envelope::profile_event(&e, &event_type)?)))
-    {
-        Ok(parsed) => parsed,
-        Err(err) => return reject(envelope_problem(err), &caller, &body),
+    let request = profile::Request {
+        tenant_id: caller.tenant_id.clone(),
+        key_id: caller.key.key_id.clone(),
+        event_type,
+        headers: audit_headers(&headers),
+        body: Vec::from(body),
     };
-    match domain::actito::settings::get(&state.core, &caller.tenant_id).await {
-        Ok(Some(settings))
-            if !event.table_id.is_empty() && event.table_id != settings.profile_table_id =>
-        {
-            // Reading the configured table instead would update passes from
-            // another table's profiles.
-            let problem = Problem {
+    let (problem, body) = match profile::accept(&state.core, request).await {
+        Ok(accepted) => return self::accepted(&accepted.ingested, accepted.profiles),
+        Err(refusal) => profile_problem(refusal),
+    };
+    match body {
+        Some(body) => reject(problem, &caller, &body),
+        None => problem.into_response(),
+    }
+}
+
+/// The problem of a refused profile event, with the body to keep in the audit (none
+/// when the event could not be stored: that is not the caller's fault).
+fn profile_problem(refusal: profile::Refusal) -> (Problem, Option<Vec<u8>>) {
+    match refusal {
+        profile::Refusal::UnsupportedEvent { event_type, body } => (
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "UNSUPPORTED_EVENT",
+                format!("event type {event_type:?} is not handled here: use CREATE or UPDATE"),
+            ),
+            Some(body),
+        ),
+        profile::Refusal::Envelope { error, body } => (envelope_problem(error), Some(body)),
+        profile::Refusal::OtherTable {
+            table_id,
+            configured,
+            body,
+        } => (
+            Problem {
                 errors: vec![domain::FieldError::new(
                     "tableId",
                     format!(
-                        "is {}, but Passhook reads profile table {} (set in the Actito settings)",
-                        event.table_id, settings.profile_table_id
+                        "is {table_id}, but Passhook reads profile table {configured} (set in the Actito settings)"
                     ),
                 )],
                 ..Problem::new(
@@ -185,53 +165,17 @@ pub async fn profile_event(
                     "VALIDATION_FAILED",
                     "This event is for a profile table Passhook does not read; see errors.",
                 )
-            };
-            return reject(problem, &caller, &body);
-        }
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            let problem = Problem::new(
+            },
+            Some(body),
+        ),
+        profile::Refusal::NotConfigured { body } => (
+            Problem::new(
                 StatusCode::CONFLICT,
                 "NOT_CONFIGURED",
                 "Configure the Actito integration (PUT /api/{tenantId}/integrations/actito) before sending profile events.",
-            );
-            return reject(problem, &caller, &body);
-        }
-        Err(e) => return Problem::from(e).into_response(),
-    }
-    let jobs = event
-        .profile_ids
-        .iter()
-        .map(|id| {
-            NewJob::new(
-                &caller.tenant_id,
-                ACTITO_PROFILE,
-                json!({ "profileId": id }),
-            )
-            .ordered_by(format!("profile:{}:{id}", caller.tenant_id))
-        })
-        .collect();
-    let inbound = Inbound {
-        tenant_id: caller.tenant_id.clone(),
-        source: "actito",
-        kind: format!("profile.{event_type}"),
-        headers: audit_headers(&headers),
-        body: into_text(body),
-        // Actito's ONE_BY_ONE and BULK pushes may share an envelope id (the seed's
-        // samples do): the profiles are part of what makes a push the same.
-        dedupe_key: Some(format!(
-            "profile.{event_type}:{envelope_id}:{}",
-            sha256_hex(&event.profile_ids.join(","))
-        )),
-        key_id: Some(caller.key.key_id.clone()),
-        items: event.profile_ids.len() as i64,
-        ..Default::default()
-    };
-    match state.core.ingestor.ingest(inbound, None, jobs).await {
-        Ok(ingested) => {
-            state.core.jobs_ready.notify_one();
-            accepted(&ingested, event.profile_ids.len())
-        }
-        Err(e) => Problem::from(e).into_response(),
+            ),
+            Some(body),
+        ),
+        profile::Refusal::Store(e) => (Problem::from(e), None),
     }
 }

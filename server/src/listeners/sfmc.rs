@@ -8,10 +8,9 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use domain::crypto::sha256_hex;
 use domain::events::{self, Inbound, Ingested};
-use domain::jobs::NewJob;
-use domain::processing::{tenant_order, SFMC_EXECUTE};
 use domain::sfmc::activity::{self, JourneyContext, PushUpdate};
 use domain::sfmc::{jwt, settings};
+use domain::tasks::{SfmcExecute, Task};
 use domain::{passes, tenants};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -185,20 +184,16 @@ pub async fn execute(
         Err(problem) => return problem.into_response(),
     };
     let answer = json!({ "scheduled": targets.len(), "passIds": targets });
-    let job = NewJob::new(
-        &v.tenant_id,
-        SFMC_EXECUTE,
-        json!({
-            "passIds": targets,
-            "additionalData": update.additional_data,
-            "message": update.message,
-            "journeyId": v.journey.journey_id,
-            "activityId": v.journey.activity_id,
-            "definitionInstanceId": v.journey.definition_instance_id,
-            "keyValue": v.journey.key_value,
-        }),
-    )
-    .ordered_by(tenant_order(&v.tenant_id));
+    let job = Task::SfmcExecute(SfmcExecute {
+        pass_ids: targets.clone(),
+        additional_data: update.additional_data,
+        message: update.message,
+        journey_id: v.journey.journey_id.clone(),
+        activity_id: v.journey.activity_id.clone(),
+        definition_instance_id: v.journey.definition_instance_id.clone(),
+        key_value: v.journey.key_value.clone(),
+    })
+    .job(&v.tenant_id);
     let inbound = inbound(
         &v,
         &headers,

@@ -20,6 +20,7 @@ pub const ACTITO_BODY_MARKER: &str = "fake-actito-body-marker-7f3a";
 /// A request the fake Actito received.
 #[derive(Clone, Debug)]
 pub struct ActitoRequest {
+    pub at: std::time::Instant,
     pub method: String,
     pub path: String,
     pub authorization: Option<String>,
@@ -106,6 +107,7 @@ async fn record_actito_request(
     next: axum::middleware::Next,
 ) -> Response {
     state.requests.lock().unwrap().push(ActitoRequest {
+        at: std::time::Instant::now(),
         method: request.method().to_string(),
         path: request.uri().path().to_string(),
         authorization: request
