@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use url::Url;
 
-use crate::outbound::{Outbound, OutboundError};
+use crate::outbound::{retry_after_ms, Outbound, OutboundError};
 
 /// How one callback attempt went.
 #[derive(Clone, Debug, PartialEq)]
@@ -94,7 +94,7 @@ pub async fn post(http: &Outbound, url: &str, patterns: &[String]) -> CallbackRe
                 status: Some(r.status().as_u16()),
                 latency_ms,
                 error: format!("HTTP {}", r.status().as_u16()),
-                retry_after_ms: super::client::retry_after_ms(r.headers()),
+                retry_after_ms: retry_after_ms(r.headers()),
             }
         }
         Ok(r) => CallbackResult::Refused {

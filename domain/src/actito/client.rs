@@ -13,7 +13,7 @@ use tokio::sync::Mutex;
 use super::settings::ActitoSettings;
 use crate::crypto::sha256_hex;
 use crate::excerpt;
-use crate::outbound::{Outbound, OutboundError};
+use crate::outbound::{path_segment, retry_after_ms, Outbound, OutboundError};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ActitoError {
@@ -146,9 +146,9 @@ impl ActitoClient {
         let url = format!(
             "{}/v4/entity/{}/table/{}/profile/{}",
             settings.api_base_url,
-            encode(&settings.entity),
-            encode(&settings.profile_table_id),
-            encode(profile_id)
+            path_segment(&settings.entity),
+            path_segment(&settings.profile_table_id),
+            path_segment(profile_id)
         );
         let mut refreshed = false;
         loop {
@@ -234,10 +234,6 @@ impl ActitoClient {
     }
 }
 
-fn encode(segment: &str) -> String {
-    url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
-}
-
 /// `"900s"`, `"900"` or `900`.
 fn parse_seconds(value: &Value) -> Option<Duration> {
     match value {
@@ -268,18 +264,6 @@ fn transport(err: OutboundError) -> ActitoError {
         },
         retry_after_ms: None,
     }
-}
-
-/// `Retry-After` in seconds (HTTP dates are rare from APIs and read as absent).
-pub fn retry_after_ms(headers: &reqwest::header::HeaderMap) -> Option<i64> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<i64>()
-        .ok()
-        .map(|s| s.clamp(0, 3_600) * 1_000)
 }
 
 /// What an error status means, in fixed words.
