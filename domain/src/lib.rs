@@ -22,6 +22,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod journeys;
 pub mod key_cache;
+pub mod key_identity;
 pub mod live;
 pub mod outbound;
 pub mod passes;

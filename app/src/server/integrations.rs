@@ -544,9 +544,15 @@ pub async fn create_subscription(
         }
         Err(e) => {
             // Nothing points at the key: take it back.
-            api_keys::revoke(&core.db, &tenant, &key.id, Some(&caller.user.email))
-                .await
-                .map_err(internal)?;
+            api_keys::revoke(
+                &core.db,
+                &core.key_cache,
+                &tenant,
+                &key.id,
+                Some(&caller.user.email),
+            )
+            .await
+            .map_err(internal)?;
             invalid("", e.to_string())
         }
     }
