@@ -12,6 +12,7 @@ use crate::db::Db;
 use crate::ingest::Ingestor;
 use crate::key_cache::KeyCache;
 use crate::outbound::{Outbound, PrivateHosts};
+use crate::vault::Vault;
 use crate::wallet::apns::ApnsClient;
 use crate::wallet::google::GoogleClient;
 
@@ -75,6 +76,14 @@ impl Core {
             http,
             jobs_ready: Arc::new(Notify::new()),
             key_cache: Arc::default(),
+        }
+    }
+
+    /// The database and the master key, for the stores of sealed secrets.
+    pub fn vault(&self) -> Vault<'_> {
+        Vault {
+            db: &self.db,
+            master_key: &self.master_key,
         }
     }
 

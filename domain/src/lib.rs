@@ -39,6 +39,7 @@ pub mod testing;
 pub mod throttle;
 mod turns;
 pub mod users;
+pub mod vault;
 pub mod wallet;
 pub mod worker;
 

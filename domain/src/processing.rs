@@ -252,7 +252,7 @@ async fn read_custom_action(core: &Core, job: &Job) -> Result<CustomAction> {
 
 /// How the tenant's Actito profile attributes map to pass identifiers.
 async fn identifier_mapping(core: &Core, tenant_id: &str) -> Result<Vec<(String, String)>> {
-    Ok(actito_settings::get(core, tenant_id)
+    Ok(actito_settings::get(core.vault(), tenant_id)
         .await?
         .map(|s| s.identifier_mapping)
         .unwrap_or_else(default_identifier_mapping))
@@ -710,7 +710,7 @@ async fn profile(core: &Core, job: &Job) -> Result<()> {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let settings = actito_settings::get(core, &job.tenant_id)
+    let settings = actito_settings::get(core.vault(), &job.tenant_id)
         .await?
         .ok_or_else(|| {
             DomainError::invalid("actito", "Actito is not configured for this tenant")
@@ -786,7 +786,7 @@ async fn sfmc_execute(core: &Core, job: &Job) -> Result<()> {
 async fn callback(core: &Core, job: &Job) -> Ran {
     let delivery_id = job.payload["deliveryId"].as_str().unwrap_or_default();
     let url = job.payload["url"].as_str().unwrap_or_default();
-    let hosts = match actito_settings::get(core, &job.tenant_id).await {
+    let hosts = match actito_settings::get(core.vault(), &job.tenant_id).await {
         Ok(settings) => settings
             .map(|s| s.callback_hosts)
             .unwrap_or_else(default_callback_hosts),

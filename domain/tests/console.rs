@@ -134,7 +134,8 @@ async fn integration_changes_are_recorded_without_secrets() {
         let core = t.core();
         tenants::create(&core.db, "acme", "Acme").await.unwrap();
         actito::put(
-            &core,
+            core.vault(),
+            core.outbound.private_hosts(),
             "acme",
             actito_input("acme", Some("first-secret-key")),
             "admin@acme.io",
@@ -142,7 +143,8 @@ async fn integration_changes_are_recorded_without_secrets() {
         .await
         .unwrap();
         actito::put(
-            &core,
+            core.vault(),
+            core.outbound.private_hosts(),
             "acme",
             actito_input("acme-eu", None),
             "admin@acme.io",
@@ -150,7 +152,8 @@ async fn integration_changes_are_recorded_without_secrets() {
         .await
         .unwrap();
         actito::put(
-            &core,
+            core.vault(),
+            core.outbound.private_hosts(),
             "acme",
             actito_input("acme-eu", None),
             "admin@acme.io",
@@ -158,7 +161,8 @@ async fn integration_changes_are_recorded_without_secrets() {
         .await
         .unwrap();
         actito::put(
-            &core,
+            core.vault(),
+            core.outbound.private_hosts(),
             "acme",
             actito_input("acme-eu", Some("second-secret-key")),
             "ops@acme.io",
@@ -205,7 +209,7 @@ async fn integration_changes_are_recorded_without_secrets() {
             when_no_pass: None,
         };
         sfmc::put(
-            &core,
+            core.vault(),
             "acme",
             keys(vec![key("one", Some("salt-one-of-16-bytes"))]),
             "a",
@@ -213,7 +217,7 @@ async fn integration_changes_are_recorded_without_secrets() {
         .await
         .unwrap();
         sfmc::put(
-            &core,
+            core.vault(),
             "acme",
             keys(vec![
                 key("one", None),
@@ -223,7 +227,7 @@ async fn integration_changes_are_recorded_without_secrets() {
         )
         .await
         .unwrap();
-        sfmc::put(&core, "acme", keys(vec![key("two", None)]), "a")
+        sfmc::put(core.vault(), "acme", keys(vec![key("two", None)]), "a")
             .await
             .unwrap();
         let entries = history::list(&core.db, "acme", Some(Area::Sfmc), 10)

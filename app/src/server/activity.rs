@@ -618,7 +618,7 @@ mod test_event {
         data: Map<String, Value>,
         message: &str,
     ) -> Option<Result<TestEventResult, String>> {
-        let keys = domain::sfmc::settings::signing_keys(core, tenant)
+        let keys = domain::sfmc::settings::signing_keys(core.vault(), tenant)
             .await
             .ok()?;
         let key = keys.last()?;

@@ -10,10 +10,24 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
-use super::settings::ActitoSettings;
 use crate::crypto::sha256_hex;
 use crate::excerpt;
-use crate::outbound::{path_segment, retry_after_ms, Outbound, OutboundError};
+use crate::outbound::{path_segment, retry_after_ms, Outbound, OutboundError, PrivateHosts};
+
+/// A tenant's Actito settings as used: the key in clear, mappings in their order
+/// (stored and read by [`super::settings`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActitoSettings {
+    pub api_base_url: String,
+    pub entity: String,
+    pub api_key: String,
+    pub profile_table_id: String,
+    /// Actito attribute → pass identifier, in the order they are tried.
+    pub identifier_mapping: Vec<(String, String)>,
+    /// Actito attribute → `additionalData` key.
+    pub data_mapping: Vec<(String, String)>,
+    pub callback_hosts: Vec<String>,
+}
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ActitoError {
@@ -76,6 +90,11 @@ impl ActitoClient {
             http,
             tokens: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The operator's allow-list of non-public hosts this client may reach.
+    pub fn private_hosts(&self) -> &PrivateHosts {
+        self.http.private_hosts()
     }
 
     fn cache_key(settings: &ActitoSettings) -> String {
@@ -224,8 +243,8 @@ impl ActitoClient {
     }
 
     /// Checks the API key by exchanging it for a token (for the console's test button).
-    /// The caller decides which key may go to which host: see
-    /// [`super::settings::test_connection`].
+    /// The caller decides which key may go to which host: see the settings'
+    /// `test_connection`.
     pub async fn test_connection(&self, settings: &ActitoSettings) -> Result<(), ActitoError> {
         self.forget_token(settings).await;
         self.token_quoting(settings, Quote::StatusOnly)

@@ -10,8 +10,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::client::{ActitoClient, ActitoError};
-use super::settings::ActitoSettings;
+use super::client::{ActitoClient, ActitoError, ActitoSettings};
 use crate::outbound::path_segment;
 
 /// A subscription as Actito describes it; header values (our API key) are never kept.

@@ -166,7 +166,7 @@ pub async fn profile_event(
         Ok(parsed) => parsed,
         Err(err) => return reject(envelope_problem(err), &caller, &body),
     };
-    match domain::actito::settings::get(&state.core, &caller.tenant_id).await {
+    match domain::actito::settings::get(state.core.vault(), &caller.tenant_id).await {
         Ok(Some(settings))
             if !event.table_id.is_empty() && event.table_id != settings.profile_table_id =>
         {
