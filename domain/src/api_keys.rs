@@ -8,103 +8,11 @@ use crate::db::Db;
 use crate::error::{DomainError, Result};
 use crate::history::{self, Area, Change};
 use crate::ids::{new_id, API_KEY};
+use crate::key_cache::KeyCache;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Scope {
-    #[serde(rename = "ActitoListener.Write")]
-    ActitoListenerWrite,
-    #[serde(rename = "Passes.Read")]
-    PassesRead,
-    #[serde(rename = "Passes.Write")]
-    PassesWrite,
-    #[serde(rename = "Audit.Read")]
-    AuditRead,
-    #[serde(rename = "Integrations.Write")]
-    IntegrationsWrite,
-}
-
-impl Scope {
-    pub const ALL: [Scope; 5] = [
-        Scope::ActitoListenerWrite,
-        Scope::PassesRead,
-        Scope::PassesWrite,
-        Scope::AuditRead,
-        Scope::IntegrationsWrite,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::ActitoListenerWrite => "ActitoListener.Write",
-            Scope::PassesRead => "Passes.Read",
-            Scope::PassesWrite => "Passes.Write",
-            Scope::AuditRead => "Audit.Read",
-            Scope::IntegrationsWrite => "Integrations.Write",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Scope> {
-        Scope::ALL.into_iter().find(|s| s.as_str() == text)
-    }
-
-    /// One line for people choosing scopes.
-    pub fn description(self) -> &'static str {
-        match self {
-            Scope::ActitoListenerWrite => {
-                "Lets Actito call the custom-action and profile listeners."
-            }
-            Scope::PassesRead => "Read passes and look them up by identifier.",
-            Scope::PassesWrite => "Create passes and change their data.",
-            Scope::AuditRead => "Read inbound events and delivery attempts.",
-            Scope::IntegrationsWrite => "Change Actito and SFMC settings.",
-        }
-    }
-}
-
-/// What a presented key proved.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeyIdentity {
-    pub key_id: String,
-    pub name: String,
-    pub tenant_id: String,
-    pub scopes: Vec<Scope>,
-    /// When the key was last noted as used (ms), to note it again at most once a minute.
-    pub last_used_at: Option<i64>,
-}
-
-/// How often a key's "last used" is written: often enough to be useful, rare enough
-/// to cost nothing on a listener taking thousands of requests a second.
-pub const USE_NOTE_INTERVAL_MS: i64 = 60_000;
-
-impl KeyIdentity {
-    pub fn use_note_due(&self, now: i64) -> bool {
-        self.last_used_at
-            .is_none_or(|at| now - at >= USE_NOTE_INTERVAL_MS)
-    }
-}
-
-/// Why a key may not act on a tenant's resource.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Denied {
-    /// No key, or a key we do not know (or revoked): 401.
-    Unauthenticated,
-    /// A valid key of another tenant: 403.
-    OtherTenant,
-    /// A valid key of this tenant without the scope: 403.
-    MissingScope,
-}
-
-impl KeyIdentity {
-    /// The rule of CONTRACT §3: right tenant first, then the scope.
-    pub fn authorize(&self, tenant_id: &str, scope: Scope) -> Result<(), Denied> {
-        if self.tenant_id != tenant_id {
-            Err(Denied::OtherTenant)
-        } else if !self.scopes.contains(&scope) {
-            Err(Denied::MissingScope)
-        } else {
-            Ok(())
-        }
-    }
-}
+/// Defined apart so that the key cache can hold identities without importing this
+/// store (which uses the cache).
+pub use crate::key_identity::{Denied, KeyIdentity, Scope, USE_NOTE_INTERVAL_MS};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -255,6 +163,7 @@ async fn record(
 /// working for `grace_ms` (0: it stops at once), so callers can switch without a gap.
 pub async fn rotate(
     db: &Db,
+    keys: &KeyCache,
     tenant_id: &str,
     key_id: &str,
     grace_ms: i64,
@@ -290,7 +199,7 @@ pub async fn rotate(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    db.key_cache().clear();
+    keys.clear();
     let what = format!(
         "Rotated API key, the old one valid until {},",
         rfc3339(ends)
@@ -306,16 +215,16 @@ pub const MAX_GRACE_MS: i64 = 30 * 24 * 3600 * 1000;
 
 /// The identity behind a presented key, if it is known and not revoked (read through
 /// the [`crate::key_cache`]).
-pub async fn identify(db: &Db, presented: &str) -> Result<Option<KeyIdentity>> {
+pub async fn identify(db: &Db, keys: &KeyCache, presented: &str) -> Result<Option<KeyIdentity>> {
     if !presented.starts_with(KEY_PREFIX) || presented.len() > 200 {
         return Ok(None);
     }
     let hash = sha256_hex(presented);
     let now = now_ms();
-    if let Some(identity) = db.key_cache().get(&hash, now) {
+    if let Some(identity) = keys.get(&hash, now) {
         return Ok(Some(identity));
     }
-    let generation = db.key_cache().generation();
+    let generation = keys.generation();
     type Row = (String, String, String, String, Option<i64>, Option<i64>);
     let row: Option<Row> = sqlx::query_as(
         "SELECT id, name, tenant_id, scopes, last_used_at, expires_at FROM api_keys \
@@ -334,15 +243,14 @@ pub async fn identify(db: &Db, presented: &str) -> Result<Option<KeyIdentity>> {
                 scopes: scopes_from_text(&scopes),
                 last_used_at,
             };
-            db.key_cache()
-                .put(generation, hash, identity.clone(), expires_at);
+            keys.put(generation, hash, identity.clone(), expires_at);
             identity
         },
     ))
 }
 
 /// Notes when and from where a key was used (see [`KeyIdentity::use_note_due`]).
-pub async fn note_use(db: &Db, key_id: &str, ip: Option<&str>) -> Result<()> {
+pub async fn note_use(db: &Db, keys: &KeyCache, key_id: &str, ip: Option<&str>) -> Result<()> {
     let mut conn = db.background().await?;
     let now = now_ms();
     sqlx::query("UPDATE api_keys SET last_used_at = $1, last_used_ip = $2 WHERE id = $3")
@@ -351,7 +259,7 @@ pub async fn note_use(db: &Db, key_id: &str, ip: Option<&str>) -> Result<()> {
         .bind(key_id)
         .execute(&mut *conn)
         .await?;
-    db.key_cache().noted(key_id, now);
+    keys.noted(key_id, now);
     Ok(())
 }
 
@@ -410,7 +318,13 @@ pub async fn find(db: &Db, tenant_id: &str, key_id: &str) -> Result<Option<ApiKe
 }
 
 /// Revokes a key of this tenant; a key of another tenant is "not found".
-pub async fn revoke(db: &Db, tenant_id: &str, key_id: &str, actor: Option<&str>) -> Result<()> {
+pub async fn revoke(
+    db: &Db,
+    keys: &KeyCache,
+    tenant_id: &str,
+    key_id: &str,
+    actor: Option<&str>,
+) -> Result<()> {
     let done = sqlx::query(
         "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND tenant_id = $3 AND revoked_at IS NULL",
     )
@@ -422,7 +336,7 @@ pub async fn revoke(db: &Db, tenant_id: &str, key_id: &str, actor: Option<&str>)
     if done.rows_affected() == 0 {
         return Err(DomainError::NotFound("api key"));
     }
-    db.key_cache().clear();
+    keys.clear();
     if let Some(key) = find(db, tenant_id, key_id).await? {
         record(db, tenant_id, actor, &key, "Revoked API key").await?;
     }
@@ -432,34 +346,6 @@ pub async fn revoke(db: &Db, tenant_id: &str, key_id: &str, actor: Option<&str>)
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn identity(tenant: &str, scopes: &[Scope]) -> KeyIdentity {
-        KeyIdentity {
-            key_id: "key_1".into(),
-            name: "test".into(),
-            tenant_id: tenant.into(),
-            scopes: scopes.to_vec(),
-            last_used_at: None,
-        }
-    }
-
-    #[test]
-    fn tenant_is_checked_before_scope() {
-        let key = identity("acme", &[Scope::PassesRead]);
-        assert_eq!(key.authorize("acme", Scope::PassesRead), Ok(()));
-        assert_eq!(
-            key.authorize("acme", Scope::PassesWrite),
-            Err(Denied::MissingScope)
-        );
-        assert_eq!(
-            key.authorize("other", Scope::PassesRead),
-            Err(Denied::OtherTenant)
-        );
-        assert_eq!(
-            key.authorize("other", Scope::PassesWrite),
-            Err(Denied::OtherTenant)
-        );
-    }
 
     #[test]
     fn scopes_round_trip_through_text() {

@@ -1,5 +1,5 @@
-//! The handle every caller holds: the database, the key that seals secrets, and the
-//! shared clients for outside services.
+//! The handle every caller holds: the database, the key that seals secrets, the
+//! shared clients for outside services, and this process's caches.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +10,9 @@ use crate::actito::client::ActitoClient;
 use crate::crypto::MasterKey;
 use crate::db::Db;
 use crate::ingest::Ingestor;
+use crate::key_cache::KeyCache;
 use crate::outbound::{Outbound, PrivateHosts};
+use crate::vault::Vault;
 use crate::wallet::apns::ApnsClient;
 use crate::wallet::google::GoogleClient;
 
@@ -34,6 +36,9 @@ pub struct Core {
     pub apns: Arc<ApnsClient>,
     /// Google Wallet (base URLs configurable for tests).
     pub google: Arc<GoogleClient>,
+    /// Recently read API keys (see [`crate::key_cache`]), shared by every clone so a
+    /// revocation through one clears it for all.
+    pub key_cache: Arc<KeyCache>,
 }
 
 impl std::fmt::Debug for Core {
@@ -70,6 +75,15 @@ impl Core {
             outbound,
             http,
             jobs_ready: Arc::new(Notify::new()),
+            key_cache: Arc::default(),
+        }
+    }
+
+    /// The database and the master key, for the stores of sealed secrets.
+    pub fn vault(&self) -> Vault<'_> {
+        Vault {
+            db: &self.db,
+            master_key: &self.master_key,
         }
     }
 

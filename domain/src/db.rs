@@ -14,7 +14,6 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Executor};
 use tokio::sync::broadcast;
 
-use crate::key_cache::KeyCache;
 use crate::live::{Live, LiveEvent};
 use crate::turns::{Turn, Turns};
 
@@ -57,8 +56,6 @@ pub struct Db {
     turns: Arc<Turns>,
     /// The live feed (see [`crate::live`]): in-process on SQLite, NOTIFY on PostgreSQL.
     live: Live,
-    /// Recently read API keys (see [`crate::key_cache`]).
-    keys: Arc<KeyCache>,
 }
 
 /// A writer connection for background work, holding its place at the gate.
@@ -117,7 +114,6 @@ impl Db {
                     read: pool,
                     backend: Backend::Postgres,
                     turns: Arc::default(),
-                    keys: Arc::default(),
                 })
             }
             None => Err(ConnectError::UnsupportedUrl(url.to_string())),
@@ -163,12 +159,7 @@ impl Db {
             backend: Backend::Sqlite,
             turns: Arc::default(),
             live: Live::local(),
-            keys: Arc::default(),
         })
-    }
-
-    pub(crate) fn key_cache(&self) -> &KeyCache {
-        &self.keys
     }
 
     pub fn backend(&self) -> Backend {

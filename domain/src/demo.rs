@@ -127,7 +127,7 @@ async fn seed_wallet(core: &Core) -> Result<()> {
         .expect("the demo design is valid");
         pass_types::put(&core.db, TENANT, id, design).await?;
     }
-    if credentials::apple(core, TENANT).await?.is_none() {
+    if credentials::apple(core.vault(), TENANT).await?.is_none() {
         let test = certs::generate(DEMO_PASS_TYPE_ID);
         let input = credentials::AppleCredentialsInput {
             certificate_pem: Some(test.certificate_pem),
@@ -140,7 +140,7 @@ async fn seed_wallet(core: &Core) -> Result<()> {
             }),
             ..Default::default()
         };
-        credentials::put_apple(core, TENANT, input).await?;
+        credentials::put_apple(core.vault(), TENANT, input).await?;
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
-use crate::api_keys::KeyIdentity;
+use crate::key_identity::KeyIdentity;
 
 /// How long another replica may still accept a key revoked elsewhere.
 pub const TTL: Duration = Duration::from_secs(1);

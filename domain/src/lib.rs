@@ -22,6 +22,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod journeys;
 pub mod key_cache;
+pub mod key_identity;
 pub mod live;
 pub mod outbound;
 pub mod passes;
@@ -40,6 +41,7 @@ pub mod testing;
 pub mod throttle;
 mod turns;
 pub mod users;
+pub mod vault;
 pub mod wallet;
 pub mod worker;
 

@@ -444,6 +444,24 @@ impl OutboundRequest {
     }
 }
 
+/// A URL path segment, percent-encoded (a tenant's ids go into API paths).
+pub fn path_segment(segment: &str) -> String {
+    url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
+}
+
+/// `Retry-After` in seconds, as milliseconds (at most an hour); HTTP dates are rare
+/// from APIs and read as absent. Shared by every client that honours the header.
+pub fn retry_after_ms(headers: &reqwest::header::HeaderMap) -> Option<i64> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .map(|s| s.clamp(0, 3_600) * 1_000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 use domain::actito::settings::{self as actito, ActitoSettingsInput};
 use domain::api_keys::{self, Scope};
 use domain::history::{self, Area, MASK};
+use domain::key_cache::KeyCache;
 use domain::sfmc::settings::{self as sfmc, SfmcSettingsInput, SigningKeyInput};
 use domain::testing::TestDb;
 use domain::throttle::{self, Admission, Subjects};
@@ -14,6 +15,7 @@ use domain::{tenants, DomainError};
 async fn a_rotated_key_works_until_its_grace_period_ends() {
     for t in TestDb::all().await {
         let db = &t.db;
+        let keys = KeyCache::default();
         tenants::create(db, "acme", "Acme").await.unwrap();
         let (old, old_key) = api_keys::create(
             db,
@@ -24,15 +26,21 @@ async fn a_rotated_key_works_until_its_grace_period_ends() {
         )
         .await
         .unwrap();
-        let (new, new_key) = api_keys::rotate(db, "acme", &old.id, 60_000, Some("a@x.io"))
+        let (new, new_key) = api_keys::rotate(db, &keys, "acme", &old.id, 60_000, Some("a@x.io"))
             .await
             .unwrap();
         assert_eq!((new.name.as_str(), &new.scopes), ("actito", &old.scopes));
         assert!(
-            api_keys::identify(db, &old_key).await.unwrap().is_some(),
+            api_keys::identify(db, &keys, &old_key)
+                .await
+                .unwrap()
+                .is_some(),
             "old key in its grace period"
         );
-        assert!(api_keys::identify(db, &new_key).await.unwrap().is_some());
+        assert!(api_keys::identify(db, &keys, &new_key)
+            .await
+            .unwrap()
+            .is_some());
 
         // End the grace period now, as another replica would see it: only the new key
         // works once this process's cached identity has lapsed.
@@ -42,22 +50,31 @@ async fn a_rotated_key_works_until_its_grace_period_ends() {
             .await
             .unwrap();
         tokio::time::sleep(domain::key_cache::TTL).await;
-        assert!(api_keys::identify(db, &old_key).await.unwrap().is_none());
+        assert!(api_keys::identify(db, &keys, &old_key)
+            .await
+            .unwrap()
+            .is_none());
         assert!(
-            api_keys::rotate(db, "acme", &old.id, 0, None)
+            api_keys::rotate(db, &keys, "acme", &old.id, 0, None)
                 .await
                 .is_err(),
             "an expired key cannot be rotated"
         );
 
         // Without a grace period the old key stops at once.
-        let (_, newest_key) = api_keys::rotate(db, "acme", &new.id, 0, None)
+        let (_, newest_key) = api_keys::rotate(db, &keys, "acme", &new.id, 0, None)
             .await
             .unwrap();
-        assert!(api_keys::identify(db, &new_key).await.unwrap().is_none());
-        assert!(api_keys::identify(db, &newest_key).await.unwrap().is_some());
+        assert!(api_keys::identify(db, &keys, &new_key)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(api_keys::identify(db, &keys, &newest_key)
+            .await
+            .unwrap()
+            .is_some());
         assert!(
-            api_keys::rotate(db, "acme", &new.id, api_keys::MAX_GRACE_MS + 1, None)
+            api_keys::rotate(db, &keys, "acme", &new.id, api_keys::MAX_GRACE_MS + 1, None)
                 .await
                 .is_err()
         );
@@ -81,16 +98,17 @@ async fn a_rotated_key_works_until_its_grace_period_ends() {
 async fn key_use_is_noted_with_time_and_address() {
     for t in TestDb::all().await {
         let db = &t.db;
+        let keys = KeyCache::default();
         tenants::create(db, "acme", "Acme").await.unwrap();
         let (info, key) = api_keys::create(db, "acme", "k", &[Scope::PassesRead], None)
             .await
             .unwrap();
-        let who = api_keys::identify(db, &key).await.unwrap().unwrap();
+        let who = api_keys::identify(db, &keys, &key).await.unwrap().unwrap();
         assert!(who.use_note_due(domain::clock::now_ms()));
-        api_keys::note_use(db, &info.id, Some("203.0.113.7"))
+        api_keys::note_use(db, &keys, &info.id, Some("203.0.113.7"))
             .await
             .unwrap();
-        let who = api_keys::identify(db, &key).await.unwrap().unwrap();
+        let who = api_keys::identify(db, &keys, &key).await.unwrap().unwrap();
         assert!(
             !who.use_note_due(domain::clock::now_ms()),
             "noted at most once a minute"
@@ -116,7 +134,8 @@ async fn integration_changes_are_recorded_without_secrets() {
         let core = t.core();
         tenants::create(&core.db, "acme", "Acme").await.unwrap();
         actito::put(
-            &core,
+            core.vault(),
+            core.outbound.private_hosts(),
             "acme",
             actito_input("acme", Some("first-secret-key")),
             "admin@acme.io",
@@ -124,7 +143,8 @@ async fn integration_changes_are_recorded_without_secrets() {
         .await
         .unwrap();
         actito::put(
-            &core,
+            core.vault(),
+            core.outbound.private_hosts(),
             "acme",
             actito_input("acme-eu", None),
             "admin@acme.io",
@@ -132,7 +152,8 @@ async fn integration_changes_are_recorded_without_secrets() {
         .await
         .unwrap();
         actito::put(
-            &core,
+            core.vault(),
+            core.outbound.private_hosts(),
             "acme",
             actito_input("acme-eu", None),
             "admin@acme.io",
@@ -140,7 +161,8 @@ async fn integration_changes_are_recorded_without_secrets() {
         .await
         .unwrap();
         actito::put(
-            &core,
+            core.vault(),
+            core.outbound.private_hosts(),
             "acme",
             actito_input("acme-eu", Some("second-secret-key")),
             "ops@acme.io",
@@ -187,7 +209,7 @@ async fn integration_changes_are_recorded_without_secrets() {
             when_no_pass: None,
         };
         sfmc::put(
-            &core,
+            core.vault(),
             "acme",
             keys(vec![key("one", Some("salt-one-of-16-bytes"))]),
             "a",
@@ -195,7 +217,7 @@ async fn integration_changes_are_recorded_without_secrets() {
         .await
         .unwrap();
         sfmc::put(
-            &core,
+            core.vault(),
             "acme",
             keys(vec![
                 key("one", None),
@@ -205,7 +227,7 @@ async fn integration_changes_are_recorded_without_secrets() {
         )
         .await
         .unwrap();
-        sfmc::put(&core, "acme", keys(vec![key("two", None)]), "a")
+        sfmc::put(core.vault(), "acme", keys(vec![key("two", None)]), "a")
             .await
             .unwrap();
         let entries = history::list(&core.db, "acme", Some(Area::Sfmc), 10)

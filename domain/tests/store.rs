@@ -2,6 +2,7 @@
 //! `TEST_DATABASE_URL` is set (`make test` sets it).
 
 use domain::api_keys::{self, Denied, Scope};
+use domain::key_cache::KeyCache;
 use domain::passes::{self, Cause, Identifiers, NewPass, PassFilter};
 use domain::testing::TestDb;
 use domain::users::{self, Role};
@@ -267,6 +268,7 @@ async fn search_pages_with_a_cursor_and_the_console_pages_by_number() {
 async fn api_keys_are_hashed_scoped_and_revocable() {
     for t in TestDb::all().await {
         let db = &t.db;
+        let keys = KeyCache::default();
         tenants::create(db, "acme", "Acme").await.unwrap();
         let (info, key) =
             api_keys::create(db, "acme", "listener", &[Scope::ActitoListenerWrite], None)
@@ -282,7 +284,7 @@ async fn api_keys_are_hashed_scoped_and_revocable() {
             "only a hash is stored"
         );
 
-        let who = api_keys::identify(db, &key)
+        let who = api_keys::identify(db, &keys, &key)
             .await
             .unwrap()
             .expect("key is known");
@@ -295,14 +297,18 @@ async fn api_keys_are_hashed_scoped_and_revocable() {
             who.authorize("other", Scope::ActitoListenerWrite),
             Err(Denied::OtherTenant)
         );
-        assert!(api_keys::identify(db, "phk_unknown")
+        assert!(api_keys::identify(db, &keys, "phk_unknown")
             .await
             .unwrap()
             .is_none());
 
-        assert!(api_keys::revoke(db, "other", &info.id, None).await.is_err());
-        api_keys::revoke(db, "acme", &info.id, None).await.unwrap();
-        assert!(api_keys::identify(db, &key).await.unwrap().is_none());
+        assert!(api_keys::revoke(db, &keys, "other", &info.id, None)
+            .await
+            .is_err());
+        api_keys::revoke(db, &keys, "acme", &info.id, None)
+            .await
+            .unwrap();
+        assert!(api_keys::identify(db, &keys, &key).await.unwrap().is_none());
         assert!(api_keys::list(db, "acme").await.unwrap()[0]
             .revoked_at
             .is_some());

@@ -44,9 +44,16 @@ async fn configure(
         data_mapping: data_mapping.as_object().cloned(),
         callback_hosts: Some(callback_hosts),
     };
-    settings::put(&s.core(), "acme", input, "test")
-        .await
-        .unwrap();
+    let core = s.core();
+    settings::put(
+        core.vault(),
+        core.outbound.private_hosts(),
+        "acme",
+        input,
+        "test",
+    )
+    .await
+    .unwrap();
 }
 
 async fn pass(s: &TestServer, email: &str, custom_id: &str) -> String {
@@ -878,9 +885,15 @@ async fn configure_as_earlier(s: &TestServer, actito: &FakeActito, data_mapping:
         data_mapping: data_mapping.as_object().cloned(),
         callback_hosts: Some(vec!["127.0.0.1".into()]),
     };
-    settings::put(&earlier, "acme", input, "test")
-        .await
-        .unwrap();
+    settings::put(
+        earlier.vault(),
+        earlier.outbound.private_hosts(),
+        "acme",
+        input,
+        "test",
+    )
+    .await
+    .unwrap();
 }
 
 /// Issue 17's reproduction: a tenant lists `127.0.0.1` as a callback host and a custom
@@ -987,7 +1000,16 @@ async fn the_actito_api_on_loopback_is_refused_without_the_operator() {
             data_mapping: None,
             callback_hosts: Some(vec!["127.0.0.1".into()]),
         };
-        match settings::put(&s.core(), "acme", input, "test").await {
+        let core = s.core();
+        match settings::put(
+            core.vault(),
+            core.outbound.private_hosts(),
+            "acme",
+            input,
+            "test",
+        )
+        .await
+        {
             Err(DomainError::Invalid(errors)) => {
                 let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
                 assert_eq!(fields, ["apiBaseUrl", "callbackHosts"], "{errors:?}");

@@ -30,9 +30,16 @@ async fn setup(s: &TestServer, actito: &FakeActito) -> (String, String) {
         data_mapping: None,
         callback_hosts: Some(vec!["127.0.0.1".into()]),
     };
-    actito_settings::put(&s.core(), "acme", input, "test")
-        .await
-        .unwrap();
+    let core = s.core();
+    actito_settings::put(
+        core.vault(),
+        core.outbound.private_hosts(),
+        "acme",
+        input,
+        "test",
+    )
+    .await
+    .unwrap();
     let keys = SfmcSettingsInput {
         signing_keys: vec![SigningKeyInput {
             id: "k".into(),
@@ -41,7 +48,7 @@ async fn setup(s: &TestServer, actito: &FakeActito) -> (String, String) {
         customer_key: None,
         when_no_pass: None,
     };
-    sfmc_settings::put(&s.core(), "acme", keys, "test")
+    sfmc_settings::put(core.vault(), "acme", keys, "test")
         .await
         .unwrap();
     let mut identifiers = Identifiers::new();

@@ -46,9 +46,16 @@ async fn tenant(s: &TestServer, peer: &FlakyPeer) -> Tenant {
         data_mapping: None,
         callback_hosts: Some(vec!["127.0.0.1".into()]),
     };
-    settings::put(&s.core(), "acme", input, "test")
-        .await
-        .unwrap();
+    let core = s.core();
+    settings::put(
+        core.vault(),
+        core.outbound.private_hosts(),
+        "acme",
+        input,
+        "test",
+    )
+    .await
+    .unwrap();
     let mut identifiers = Identifiers::new();
     identifiers.insert("email".into(), "ann@example.com".into());
     let new = NewPass {

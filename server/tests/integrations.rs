@@ -76,7 +76,7 @@ async fn actito_settings_are_stored_sealed_and_shown_masked() {
             .await
             .unwrap();
         assert_eq!(put.status(), 200);
-        let settings = domain::actito::settings::get(&s.core(), "acme")
+        let settings = domain::actito::settings::get(s.core().vault(), "acme")
             .await
             .unwrap()
             .unwrap();
@@ -148,7 +148,7 @@ async fn sfmc_keys_are_sealed_and_masked() {
         assert!(
             !view.to_string().contains("raw-signing-salt") && !view.to_string().contains("6b6579")
         );
-        let keys = domain::sfmc::settings::signing_keys(&s.core(), "acme")
+        let keys = domain::sfmc::settings::signing_keys(s.core().vault(), "acme")
             .await
             .unwrap();
         assert_eq!(keys[0].secret, b"key-of-16-bytes!");
@@ -174,7 +174,7 @@ async fn sfmc_keys_are_sealed_and_masked() {
             .await
             .unwrap();
         assert_eq!(put.status(), 200);
-        let keys = domain::sfmc::settings::signing_keys(&s.core(), "acme")
+        let keys = domain::sfmc::settings::signing_keys(s.core().vault(), "acme")
             .await
             .unwrap();
         assert_eq!(keys.len(), 1);
@@ -262,7 +262,7 @@ async fn the_stored_actito_key_goes_only_to_its_own_host() {
                 .contains("API host changed"),
             "{body}"
         );
-        let stored = domain::actito::settings::get(&s.core(), "acme")
+        let stored = domain::actito::settings::get(s.core().vault(), "acme")
             .await
             .unwrap()
             .unwrap();

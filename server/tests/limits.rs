@@ -49,7 +49,7 @@ async fn configure_sfmc(s: &TestServer, tenant: &str) {
         customer_key: None,
         when_no_pass: None,
     };
-    settings::put(&s.core(), tenant, input, "test")
+    settings::put(s.core().vault(), tenant, input, "test")
         .await
         .unwrap();
 }

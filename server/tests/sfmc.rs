@@ -26,11 +26,11 @@ async fn setup(s: &TestServer) -> (String, String, String) {
         customer_key: Some("passhook-activity".into()),
         when_no_pass: None,
     };
-    settings::put(&s.core(), "acme", keys("current", SALT_HEX), "test")
+    settings::put(s.core().vault(), "acme", keys("current", SALT_HEX), "test")
         .await
         .unwrap();
     settings::put(
-        &s.core(),
+        s.core().vault(),
         "other",
         keys("theirs", "other-tenant-secret"),
         "test",
@@ -299,14 +299,14 @@ async fn rotated_keys_verify_side_by_side() {
             customer_key: None,
             when_no_pass: None,
         };
-        settings::put(&s.core(), "acme", input, "test")
+        settings::put(s.core().vault(), "acme", input, "test")
             .await
             .unwrap();
         for secret in [SALT, b"next-signing-secret".as_slice()] {
             let response = execute(&s, &sign(&claims(json!([{"passId": a}])), secret)).await;
             assert_eq!(response.status(), 200);
         }
-        let view = settings::view(&s.core(), "acme").await.unwrap();
+        let view = settings::view(&s.db.db, "acme").await.unwrap();
         assert!(view
             .signing_keys
             .iter()
@@ -471,7 +471,7 @@ async fn short_signing_keys_are_refused() {
                 .contains("at least 16 bytes"),
             "{saved}"
         );
-        assert!(settings::signing_keys(&s.core(), "acme")
+        assert!(settings::signing_keys(s.core().vault(), "acme")
             .await
             .unwrap()
             .is_empty());
@@ -508,7 +508,7 @@ async fn short_keys_already_stored_verify_nothing() {
             .unwrap();
         }
         assert_eq!(
-            settings::signing_keys(&s.core(), "acme")
+            settings::signing_keys(s.core().vault(), "acme")
                 .await
                 .unwrap()
                 .len(),
@@ -768,7 +768,7 @@ async fn a_tenant_chooses_how_contacts_without_a_pass_are_answered() {
         let answer = execute(&s, &sign(&claims(nobody.clone()), SALT)).await;
         assert_eq!(problem(answer, 404).await["code"], "NO_MATCHING_PASS");
 
-        let view = settings::view(&s.core(), "acme").await.unwrap();
+        let view = settings::view(&s.db.db, "acme").await.unwrap();
         assert_eq!(view.when_no_pass, settings::WhenNoPass::Leave);
         let input = SfmcSettingsInput {
             signing_keys: vec![SigningKeyInput {
@@ -778,7 +778,7 @@ async fn a_tenant_chooses_how_contacts_without_a_pass_are_answered() {
             customer_key: view.customer_key,
             when_no_pass: Some(settings::WhenNoPass::Continue),
         };
-        settings::put(&s.core(), "acme", input, "test")
+        settings::put(s.core().vault(), "acme", input, "test")
             .await
             .unwrap();
         let answer = execute(&s, &sign(&claims(nobody), SALT)).await;

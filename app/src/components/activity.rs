@@ -4,8 +4,8 @@ use leptos::either::Either;
 use leptos::prelude::*;
 
 use crate::components::cells::{ShortId, When};
+use crate::components::time::exact_time;
 use crate::model::{ChangeRow, DeliveryRow, Range};
-use crate::pages::passes::exact_time;
 
 /// A select of a GET filter form; the empty choice means "any".
 #[component]

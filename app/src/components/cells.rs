@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 
 use crate::components::forms::copier;
-use crate::pages::passes::day_and_time;
+use crate::components::time::day_and_time;
 
 /// `pass_01m94fvtx219vb47wnh50kmvc7` → `pass_…h50kmvc7`: the prefix says what it is,
 /// the end tells ids of the same second apart (the start of a ULID is its time).

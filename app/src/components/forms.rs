@@ -215,7 +215,7 @@ pub fn HistoryList(rows: Vec<HistoryRow>) -> impl IntoView {
                             <li>
                                 <div class="history-head">
                                     <strong>{row.summary}</strong>
-                                    <span class="muted">{format!("{} · {}", crate::pages::passes::short_time(&row.at), row.actor)}</span>
+                                    <span class="muted">{format!("{} · {}", crate::components::time::short_time(&row.at), row.actor)}</span>
                                 </div>
                                 <ul class="changes">
                                     {row.changes.into_iter().map(|(field, before, after)| view! {

@@ -5,3 +5,4 @@ pub mod feedback;
 pub mod forms;
 pub mod layout;
 pub mod live;
+pub mod time;

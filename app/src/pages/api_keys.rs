@@ -9,8 +9,8 @@ use crate::components::feedback::{EmptyState, ErrorNote, PageHeader, TableSkelet
 use crate::components::forms::{
     server_message, take_outcome, toast, CopyField, FieldNote, FormNote, HistoryList,
 };
+use crate::components::time::short_time;
 use crate::model::{ApiKeyRow, FieldProblem, KeyStatus, KeysPage, NewKey, ScopeChoice};
-use crate::pages::passes::short_time;
 use crate::server::{key_page, CreateKey, RevokeKey, RotateKey};
 
 #[component]

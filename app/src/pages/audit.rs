@@ -12,11 +12,11 @@ use crate::components::cells::When;
 use crate::components::feedback::{EmptyState, ErrorNote, PageHeader, TableSkeleton};
 use crate::components::forms::{server_message, take_outcome, toast, FieldNote};
 use crate::components::live::{use_live_refresh, LiveBadge};
+use crate::components::time::exact_time;
 use crate::model::{
     EventList, EventQuery, EventRow, EventView, FieldProblem, Role, TestEventInput,
     TestEventResult, CAUSE_CODES, EVENT_KINDS,
 };
-use crate::pages::passes::exact_time;
 use crate::server::{get_event, get_session_info, list_events, ReplayEvent, SendTestEvent};
 
 /// The filters in the URL.

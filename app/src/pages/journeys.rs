@@ -11,8 +11,9 @@ use crate::components::activity::RangeSelect;
 use crate::components::chart::StackChart;
 use crate::components::feedback::{EmptyState, ErrorNote, PageHeader, TableSkeleton};
 use crate::components::live::{use_live_refresh, LiveBadge};
+use crate::components::time::short_time;
 use crate::model::{ContactView, JourneyDetail, JourneyRow, JourneyVersionRow, Range};
-use crate::pages::passes::{short_time, urlencode};
+use crate::pages::passes::urlencode;
 use crate::server::{get_journey, list_journeys};
 
 fn range() -> Memo<Range> {

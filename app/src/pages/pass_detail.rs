@@ -10,8 +10,8 @@ use leptos_router::hooks::use_params_map;
 use crate::components::activity::{ChangeList, DeliveryTable};
 use crate::components::feedback::{EmptyState, ErrorNote, TableSkeleton};
 use crate::components::live::use_live_refresh;
+use crate::components::time::short_time;
 use crate::model::{PassDetail, VersionRow};
-use crate::pages::passes::short_time;
 use crate::server::get_pass;
 
 #[component]

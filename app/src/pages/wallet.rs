@@ -7,10 +7,10 @@ use leptos_meta::Title;
 
 use crate::components::feedback::{EmptyState, ErrorNote, PageHeader, TableSkeleton};
 use crate::components::forms::{take_outcome, toast, FieldNote, FormNote, HistoryList};
+use crate::components::time::short_time;
 use crate::model::{
     problem_for, CredentialRow, FieldProblem, FieldRow, PassTypeForm, WalletView, FIELD_SECTIONS,
 };
-use crate::pages::passes::short_time;
 use crate::server::{wallet_page, SaveAppleCredentials, SaveGoogleCredentials, SavePassType};
 
 #[component]

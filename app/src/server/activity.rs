@@ -598,7 +598,7 @@ mod test_event {
             .json(&body);
         let sent = send(request).await;
         // The key served this one request only.
-        let _ = api_keys::revoke(&core.db, tenant, &key.id, Some(&actor)).await;
+        let _ = api_keys::revoke(&core.db, &core.key_cache, tenant, &key.id, Some(&actor)).await;
         let (status, body) = sent?;
         let event_id = serde_json::from_str::<Value>(&body)
             .ok()
@@ -618,7 +618,7 @@ mod test_event {
         data: Map<String, Value>,
         message: &str,
     ) -> Option<Result<TestEventResult, String>> {
-        let keys = domain::sfmc::settings::signing_keys(core, tenant)
+        let keys = domain::sfmc::settings::signing_keys(core.vault(), tenant)
             .await
             .ok()?;
         let key = keys.last()?;

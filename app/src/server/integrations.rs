@@ -84,7 +84,7 @@ pub async fn actito_page() -> Result<ActitoView, ServerFnError> {
     let caller = ssr::require(domain::users::Role::Admin).await?;
     let core = ssr::core()?;
     let tenant = &caller.tenant.tenant_id;
-    let view = domain::actito::settings::view(&core, tenant)
+    let view = domain::actito::settings::view(core.vault(), tenant)
         .await
         .map_err(internal)?;
     let base = format!(
@@ -115,7 +115,8 @@ pub async fn save_actito(form: ActitoInput) -> Result<Saved<ActitoForm>, ServerF
     let caller = ssr::require(domain::users::Role::Admin).await?;
     let core = ssr::core()?;
     let saved = domain::actito::settings::put(
-        &core,
+        core.vault(),
+        core.outbound.private_hosts(),
         &caller.tenant.tenant_id,
         support::input(form),
         &caller.user.email,
@@ -135,7 +136,8 @@ pub async fn test_actito(form: ActitoInput) -> Result<Saved<ConnectionTest>, Ser
     let caller = ssr::require(domain::users::Role::Admin).await?;
     let core = ssr::core()?;
     let outcome = actito::test_connection(
-        &core,
+        core.vault(),
+        &core.actito,
         &caller.tenant.tenant_id,
         ConnectionTestInput {
             api_base_url: form.api_base_url,
@@ -158,7 +160,7 @@ pub async fn sfmc_page() -> Result<SfmcView, ServerFnError> {
     let caller = ssr::require(domain::users::Role::Admin).await?;
     let core = ssr::core()?;
     let tenant = &caller.tenant.tenant_id;
-    let view = domain::sfmc::settings::view(&core, tenant)
+    let view = domain::sfmc::settings::view(&core.db, tenant)
         .await
         .map_err(internal)?;
     let latest = view
@@ -204,7 +206,7 @@ async fn change_sfmc(
     let caller = ssr::require(domain::users::Role::Admin).await?;
     let core = ssr::core()?;
     let tenant = &caller.tenant.tenant_id;
-    let view = sfmc::view(&core, tenant).await.map_err(internal)?;
+    let view = sfmc::view(&core.db, tenant).await.map_err(internal)?;
     let keys: Vec<SigningKeyInput> = view
         .signing_keys
         .into_iter()
@@ -219,7 +221,7 @@ async fn change_sfmc(
         when_no_pass: None,
     };
     change(&mut input);
-    let saved = sfmc::put(&core, tenant, input, &caller.user.email)
+    let saved = sfmc::put(core.vault(), tenant, input, &caller.user.email)
         .await
         .map(|_| ());
     Ok(match ssr::saved(saved)? {
@@ -281,7 +283,7 @@ pub async fn test_execute(call: TestCall) -> Result<Saved<TestCallResult>, Serve
     let caller = ssr::require(domain::users::Role::Admin).await?;
     let core = ssr::core()?;
     let tenant = caller.tenant.tenant_id.clone();
-    let keys = domain::sfmc::settings::signing_keys(&core, &tenant)
+    let keys = domain::sfmc::settings::signing_keys(core.vault(), &tenant)
         .await
         .map_err(internal)?;
     let Some(key) = keys.iter().find(|k| k.id == call.key_id) else {
@@ -381,7 +383,7 @@ async fn actito_settings(
     core: &domain::Core,
     tenant: &str,
 ) -> Result<Result<domain::actito::settings::ActitoSettings, String>, ServerFnError> {
-    Ok(domain::actito::settings::get(core, tenant)
+    Ok(domain::actito::settings::get(core.vault(), tenant)
         .await
         .map_err(crate::ssr::internal)?
         .ok_or_else(|| {
@@ -544,9 +546,15 @@ pub async fn create_subscription(
         }
         Err(e) => {
             // Nothing points at the key: take it back.
-            api_keys::revoke(&core.db, &tenant, &key.id, Some(&caller.user.email))
-                .await
-                .map_err(internal)?;
+            api_keys::revoke(
+                &core.db,
+                &core.key_cache,
+                &tenant,
+                &key.id,
+                Some(&caller.user.email),
+            )
+            .await
+            .map_err(internal)?;
             invalid("", e.to_string())
         }
     }

@@ -81,6 +81,7 @@ pub async fn rotate_key(id: String, grace_hours: i64) -> Result<Saved<NewKey>, S
     let core = ssr::core()?;
     let rotated = domain::api_keys::rotate(
         &core.db,
+        &core.key_cache,
         &caller.tenant.tenant_id,
         &id,
         grace_hours.saturating_mul(3_600_000),
@@ -102,6 +103,7 @@ pub async fn revoke_key(id: String) -> Result<(), ServerFnError> {
     ssr::saved(
         domain::api_keys::revoke(
             &core.db,
+            &core.key_cache,
             &caller.tenant.tenant_id,
             &id,
             Some(&caller.user.email),

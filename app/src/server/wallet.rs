@@ -135,7 +135,7 @@ pub async fn wallet_page() -> Result<WalletView, ServerFnError> {
             .unwrap_or_default();
         pass_types.push(convert::form(t, sample));
     }
-    let credentials = domain::wallet::credentials::summaries(&core, tenant)
+    let credentials = domain::wallet::credentials::summaries(&core.db, tenant)
         .await
         .map_err(internal)?
         .into_iter()
@@ -245,7 +245,8 @@ pub async fn save_apple_credentials(
         wwdr_pem,
         ..Default::default()
     };
-    let saved = ssr::saved(credentials::put_apple(&core, &caller.tenant.tenant_id, input).await)?;
+    let saved =
+        ssr::saved(credentials::put_apple(core.vault(), &caller.tenant.tenant_id, input).await)?;
     note_upload(&caller, &core, saved, "apple", "Uploaded Apple credentials").await
 }
 
@@ -264,7 +265,8 @@ pub async fn save_google_credentials(service_account: String) -> Result<Saved<()
     let input = GoogleCredentialsInput {
         service_account: account,
     };
-    let saved = ssr::saved(credentials::put_google(&core, &caller.tenant.tenant_id, input).await)?;
+    let saved =
+        ssr::saved(credentials::put_google(core.vault(), &caller.tenant.tenant_id, input).await)?;
     note_upload(
         &caller,
         &core,

@@ -14,7 +14,7 @@ use crate::db::Db;
 use crate::deliveries::{self, Attempt, Channel, DeliveryStatus, NewDelivery};
 use crate::error::Result;
 use crate::jobs::{self, Job, Outcome};
-use crate::outbound::{Outbound, OutboundError};
+use crate::outbound::{retry_after_ms, Outbound, OutboundError};
 use crate::tasks::{ActitoCallback, Task};
 use crate::worker::Ran;
 
@@ -103,7 +103,7 @@ pub async fn post(http: &Outbound, url: &str, patterns: &[String]) -> CallbackRe
                 status: Some(r.status().as_u16()),
                 latency_ms,
                 error: format!("HTTP {}", r.status().as_u16()),
-                retry_after_ms: super::client::retry_after_ms(r.headers()),
+                retry_after_ms: retry_after_ms(r.headers()),
             }
         }
         Ok(r) => CallbackResult::Refused {
@@ -199,7 +199,7 @@ pub async fn requeue(
 
 /// The worker's part: one attempt at the callback, recorded as a delivery attempt.
 pub async fn run(core: &Core, job: &Job, task: &ActitoCallback) -> Ran {
-    let hosts = match settings::get(core, &job.tenant_id).await {
+    let hosts = match settings::get(core.vault(), &job.tenant_id).await {
         Ok(settings) => settings
             .map(|s| s.callback_hosts)
             .unwrap_or_else(default_callback_hosts),

@@ -10,10 +10,24 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
-use super::settings::ActitoSettings;
 use crate::crypto::sha256_hex;
 use crate::excerpt;
-use crate::outbound::{Outbound, OutboundError};
+use crate::outbound::{path_segment, retry_after_ms, Outbound, OutboundError, PrivateHosts};
+
+/// A tenant's Actito settings as used: the key in clear, mappings in their order
+/// (stored and read by [`super::settings`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActitoSettings {
+    pub api_base_url: String,
+    pub entity: String,
+    pub api_key: String,
+    pub profile_table_id: String,
+    /// Actito attribute → pass identifier, in the order they are tried.
+    pub identifier_mapping: Vec<(String, String)>,
+    /// Actito attribute → `additionalData` key.
+    pub data_mapping: Vec<(String, String)>,
+    pub callback_hosts: Vec<String>,
+}
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ActitoError {
@@ -76,6 +90,11 @@ impl ActitoClient {
             http,
             tokens: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The operator's allow-list of non-public hosts this client may reach.
+    pub fn private_hosts(&self) -> &PrivateHosts {
+        self.http.private_hosts()
     }
 
     fn cache_key(settings: &ActitoSettings) -> String {
@@ -146,9 +165,9 @@ impl ActitoClient {
         let url = format!(
             "{}/v4/entity/{}/table/{}/profile/{}",
             settings.api_base_url,
-            encode(&settings.entity),
-            encode(&settings.profile_table_id),
-            encode(profile_id)
+            path_segment(&settings.entity),
+            path_segment(&settings.profile_table_id),
+            path_segment(profile_id)
         );
         let mut refreshed = false;
         loop {
@@ -224,18 +243,14 @@ impl ActitoClient {
     }
 
     /// Checks the API key by exchanging it for a token (for the console's test button).
-    /// The caller decides which key may go to which host: see
-    /// [`super::settings::test_connection`].
+    /// The caller decides which key may go to which host: see the settings'
+    /// `test_connection`.
     pub async fn test_connection(&self, settings: &ActitoSettings) -> Result<(), ActitoError> {
         self.forget_token(settings).await;
         self.token_quoting(settings, Quote::StatusOnly)
             .await
             .map(|_| ())
     }
-}
-
-fn encode(segment: &str) -> String {
-    url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
 }
 
 /// `"900s"`, `"900"` or `900`.
@@ -268,18 +283,6 @@ fn transport(err: OutboundError) -> ActitoError {
         },
         retry_after_ms: None,
     }
-}
-
-/// `Retry-After` in seconds (HTTP dates are rare from APIs and read as absent).
-pub fn retry_after_ms(headers: &reqwest::header::HeaderMap) -> Option<i64> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<i64>()
-        .ok()
-        .map(|s| s.clamp(0, 3_600) * 1_000)
 }
 
 /// What an error status means, in fixed words.

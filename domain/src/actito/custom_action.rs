@@ -126,7 +126,7 @@ pub async fn pending(core: &Core, job: &Job) -> Result<Pending> {
 
 /// How the tenant's Actito profile attributes map to pass identifiers.
 pub async fn identifier_mapping(core: &Core, tenant_id: &str) -> Result<Vec<(String, String)>> {
-    Ok(settings::get(core, tenant_id)
+    Ok(settings::get(core.vault(), tenant_id)
         .await?
         .map(|s| s.identifier_mapping)
         .unwrap_or_else(default_identifier_mapping))

@@ -82,7 +82,7 @@ pub async fn accept(core: &Core, request: Request) -> Result<Accepted, Refusal> 
         Ok(parsed) => parsed,
         Err(error) => return Err(Refusal::Envelope { error, body }),
     };
-    match settings::get(core, &tenant_id).await {
+    match settings::get(core.vault(), &tenant_id).await {
         Ok(Some(s)) if !event.table_id.is_empty() && event.table_id != s.profile_table_id => {
             return Err(Refusal::OtherTable {
                 table_id: event.table_id,
@@ -138,7 +138,7 @@ pub async fn accept(core: &Core, request: Request) -> Result<Accepted, Refusal> 
 /// changed, applies the mapped data to every pass the profile's identifiers find.
 pub async fn run(core: &Core, job: &Job, task: &Profile) -> Result<(), Failure> {
     let tenant_id = &job.tenant_id;
-    let settings = settings::get(core, tenant_id)
+    let settings = settings::get(core.vault(), tenant_id)
         .await?
         .ok_or_else(|| Failure::Fatal("Actito is not configured for this tenant".into()))?;
     let attributes = match core.actito.profile(&settings, &task.profile_id).await {

@@ -3,11 +3,17 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::client::ActitoClient;
 use crate::clock::{now_ms, rfc3339};
-use crate::core::Core;
+use crate::db::Db;
 use crate::error::{DomainError, FieldError, Result};
 use crate::history::{self, Area, MASK};
 use crate::outbound::PrivateHosts;
+use crate::vault::Vault;
+
+/// Defined beside the client that calls Actito with it, so that the client does not
+/// import this store (which takes the client to test a connection).
+pub use super::client::ActitoSettings;
 
 pub const DEFAULT_API_BASE_URL: &str = "https://api.actito.com";
 
@@ -44,20 +50,6 @@ pub struct ActitoSettingsView {
     pub data_mapping: Map<String, Value>,
     pub callback_hosts: Vec<String>,
     pub updated_at: String,
-}
-
-/// The settings as used: the key in clear, mappings in their order.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ActitoSettings {
-    pub api_base_url: String,
-    pub entity: String,
-    pub api_key: String,
-    pub profile_table_id: String,
-    /// Actito attribute → pass identifier, in the order they are tried.
-    pub identifier_mapping: Vec<(String, String)>,
-    /// Actito attribute → `additionalData` key.
-    pub data_mapping: Vec<(String, String)>,
-    pub callback_hosts: Vec<String>,
 }
 
 pub fn default_identifier_mapping() -> Vec<(String, String)> {
@@ -125,15 +117,17 @@ fn seal_context(tenant_id: &str) -> String {
     format!("{tenant_id}/actito.apiKey")
 }
 
-/// Validates and stores the settings.
+/// Validates and stores the settings. `allow` is the operator's list of non-public
+/// hosts the API URL and callback hosts may name (the outbound client's).
 pub async fn put(
-    core: &Core,
+    vault: Vault<'_>,
+    allow: &PrivateHosts,
     tenant_id: &str,
     input: ActitoSettingsInput,
     actor: &str,
 ) -> Result<ActitoSettingsView> {
-    let before = match row(core, tenant_id).await? {
-        Some(row) => Some((decrypt(core, tenant_id, &row)?, row)),
+    let before = match row(vault.db, tenant_id).await? {
+        Some(row) => Some((decrypt(vault, tenant_id, &row)?, row)),
         None => None,
     };
     let before_view = before
@@ -144,10 +138,10 @@ pub async fn put(
         key: settings.api_key.clone(),
         host: settings.api_base_url.clone(),
     });
-    let (after, saved) = store(core, tenant_id, input, stored_key).await?;
+    let (after, saved) = store(vault, allow, tenant_id, input, stored_key).await?;
     let key_changed = before.map(|(settings, _)| settings.api_key) != Some(after.api_key);
     record_change(
-        core,
+        vault.db,
         tenant_id,
         actor,
         before_view.as_ref(),
@@ -160,7 +154,7 @@ pub async fn put(
 
 /// Notes what changed in the settings history, the API key only as changed or not.
 async fn record_change(
-    core: &Core,
+    db: &Db,
     tenant_id: &str,
     actor: &str,
     before: Option<&ActitoSettingsView>,
@@ -184,7 +178,7 @@ async fn record_change(
         None => "Connected Actito",
         Some(_) => "Changed Actito settings",
     };
-    history::record(&core.db, tenant_id, Area::Actito, actor, summary, &changes).await
+    history::record(db, tenant_id, Area::Actito, actor, summary, &changes).await
 }
 
 /// The key already stored: sealed, in clear, and the API host it was entered for.
@@ -222,7 +216,8 @@ fn check_base(base: &str, allow: &PrivateHosts, errors: &mut Vec<FieldError>) {
 /// the input has none and the host is unchanged); returns them in clear and as an
 /// admin sees them.
 async fn store(
-    core: &Core,
+    vault: Vault<'_>,
+    allow: &PrivateHosts,
     tenant_id: &str,
     input: ActitoSettingsInput,
     stored_key: Option<StoredKey>,
@@ -234,7 +229,6 @@ async fn store(
             .as_deref()
             .unwrap_or(DEFAULT_API_BASE_URL),
     );
-    let allow = core.outbound.private_hosts();
     check_base(&base, allow, &mut errors);
     if input.entity.trim().is_empty() {
         errors.push(FieldError::new("entity", "is required"));
@@ -273,7 +267,7 @@ async fn store(
         .filter(|k| !k.is_empty())
     {
         Some(key) => (
-            core.master_key.encrypt(key, &seal_context(tenant_id)),
+            vault.master_key.encrypt(key, &seal_context(tenant_id)),
             key.to_string(),
         ),
         None => match stored_key {
@@ -309,7 +303,7 @@ async fn store(
     .bind(Value::Object(to_map(&data_mapping)).to_string())
     .bind(serde_json::to_string(&callback_hosts).expect("strings serialise"))
     .bind(now)
-    .execute(core.db.writer())
+    .execute(vault.db.writer())
     .await?;
     let settings = ActitoSettings {
         api_base_url: base,
@@ -326,13 +320,13 @@ async fn store(
 
 type Row = (String, String, String, String, String, String, String, i64);
 
-async fn row(core: &Core, tenant_id: &str) -> Result<Option<Row>> {
+async fn row(db: &Db, tenant_id: &str) -> Result<Option<Row>> {
     Ok(sqlx::query_as(
         "SELECT api_base_url, entity, api_key, profile_table_id, identifier_mapping, data_mapping, \
          callback_hosts, updated_at FROM actito_settings WHERE tenant_id = $1",
     )
     .bind(tenant_id)
-    .fetch_optional(core.db.reader())
+    .fetch_optional(db.reader())
     .await?)
 }
 
@@ -345,16 +339,16 @@ fn parse_pairs(text: &str) -> Vec<(String, String)> {
 }
 
 /// The settings in clear, for calling Actito; `None` when not configured.
-pub async fn get(core: &Core, tenant_id: &str) -> Result<Option<ActitoSettings>> {
-    let Some(row) = row(core, tenant_id).await? else {
+pub async fn get(vault: Vault<'_>, tenant_id: &str) -> Result<Option<ActitoSettings>> {
+    let Some(row) = row(vault.db, tenant_id).await? else {
         return Ok(None);
     };
-    decrypt(core, tenant_id, &row).map(Some)
+    decrypt(vault, tenant_id, &row).map(Some)
 }
 
-fn decrypt(core: &Core, tenant_id: &str, row: &Row) -> Result<ActitoSettings> {
+fn decrypt(vault: Vault<'_>, tenant_id: &str, row: &Row) -> Result<ActitoSettings> {
     let (base, entity, sealed, table, ids, data, hosts, _) = row;
-    let api_key = core
+    let api_key = vault
         .master_key
         .decrypt(sealed, &seal_context(tenant_id))
         .map_err(|e| DomainError::Internal(e.to_string()))?;
@@ -388,21 +382,23 @@ pub struct ConnectionOutcome {
 /// Exchanges a key for a token at the given host: the typed key, or the stored key
 /// when the host is the one it was stored for (otherwise a field error on `apiKey`,
 /// and no call). The attempt and its outcome are recorded in the settings history,
-/// never the key; Actito's answer is described by its status only.
+/// never the key; Actito's answer is described by its status only. The host is
+/// checked against the allow-list of `actito`, the client that makes the call.
 pub async fn test_connection(
-    core: &Core,
+    vault: Vault<'_>,
+    actito: &ActitoClient,
     tenant_id: &str,
     input: ConnectionTestInput,
     actor: &str,
 ) -> Result<ConnectionOutcome> {
     let base = normalise_base(&input.api_base_url);
     let mut errors = Vec::new();
-    check_base(&base, core.outbound.private_hosts(), &mut errors);
+    check_base(&base, actito.private_hosts(), &mut errors);
     let typed = input.api_key.trim();
     let (api_key, which) = if !typed.is_empty() {
         (typed.to_string(), "typed in the form")
     } else {
-        match get(core, tenant_id).await? {
+        match get(vault, tenant_id).await? {
             Some(stored) if stored.api_base_url == base => (stored.api_key, "stored"),
             Some(_) => {
                 errors.push(FieldError::new("apiKey", KEY_FOR_NEW_HOST));
@@ -426,7 +422,7 @@ pub async fn test_connection(
         data_mapping: Vec::new(),
         callback_hosts: Vec::new(),
     };
-    let outcome = match core.actito.test_connection(&settings).await {
+    let outcome = match actito.test_connection(&settings).await {
         Ok(()) => ConnectionOutcome {
             ok: true,
             message: format!("Connected: {base} accepted the API key and issued a token."),
@@ -450,7 +446,7 @@ pub async fn test_connection(
         ),
     ];
     history::record(
-        &core.db,
+        vault.db,
         tenant_id,
         Area::Actito,
         actor,
@@ -462,11 +458,11 @@ pub async fn test_connection(
 }
 
 /// The settings as an admin may see them.
-pub async fn view(core: &Core, tenant_id: &str) -> Result<Option<ActitoSettingsView>> {
-    let Some(row) = row(core, tenant_id).await? else {
+pub async fn view(vault: Vault<'_>, tenant_id: &str) -> Result<Option<ActitoSettingsView>> {
+    let Some(row) = row(vault.db, tenant_id).await? else {
         return Ok(None);
     };
-    Ok(Some(view_of(&decrypt(core, tenant_id, &row)?, row.7)))
+    Ok(Some(view_of(&decrypt(vault, tenant_id, &row)?, row.7)))
 }
 
 fn view_of(settings: &ActitoSettings, updated_at: i64) -> ActitoSettingsView {

@@ -10,8 +10,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::client::{ActitoClient, ActitoError};
-use super::settings::ActitoSettings;
+use super::client::{ActitoClient, ActitoError, ActitoSettings};
+use crate::outbound::path_segment;
 
 /// A subscription as Actito describes it; header values (our API key) are never kept.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,12 +46,8 @@ fn base(settings: &ActitoSettings) -> String {
     format!(
         "{}/webhooks/v4/entity/{}",
         settings.api_base_url,
-        encode(&settings.entity)
+        path_segment(&settings.entity)
     )
-}
-
-fn encode(segment: &str) -> String {
-    url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
 }
 
 fn text(value: Option<&Value>) -> Option<String> {
@@ -171,7 +167,7 @@ impl ActitoClient {
             NewSubscription::Profile { .. } => format!(
                 "{}/table/{}/webhookSubscription",
                 base(settings),
-                encode(&settings.profile_table_id)
+                path_segment(&settings.profile_table_id)
             ),
             NewSubscription::CustomAction { .. } => {
                 format!("{}/webhookSubscription", base(settings))
@@ -191,7 +187,11 @@ impl ActitoClient {
         id: &str,
         active: bool,
     ) -> Result<(), ActitoError> {
-        let url = format!("{}/webhookSubscription/{}", base(settings), encode(id));
+        let url = format!(
+            "{}/webhookSubscription/{}",
+            base(settings),
+            path_segment(id)
+        );
         self.call(
             settings,
             reqwest::Method::PATCH,
@@ -207,7 +207,11 @@ impl ActitoClient {
         settings: &ActitoSettings,
         id: &str,
     ) -> Result<(), ActitoError> {
-        let url = format!("{}/webhookSubscription/{}", base(settings), encode(id));
+        let url = format!(
+            "{}/webhookSubscription/{}",
+            base(settings),
+            path_segment(id)
+        );
         self.call(settings, reqwest::Method::DELETE, &url, None)
             .await
             .map(|_| ())

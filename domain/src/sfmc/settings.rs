@@ -4,10 +4,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{now_ms, rfc3339};
-use crate::core::Core;
+use crate::db::Db;
 use crate::error::{DomainError, FieldError, Result};
 use crate::history::{self, Area, Change, MASK};
 use crate::sfmc::jwt::{decode_salt, secret_bytes, SigningKey};
+use crate::vault::Vault;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -86,15 +87,15 @@ fn seal_context(tenant_id: &str, key_id: &str) -> String {
 
 /// Replaces the tenant's signing keys and customer key.
 pub async fn put(
-    core: &Core,
+    vault: Vault<'_>,
     tenant_id: &str,
     input: SfmcSettingsInput,
     actor: &str,
 ) -> Result<SfmcSettingsView> {
-    let before = view(core, tenant_id).await?;
-    let before_keys = sealed_keys(core, tenant_id).await?;
-    let after = store(core, tenant_id, input).await?;
-    let after_keys = sealed_keys(core, tenant_id).await?;
+    let before = view(vault.db, tenant_id).await?;
+    let before_keys = sealed_keys(vault.db, tenant_id).await?;
+    let after = store(vault, tenant_id, input).await?;
+    let after_keys = sealed_keys(vault.db, tenant_id).await?;
     let mut changes = Vec::new();
     for (id, sealed, _) in &before_keys {
         match after_keys.iter().find(|(k, _, _)| k == id) {
@@ -135,7 +136,7 @@ pub async fn put(
         ));
     }
     history::record(
-        &core.db,
+        vault.db,
         tenant_id,
         Area::Sfmc,
         actor,
@@ -146,8 +147,12 @@ pub async fn put(
     Ok(after)
 }
 
-async fn store(core: &Core, tenant_id: &str, input: SfmcSettingsInput) -> Result<SfmcSettingsView> {
-    let existing = sealed_keys(core, tenant_id).await?;
+async fn store(
+    vault: Vault<'_>,
+    tenant_id: &str,
+    input: SfmcSettingsInput,
+) -> Result<SfmcSettingsView> {
+    let existing = sealed_keys(vault.db, tenant_id).await?;
     let mut errors = Vec::new();
     let mut keys = Vec::new();
     for (i, key) in input.signing_keys.iter().enumerate() {
@@ -171,7 +176,8 @@ async fn store(core: &Core, tenant_id: &str, input: SfmcSettingsInput) -> Result
             (Some(secret), _) => match secret_bytes(secret) {
                 Ok(_) => keys.push((
                     id.to_string(),
-                    core.master_key
+                    vault
+                        .master_key
                         .encrypt(secret, &seal_context(tenant_id, id)),
                     now_ms(),
                 )),
@@ -195,9 +201,9 @@ async fn store(core: &Core, tenant_id: &str, input: SfmcSettingsInput) -> Result
         .filter(|k| !k.is_empty());
     let when_no_pass = match input.when_no_pass {
         Some(choice) => choice,
-        None => when_no_pass(core, tenant_id).await?,
+        None => when_no_pass(vault.db, tenant_id).await?,
     };
-    let mut tx = core.db.writer().begin().await?;
+    let mut tx = vault.db.writer().begin().await?;
     sqlx::query(
         "INSERT INTO sfmc_settings (tenant_id, customer_key, when_no_pass, updated_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (tenant_id) DO UPDATE SET customer_key = excluded.customer_key, \
@@ -232,23 +238,23 @@ async fn store(core: &Core, tenant_id: &str, input: SfmcSettingsInput) -> Result
         .await?;
     }
     tx.commit().await?;
-    view(core, tenant_id).await
+    view(vault.db, tenant_id).await
 }
 
-async fn sealed_keys(core: &Core, tenant_id: &str) -> Result<Vec<(String, String, i64)>> {
+async fn sealed_keys(db: &Db, tenant_id: &str) -> Result<Vec<(String, String, i64)>> {
     Ok(sqlx::query_as("SELECT key_id, secret, created_at FROM sfmc_keys WHERE tenant_id = $1 ORDER BY created_at, key_id")
         .bind(tenant_id)
-        .fetch_all(core.db.reader())
+        .fetch_all(db.reader())
         .await?)
 }
 
 /// The active signing keys in clear, for verifying tokens.
-pub async fn signing_keys(core: &Core, tenant_id: &str) -> Result<Vec<SigningKey>> {
-    sealed_keys(core, tenant_id)
+pub async fn signing_keys(vault: Vault<'_>, tenant_id: &str) -> Result<Vec<SigningKey>> {
+    sealed_keys(vault.db, tenant_id)
         .await?
         .into_iter()
         .map(|(id, sealed, _)| {
-            let salt = core
+            let salt = vault
                 .master_key
                 .decrypt(&sealed, &seal_context(tenant_id, &id))
                 .map_err(|e| DomainError::Internal(e.to_string()))?;
@@ -260,41 +266,41 @@ pub async fn signing_keys(core: &Core, tenant_id: &str) -> Result<Vec<SigningKey
 }
 
 /// Notes which key verified the latest request (shown in the console).
-pub async fn mark_verified(core: &Core, tenant_id: &str, key_id: &str) -> Result<()> {
+pub async fn mark_verified(db: &Db, tenant_id: &str, key_id: &str) -> Result<()> {
     sqlx::query("UPDATE sfmc_keys SET last_verified_at = $1 WHERE tenant_id = $2 AND key_id = $3")
         .bind(now_ms())
         .bind(tenant_id)
         .bind(key_id)
-        .execute(core.db.writer())
+        .execute(db.writer())
         .await?;
     Ok(())
 }
 
-pub async fn customer_key(core: &Core, tenant_id: &str) -> Result<Option<String>> {
+pub async fn customer_key(db: &Db, tenant_id: &str) -> Result<Option<String>> {
     let row: Option<(Option<String>,)> =
         sqlx::query_as("SELECT customer_key FROM sfmc_settings WHERE tenant_id = $1")
             .bind(tenant_id)
-            .fetch_optional(core.db.reader())
+            .fetch_optional(db.reader())
             .await?;
     Ok(row.and_then(|(k,)| k))
 }
 
 /// How the tenant's executes are answered when no pass matches.
-pub async fn when_no_pass(core: &Core, tenant_id: &str) -> Result<WhenNoPass> {
+pub async fn when_no_pass(db: &Db, tenant_id: &str) -> Result<WhenNoPass> {
     let row: Option<(String,)> =
         sqlx::query_as("SELECT when_no_pass FROM sfmc_settings WHERE tenant_id = $1")
             .bind(tenant_id)
-            .fetch_optional(core.db.reader())
+            .fetch_optional(db.reader())
             .await?;
     Ok(row.map_or(WhenNoPass::Leave, |(text,)| WhenNoPass::from_stored(&text)))
 }
 
-pub async fn view(core: &Core, tenant_id: &str) -> Result<SfmcSettingsView> {
+pub async fn view(db: &Db, tenant_id: &str) -> Result<SfmcSettingsView> {
     let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
         "SELECT key_id, created_at, last_verified_at FROM sfmc_keys WHERE tenant_id = $1 ORDER BY created_at, key_id",
     )
     .bind(tenant_id)
-    .fetch_all(core.db.reader())
+    .fetch_all(db.reader())
     .await?;
     Ok(SfmcSettingsView {
         signing_keys: rows
@@ -306,7 +312,7 @@ pub async fn view(core: &Core, tenant_id: &str) -> Result<SfmcSettingsView> {
                 last_verified_at: verified.map(rfc3339),
             })
             .collect(),
-        customer_key: customer_key(core, tenant_id).await?,
-        when_no_pass: when_no_pass(core, tenant_id).await?,
+        customer_key: customer_key(db, tenant_id).await?,
+        when_no_pass: when_no_pass(db, tenant_id).await?,
     })
 }

@@ -190,7 +190,7 @@ impl ApnsClient {
             }
         };
         let status = response.status().as_u16();
-        let retry_after_ms = crate::actito::client::retry_after_ms(response.headers());
+        let retry_after_ms = crate::outbound::retry_after_ms(response.headers());
         let reason = response
             .json::<serde_json::Value>()
             .await

@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::clock::{now_ms, rfc3339};
-use crate::core::Core;
+use crate::db::Db;
 use crate::error::{DomainError, FieldError, Result};
+use crate::vault::Vault;
 
 pub const APPLE: &str = "apple";
 pub const GOOGLE: &str = "google";
@@ -167,7 +168,7 @@ fn subject(cert: &X509) -> String {
 
 /// Checks and stores the Apple credentials.
 pub async fn put_apple(
-    core: &Core,
+    vault: Vault<'_>,
     tenant_id: &str,
     input: AppleCredentialsInput,
 ) -> Result<CredentialsSummary> {
@@ -201,7 +202,7 @@ pub async fn put_apple(
         "apns": input.apns.as_ref().map(|a| json!({"keyId": a.key_id, "teamId": a.team_id})),
     });
     store(
-        core,
+        vault,
         tenant_id,
         APPLE,
         &serde_json::to_string(&credentials).expect("serialises"),
@@ -212,7 +213,7 @@ pub async fn put_apple(
 
 /// Checks and stores the Google service account.
 pub async fn put_google(
-    core: &Core,
+    vault: Vault<'_>,
     tenant_id: &str,
     input: GoogleCredentialsInput,
 ) -> Result<CredentialsSummary> {
@@ -226,7 +227,7 @@ pub async fn put_google(
     PKey::private_key_from_pem(key.as_bytes())
         .map_err(|_| invalid("serviceAccount.private_key", "is not a PEM private key"))?;
     let details = json!({ "clientEmail": email, "privateKeyId": account["private_key_id"] });
-    store(core, tenant_id, GOOGLE, &account.to_string(), details).await
+    store(vault, tenant_id, GOOGLE, &account.to_string(), details).await
 }
 
 fn seal_context(tenant_id: &str, kind: &str) -> String {
@@ -234,7 +235,7 @@ fn seal_context(tenant_id: &str, kind: &str) -> String {
 }
 
 async fn store(
-    core: &Core,
+    vault: Vault<'_>,
     tenant_id: &str,
     kind: &str,
     secret: &str,
@@ -248,10 +249,10 @@ async fn store(
     )
     .bind(tenant_id)
     .bind(kind)
-    .bind(core.master_key.encrypt(secret, &seal_context(tenant_id, kind)))
+    .bind(vault.master_key.encrypt(secret, &seal_context(tenant_id, kind)))
     .bind(details.to_string())
     .bind(now)
-    .execute(core.db.writer())
+    .execute(vault.db.writer())
     .await?;
     Ok(CredentialsSummary {
         kind: kind.into(),
@@ -260,40 +261,41 @@ async fn store(
     })
 }
 
-async fn unseal(core: &Core, tenant_id: &str, kind: &str) -> Result<Option<String>> {
+async fn unseal(vault: Vault<'_>, tenant_id: &str, kind: &str) -> Result<Option<String>> {
     let row: Option<(String,)> =
         sqlx::query_as("SELECT sealed FROM wallet_credentials WHERE tenant_id = $1 AND kind = $2")
             .bind(tenant_id)
             .bind(kind)
-            .fetch_optional(core.db.reader())
+            .fetch_optional(vault.db.reader())
             .await?;
     row.map(|(sealed,)| {
-        core.master_key
+        vault
+            .master_key
             .decrypt(&sealed, &seal_context(tenant_id, kind))
             .map_err(|e| DomainError::Internal(e.to_string()))
     })
     .transpose()
 }
 
-pub async fn apple(core: &Core, tenant_id: &str) -> Result<Option<AppleCredentials>> {
-    unseal(core, tenant_id, APPLE)
+pub async fn apple(vault: Vault<'_>, tenant_id: &str) -> Result<Option<AppleCredentials>> {
+    unseal(vault, tenant_id, APPLE)
         .await?
         .map(|text| serde_json::from_str(&text).map_err(|e| DomainError::Internal(e.to_string())))
         .transpose()
 }
 
-pub async fn google(core: &Core, tenant_id: &str) -> Result<Option<Value>> {
-    unseal(core, tenant_id, GOOGLE)
+pub async fn google(vault: Vault<'_>, tenant_id: &str) -> Result<Option<Value>> {
+    unseal(vault, tenant_id, GOOGLE)
         .await?
         .map(|text| serde_json::from_str(&text).map_err(|e| DomainError::Internal(e.to_string())))
         .transpose()
 }
 
-pub async fn summaries(core: &Core, tenant_id: &str) -> Result<Vec<CredentialsSummary>> {
+pub async fn summaries(db: &Db, tenant_id: &str) -> Result<Vec<CredentialsSummary>> {
     let rows: Vec<(String, String, i64)> =
         sqlx::query_as("SELECT kind, summary, updated_at FROM wallet_credentials WHERE tenant_id = $1 ORDER BY kind")
             .bind(tenant_id)
-            .fetch_all(core.db.reader())
+            .fetch_all(db.reader())
             .await?;
     Ok(rows
         .into_iter()

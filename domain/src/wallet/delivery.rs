@@ -280,7 +280,8 @@ async fn deliver(core: &Core, job: &Job, pass_id: &str) -> Result<Outcome> {
     };
     let pass_type = pass_types::get(&core.db, tenant_id, &pass.pass_type).await?;
     let apple = pass_type.as_ref().and_then(|t| t.apple.as_ref());
-    if let (Some(design), Some(creds)) = (apple, credentials::apple(core, tenant_id).await?) {
+    if let (Some(design), Some(creds)) = (apple, credentials::apple(core.vault(), tenant_id).await?)
+    {
         if let Some(outcome) = push_apple(
             core,
             tenant_id,
@@ -295,7 +296,9 @@ async fn deliver(core: &Core, job: &Job, pass_id: &str) -> Result<Outcome> {
         }
     }
     let google = pass_type.as_ref().and_then(|t| t.google.as_ref());
-    if let (Some(design), Some(account)) = (google, credentials::google(core, tenant_id).await?) {
+    if let (Some(design), Some(account)) =
+        (google, credentials::google(core.vault(), tenant_id).await?)
+    {
         let notice = Notice {
             version,
             significant_version: significant,

@@ -191,7 +191,7 @@ impl GoogleClient {
             })?;
         let status = response.status().as_u16();
         if status != 200 {
-            let retry_after = crate::actito::client::retry_after_ms(response.headers());
+            let retry_after = crate::outbound::retry_after_ms(response.headers());
             return Err(classify(
                 status,
                 format!("token: HTTP {status}"),
@@ -240,7 +240,7 @@ impl GoogleClient {
         if (200..300).contains(&status) || status == 404 {
             return Ok(status);
         }
-        let retry_after = crate::actito::client::retry_after_ms(response.headers());
+        let retry_after = crate::outbound::retry_after_ms(response.headers());
         let text: String = response
             .text()
             .await

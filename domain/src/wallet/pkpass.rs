@@ -165,7 +165,7 @@ pub async fn for_pass(
                 pass.pass_type
             ))
         })?;
-    let credentials = super::credentials::apple(core, tenant_id)
+    let credentials = super::credentials::apple(core.vault(), tenant_id)
         .await?
         .ok_or_else(|| {
             DomainError::Conflict("upload the Apple Pass Type ID certificate first".into())

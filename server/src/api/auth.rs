@@ -68,10 +68,10 @@ fn note_use(state: &AppState, key: &KeyIdentity, parts: &Parts) {
     {
         return;
     }
-    let db = state.core.db.clone();
+    let (db, keys) = (state.core.db.clone(), state.core.key_cache.clone());
     let (key_id, ip) = (key.key_id.clone(), client_ip(parts));
     tokio::spawn(async move {
-        if let Err(e) = api_keys::note_use(&db, &key_id, ip.as_deref()).await {
+        if let Err(e) = api_keys::note_use(&db, &keys, &key_id, ip.as_deref()).await {
             tracing::warn!(error = %e, "could not note an API key's use");
         }
     });
@@ -111,7 +111,7 @@ impl<S: RequiredScope> FromRequestParts<AppState> for ApiCaller<S> {
             .map_err(IntoResponse::into_response)?;
         let presented =
             presented_key(parts).ok_or_else(|| Problem::unauthenticated().into_response())?;
-        let key = api_keys::identify(&state.core.db, presented)
+        let key = api_keys::identify(&state.core.db, &state.core.key_cache, presented)
             .await
             .map_err(|e| Problem::from(e).into_response())?
             .ok_or_else(|| Problem::unauthenticated().into_response())?;

@@ -35,7 +35,14 @@ pub async fn put_actito(
     ApiJson(input): ApiJson<ActitoSettingsInput>,
 ) -> Result<Json<ActitoSettingsView>, Problem> {
     Ok(Json(
-        actito::put(&state.core, &caller.tenant_id, input, &caller.actor()).await?,
+        actito::put(
+            state.core.vault(),
+            state.core.outbound.private_hosts(),
+            &caller.tenant_id,
+            input,
+            &caller.actor(),
+        )
+        .await?,
     ))
 }
 
@@ -49,7 +56,7 @@ pub async fn get_actito(
     caller: ApiCaller<IntegrationsWrite>,
     State(state): State<AppState>,
 ) -> Result<Json<ActitoSettingsView>, Problem> {
-    actito::view(&state.core, &caller.tenant_id)
+    actito::view(state.core.vault(), &caller.tenant_id)
         .await?
         .map(Json)
         .ok_or_else(|| Problem::not_found("Actito is not configured for this tenant."))
@@ -67,7 +74,13 @@ pub async fn put_sfmc(
     ApiJson(input): ApiJson<SfmcSettingsInput>,
 ) -> Result<Json<SfmcSettingsView>, Problem> {
     Ok(Json(
-        sfmc::put(&state.core, &caller.tenant_id, input, &caller.actor()).await?,
+        sfmc::put(
+            state.core.vault(),
+            &caller.tenant_id,
+            input,
+            &caller.actor(),
+        )
+        .await?,
     ))
 }
 
@@ -81,5 +94,5 @@ pub async fn get_sfmc(
     caller: ApiCaller<IntegrationsWrite>,
     State(state): State<AppState>,
 ) -> Result<Json<SfmcSettingsView>, Problem> {
-    Ok(Json(sfmc::view(&state.core, &caller.tenant_id).await?))
+    Ok(Json(sfmc::view(&state.core.db, &caller.tenant_id).await?))
 }

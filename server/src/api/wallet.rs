@@ -115,7 +115,7 @@ pub async fn list_credentials(
     State(state): State<AppState>,
 ) -> Result<Json<Vec<CredentialsSummary>>, Problem> {
     Ok(Json(
-        credentials::summaries(&state.core, &caller.tenant_id).await?,
+        credentials::summaries(&state.core.db, &caller.tenant_id).await?,
     ))
 }
 
@@ -131,7 +131,7 @@ pub async fn put_apple(
     ApiJson(input): ApiJson<AppleCredentialsInput>,
 ) -> Result<Json<CredentialsSummary>, Problem> {
     Ok(Json(
-        credentials::put_apple(&state.core, &caller.tenant_id, input).await?,
+        credentials::put_apple(state.core.vault(), &caller.tenant_id, input).await?,
     ))
 }
 
@@ -147,7 +147,7 @@ pub async fn put_google(
     ApiJson(input): ApiJson<GoogleCredentialsInput>,
 ) -> Result<Json<CredentialsSummary>, Problem> {
     Ok(Json(
-        credentials::put_google(&state.core, &caller.tenant_id, input).await?,
+        credentials::put_google(state.core.vault(), &caller.tenant_id, input).await?,
     ))
 }
 
@@ -222,7 +222,7 @@ pub async fn google_save_url(
                 "The pass type has no Google design.",
             )
         })?;
-    let account = credentials::google(&state.core, &caller.tenant_id)
+    let account = credentials::google(state.core.vault(), &caller.tenant_id)
         .await?
         .ok_or_else(|| {
             Problem::new(

@@ -69,7 +69,7 @@ async fn verify(state: &AppState, tenant_id: &str, body: &Bytes) -> Result<Verif
         .trim()
         .trim_matches('"')
         .to_string();
-    let keys = settings::signing_keys(&state.core, tenant_id)
+    let keys = settings::signing_keys(state.core.vault(), tenant_id)
         .await
         .map_err(|e| Problem::from(e).into_response())?;
     match jwt::verify(&token, &keys) {
@@ -93,7 +93,7 @@ async fn note_verified(state: &AppState, tenant_id: &str, key_id: &str) {
     let mark = format!("sfmc/{tenant_id}/{key_id}");
     let due = state.marks.due(&mark, Duration::from_secs(30));
     if due {
-        if let Err(e) = settings::mark_verified(&state.core, tenant_id, key_id).await {
+        if let Err(e) = settings::mark_verified(&state.core.db, tenant_id, key_id).await {
             tracing::warn!(error = %e, "cannot note the verifying key");
         }
     }
@@ -229,7 +229,7 @@ async fn no_pass(
     headers: &HeaderMap,
     dedupe_key: String,
 ) -> Response {
-    let choice = match settings::when_no_pass(&state.core, &v.tenant_id).await {
+    let choice = match settings::when_no_pass(&state.core.db, &v.tenant_id).await {
         Ok(choice) => choice,
         Err(e) => return Problem::from(e).into_response(),
     };
@@ -426,7 +426,7 @@ pub async fn config_json(State(state): State<AppState>, Path(tenant_id): Path<St
     if let Err(response) = known_tenant(&state, &tenant_id).await {
         return response;
     }
-    let customer_key = match settings::customer_key(&state.core, &tenant_id).await {
+    let customer_key = match settings::customer_key(&state.core.db, &tenant_id).await {
         Ok(key) => key,
         Err(e) => return Problem::from(e).into_response(),
     };
