@@ -117,8 +117,6 @@ impl Default for Metrics {
     }
 }
 
-/// Job statuses the queue gauges always show (zero when none).
-
 impl Metrics {
     /// Reads the job queue's gauges from the database; leaves them as they were when
     /// it does not answer within a second (the HTTP metrics are served regardless).

@@ -450,176 +450,44 @@ pub async fn create_subscription(
     fields: String,
     custom_action: String,
 ) -> Result<Saved<()>, ServerFnError> {
-    use crate::ssr::{self, internal};
-    use domain::actito::subscriptions::NewSubscription;
-    use domain::api_keys::{self, Scope};
-    use domain::history::{self, Area, Change};
+    use crate::ssr;
+    use domain::actito::subscriptions::{self, Wanted};
     let caller = ssr::require(domain::users::Role::Admin).await?;
-    let core = ssr::core()?;
-    let tenant = caller.tenant.tenant_id.clone();
-    let invalid = |field: &str, message: String| {
-        Ok(Saved::Invalid(vec![FieldProblem {
-            field: field.into(),
-            message,
-        }]))
+    let wanted = Wanted {
+        kind: &kind,
+        fields: &fields,
+        custom_action: &custom_action,
     };
-    let settings = match actito_settings(&core, &tenant).await? {
-        Ok(s) => s,
-        Err(problem) => return invalid("", problem),
-    };
-    let base = format!(
-        "{}/api/{tenant}/webhooks/listeners/actito",
-        ssr::site()?.public_url
-    );
-    let fields: Vec<String> = fields
-        .split([',', '\n'])
-        .map(|f| f.trim().to_string())
-        .filter(|f| !f.is_empty())
-        .collect();
-    let (new, target, label) = match kind.as_str() {
-        "profile-UPDATE" | "profile-CREATE" => {
-            let event_type = kind.trim_start_matches("profile-").to_string();
-            if event_type == "UPDATE" && fields.is_empty() {
-                return invalid(
-                    "fields",
-                    "name the profile attributes whose changes matter".into(),
-                );
-            }
-            let target = format!("{base}/profile/{event_type}");
-            let label = format!("profile {event_type}");
-            (
-                NewSubscription::Profile { event_type, fields },
-                target,
-                label,
-            )
-        }
-        "custom-action" => {
-            let action_id = custom_action.trim().to_string();
-            if action_id.is_empty() || action_id.len() > 100 {
-                return invalid(
-                    "customAction",
-                    "give the id of the custom action, as Actito shows it".into(),
-                );
-            }
-            let label = format!("custom action {action_id}");
-            (
-                NewSubscription::CustomAction { action_id },
-                format!("{base}/custom-actions/updatePass"),
-                label,
-            )
-        }
-        _ => return invalid("kind", "choose what Actito should push".into()),
-    };
-    let key_name = format!("Actito webhook: {label}");
-    let (key, secret) = api_keys::create(
-        &core.db,
-        &tenant,
-        &key_name,
-        &[Scope::ActitoListenerWrite],
-        Some(&caller.user.email),
+    let public_url = ssr::site()?.public_url;
+    let subscribed = subscriptions::subscribe(
+        &ssr::core()?,
+        &caller.tenant.tenant_id,
+        &caller.user.email,
+        &public_url,
+        wanted,
     )
-    .await
-    .map_err(internal)?;
-    let headers = [("X-API-KEY".to_string(), secret)];
-    match core
-        .actito
-        .create_subscription(&settings, &new, &target, &headers)
-        .await
-    {
-        Ok(created) => {
-            let id = created.map(|s| s.id).unwrap_or_else(|| "?".into());
-            history::record(
-                &core.db,
-                &tenant,
-                Area::Actito,
-                &caller.user.email,
-                &format!("Subscribed Actito's {label} webhook"),
-                &[Change::new(
-                    format!("subscription {id}"),
-                    None,
-                    Some(target),
-                )],
-            )
-            .await
-            .map_err(internal)?;
-            Ok(Saved::Done(()))
-        }
-        Err(e) => {
-            // Nothing points at the key: take it back.
-            api_keys::revoke(
-                &core.db,
-                &core.key_cache,
-                &tenant,
-                &key.id,
-                Some(&caller.user.email),
-            )
-            .await
-            .map_err(internal)?;
-            invalid("", e.to_string())
-        }
-    }
+    .await;
+    ssr::saved(subscribed.map(|_| ()))
 }
 
 #[server(prefix = "/console/fn", endpoint = "change_subscription")]
 pub async fn change_subscription(id: String, action: String) -> Result<Saved<()>, ServerFnError> {
-    use crate::ssr::{self, internal};
-    use domain::history::{self, Area, Change};
+    use crate::ssr;
+    use domain::actito::subscriptions::{self, SubscriptionChange};
     let caller = ssr::require(domain::users::Role::Admin).await?;
-    let core = ssr::core()?;
-    let tenant = &caller.tenant.tenant_id;
-    let settings = match actito_settings(&core, tenant).await? {
-        Ok(s) => s,
-        Err(problem) => {
-            return Ok(Saved::Invalid(vec![FieldProblem {
-                field: String::new(),
-                message: problem,
-            }]))
-        }
+    let Some(change) = SubscriptionChange::parse(&action) else {
+        return Ok(Saved::Invalid(vec![FieldProblem {
+            field: "action".into(),
+            message: "choose activate, deactivate or delete".into(),
+        }]));
     };
-    let (result, summary, after) = match action.as_str() {
-        "activate" => (
-            core.actito
-                .set_subscription_active(&settings, &id, true)
-                .await,
-            "Activated an Actito webhook subscription",
-            Some("active".to_string()),
-        ),
-        "deactivate" => (
-            core.actito
-                .set_subscription_active(&settings, &id, false)
-                .await,
-            "Deactivated an Actito webhook subscription",
-            Some("inactive".to_string()),
-        ),
-        "delete" => (
-            core.actito.delete_subscription(&settings, &id).await,
-            "Deleted an Actito webhook subscription",
-            None,
-        ),
-        _ => {
-            return Ok(Saved::Invalid(vec![FieldProblem {
-                field: "action".into(),
-                message: "choose activate, deactivate or delete".into(),
-            }]))
-        }
-    };
-    match result {
-        Ok(()) => {
-            history::record(
-                &core.db,
-                tenant,
-                Area::Actito,
-                &caller.user.email,
-                summary,
-                &[Change::new(format!("subscription {id}"), None, after)],
-            )
-            .await
-            .map_err(internal)?;
-            Ok(Saved::Done(()))
-        }
-        Err(e) => Ok(Saved::Invalid(vec![FieldProblem {
-            field: String::new(),
-            message: e.to_string(),
-        }])),
-    }
+    let changed = subscriptions::change(
+        &ssr::core()?,
+        &caller.tenant.tenant_id,
+        &caller.user.email,
+        &id,
+        change,
+    )
+    .await;
+    ssr::saved(changed)
 }

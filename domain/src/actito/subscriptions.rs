@@ -11,6 +11,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::client::{ActitoClient, ActitoError, ActitoSettings};
+use super::settings;
+use crate::api_keys::{self, Scope};
+use crate::core::Core;
+use crate::error::{DomainError, Result};
+use crate::history::{self, Area, Change};
 use crate::outbound::path_segment;
 
 /// A subscription as Actito describes it; header values (our API key) are never kept.
@@ -38,6 +43,174 @@ pub enum NewSubscription {
     /// The trigger of one custom action (Actito makes one subscription per custom
     /// action; its id is the element id).
     CustomAction { action_id: String },
+}
+
+/// What an admin asks Actito to push, as the console's form sends it: `kind` is
+/// `profile-CREATE`, `profile-UPDATE` or `custom-action`; `fields` the profile
+/// attributes whose changes matter (comma or line separated); `custom_action` the
+/// custom action's id.
+pub struct Wanted<'a> {
+    pub kind: &'a str,
+    pub fields: &'a str,
+    pub custom_action: &'a str,
+}
+
+/// The settings subscriptions are made with; a field error when Actito is not
+/// connected yet.
+pub async fn connected(core: &Core, tenant_id: &str) -> Result<ActitoSettings> {
+    settings::get(core.vault(), tenant_id)
+        .await?
+        .ok_or_else(|| {
+            DomainError::invalid(
+                "",
+                "Connect Actito first: subscriptions are read with its API key.",
+            )
+        })
+}
+
+/// Subscribes one of our listeners (under `public_url`) to what the admin asked for:
+/// a new API key of its own goes with the subscription as its `X-API-KEY` header, the
+/// change is written to the tenant's history, and the key is revoked if Actito
+/// refuses (nothing would point at it). Returns the subscription's id.
+pub async fn subscribe(
+    core: &Core,
+    tenant_id: &str,
+    actor: &str,
+    public_url: &str,
+    wanted: Wanted<'_>,
+) -> Result<String> {
+    let settings = connected(core, tenant_id).await?;
+    let base = format!("{public_url}/api/{tenant_id}/webhooks/listeners/actito");
+    let (new, target, label) = read_wanted(&wanted, &base)?;
+    let key_name = format!("Actito webhook: {label}");
+    let (key, secret) = api_keys::create(
+        &core.db,
+        tenant_id,
+        &key_name,
+        &[Scope::ActitoListenerWrite],
+        Some(actor),
+    )
+    .await?;
+    let headers = [("X-API-KEY".to_string(), secret)];
+    let created = match core
+        .actito
+        .create_subscription(&settings, &new, &target, &headers)
+        .await
+    {
+        Ok(created) => created,
+        Err(e) => {
+            api_keys::revoke(&core.db, &core.key_cache, tenant_id, &key.id, Some(actor)).await?;
+            return Err(DomainError::invalid("", &e.to_string()));
+        }
+    };
+    let id = created.map(|s| s.id).unwrap_or_else(|| "?".into());
+    let change = Change::new(format!("subscription {id}"), None, Some(target));
+    let summary = format!("Subscribed Actito's {label} webhook");
+    history::record(
+        &core.db,
+        tenant_id,
+        Area::Actito,
+        actor,
+        &summary,
+        &[change],
+    )
+    .await?;
+    Ok(id)
+}
+
+/// The subscription, the listener URL it targets and how history names it.
+fn read_wanted(wanted: &Wanted<'_>, base: &str) -> Result<(NewSubscription, String, String)> {
+    let fields: Vec<String> = wanted
+        .fields
+        .split([',', '\n'])
+        .map(|f| f.trim().to_string())
+        .filter(|f| !f.is_empty())
+        .collect();
+    match wanted.kind {
+        "profile-UPDATE" | "profile-CREATE" => {
+            let event_type = wanted.kind.trim_start_matches("profile-").to_string();
+            if event_type == "UPDATE" && fields.is_empty() {
+                return Err(DomainError::invalid(
+                    "fields",
+                    "name the profile attributes whose changes matter",
+                ));
+            }
+            let target = format!("{base}/profile/{event_type}");
+            let label = format!("profile {event_type}");
+            Ok((
+                NewSubscription::Profile { event_type, fields },
+                target,
+                label,
+            ))
+        }
+        "custom-action" => {
+            let action_id = wanted.custom_action.trim().to_string();
+            if action_id.is_empty() || action_id.len() > 100 {
+                return Err(DomainError::invalid(
+                    "customAction",
+                    "give the id of the custom action, as Actito shows it",
+                ));
+            }
+            let label = format!("custom action {action_id}");
+            let target = format!("{base}/custom-actions/updatePass");
+            Ok((NewSubscription::CustomAction { action_id }, target, label))
+        }
+        _ => Err(DomainError::invalid(
+            "kind",
+            "choose what Actito should push",
+        )),
+    }
+}
+
+/// What an admin does to an existing subscription.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubscriptionChange {
+    Activate,
+    Deactivate,
+    Delete,
+}
+
+impl SubscriptionChange {
+    pub fn parse(action: &str) -> Option<SubscriptionChange> {
+        Some(match action {
+            "activate" => SubscriptionChange::Activate,
+            "deactivate" => SubscriptionChange::Deactivate,
+            "delete" => SubscriptionChange::Delete,
+            _ => return None,
+        })
+    }
+}
+
+/// Changes a subscription at Actito and writes it to the tenant's history.
+pub async fn change(
+    core: &Core,
+    tenant_id: &str,
+    actor: &str,
+    id: &str,
+    change: SubscriptionChange,
+) -> Result<()> {
+    let settings = connected(core, tenant_id).await?;
+    let actito = &core.actito;
+    let (result, summary, after) = match change {
+        SubscriptionChange::Activate => (
+            actito.set_subscription_active(&settings, id, true).await,
+            "Activated an Actito webhook subscription",
+            Some("active".to_string()),
+        ),
+        SubscriptionChange::Deactivate => (
+            actito.set_subscription_active(&settings, id, false).await,
+            "Deactivated an Actito webhook subscription",
+            Some("inactive".to_string()),
+        ),
+        SubscriptionChange::Delete => (
+            actito.delete_subscription(&settings, id).await,
+            "Deleted an Actito webhook subscription",
+            None,
+        ),
+    };
+    result.map_err(|e| DomainError::invalid("", &e.to_string()))?;
+    let change = Change::new(format!("subscription {id}"), None, after);
+    history::record(&core.db, tenant_id, Area::Actito, actor, summary, &[change]).await
 }
 
 pub const PAGE_SIZE: usize = 50;

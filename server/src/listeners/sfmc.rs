@@ -6,12 +6,10 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use domain::crypto::sha256_hex;
-use domain::events::{self, Inbound, Ingested};
-use domain::sfmc::activity::{self, JourneyContext, PushUpdate};
-use domain::sfmc::{jwt, settings};
-use domain::tasks::{SfmcExecute, Task};
-use domain::{passes, tenants};
+use domain::events::{self, Inbound};
+use domain::sfmc::activity::JourneyContext;
+use domain::sfmc::{execute, jwt, settings};
+use domain::tenants;
 use serde_json::{json, Value};
 use std::time::Duration;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -153,134 +151,34 @@ pub async fn execute(
         Ok(v) => v,
         Err(response) => return response,
     };
-    let update = match activity::merged_arguments(&v.claims)
-        .map_err(Problem::bad_request)
-        .and_then(|args| {
-            activity::push_update(&args).map_err(|errors| Problem {
-                errors,
-                ..Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "VALIDATION_FAILED",
-                    "Some inArguments are invalid; see errors.",
-                )
-            })
-        }) {
-        Ok(update) => update,
-        Err(problem) => return reject(problem, &v),
+    let call = execute::Call {
+        tenant_id: &v.tenant_id,
+        key_id: &v.key_id,
+        claims: &v.claims,
+        token: &v.token,
+        journey: &v.journey,
+        headers: audit_headers(&headers),
     };
-    let dedupe_key = v
-        .claims
-        .get("jti")
-        .and_then(Value::as_str)
-        .map_or_else(|| sha256_hex(&v.token), |jti| format!("jti:{jti}"));
-    match events::find_duplicate(&state.core.db, &v.tenant_id, "sfmc", &dedupe_key).await {
-        Ok(Some((_, Some(first)))) => return Json(first).into_response(),
-        Ok(_) => {}
-        Err(e) => return Problem::from(e).into_response(),
-    }
-    let targets = match targets(&state, &v.tenant_id, &update).await {
-        Ok(t) if t.is_empty() => return no_pass(&state, &v, &headers, dedupe_key).await,
-        Ok(t) => t,
-        Err(problem) => return problem.into_response(),
+    let refusal = match execute::accept(&state.core, call).await {
+        Ok(answer) => return Json(answer).into_response(),
+        Err(refusal) => refusal,
     };
-    let answer = json!({ "scheduled": targets.len(), "passIds": targets });
-    let job = Task::SfmcExecute(SfmcExecute {
-        pass_ids: targets.clone(),
-        additional_data: update.additional_data,
-        message: update.message,
-        journey_id: v.journey.journey_id.clone(),
-        activity_id: v.journey.activity_id.clone(),
-        definition_instance_id: v.journey.definition_instance_id.clone(),
-        key_value: v.journey.key_value.clone(),
-    })
-    .job(&v.tenant_id);
-    let inbound = inbound(
-        &v,
-        &headers,
-        "pushupdate.execute",
-        Some(dedupe_key),
-        targets.len() as i64,
-    );
-    match state
-        .core
-        .ingestor
-        .ingest(inbound, Some(answer.clone()), vec![job])
-        .await
-    {
-        Ok(Ingested::New { .. }) => {
-            state.core.jobs_ready.notify_one();
-            Json(answer).into_response()
+    let problem = match refusal {
+        execute::Refusal::Unreadable(detail) => Problem::bad_request(detail),
+        execute::Refusal::Invalid(errors) => Problem {
+            errors,
+            ..Problem::new(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_FAILED",
+                "Some inArguments are invalid; see errors.",
+            )
+        },
+        execute::Refusal::NoPass => {
+            Problem::new(StatusCode::NOT_FOUND, "NO_MATCHING_PASS", execute::NO_PASS)
         }
-        Ok(Ingested::Duplicate { response, .. }) => {
-            Json(response.unwrap_or(answer)).into_response()
-        }
-        Err(e) => Problem::from(e).into_response(),
-    }
-}
-
-const NO_PASS: &str = "No pass matches the given pass id or identifiers.";
-
-/// An execute that matched no pass, answered as the tenant chose: 404 (Salesforce
-/// takes the contact out of the journey) or 200 with nothing scheduled (it goes on).
-/// The audit shows `NO_MATCHING_PASS` either way.
-async fn no_pass(
-    state: &AppState,
-    v: &Verified,
-    headers: &HeaderMap,
-    dedupe_key: String,
-) -> Response {
-    let choice = match settings::when_no_pass(&state.core.db, &v.tenant_id).await {
-        Ok(choice) => choice,
-        Err(e) => return Problem::from(e).into_response(),
+        execute::Refusal::Store(e) => return Problem::from(e).into_response(),
     };
-    if choice == settings::WhenNoPass::Leave {
-        let problem = Problem::new(StatusCode::NOT_FOUND, "NO_MATCHING_PASS", NO_PASS);
-        return reject(problem, v);
-    }
-    let answer = json!({ "scheduled": 0, "passIds": [] });
-    let record = inbound(v, headers, "pushupdate.execute", Some(dedupe_key), 0);
-    let ingested = match state
-        .core
-        .ingestor
-        .ingest(record, Some(answer.clone()), vec![])
-        .await
-    {
-        Ok(Ingested::New { event_id }) => event_id,
-        Ok(Ingested::Duplicate { response, .. }) => {
-            return Json(response.unwrap_or(answer)).into_response()
-        }
-        Err(e) => return Problem::from(e).into_response(),
-    };
-    let db = &state.core.db;
-    let noted = events::note_reason(db, &ingested, "NO_MATCHING_PASS", NO_PASS).await;
-    if let Err(e) = noted.and(events::settle(db, &ingested, None).await) {
-        tracing::warn!(error = %e, "cannot settle an execute that matched no pass");
-    }
-    Json(answer).into_response()
-}
-
-/// The pass `passId`, else every pass matching any identifier; `passType` restricts.
-async fn targets(
-    state: &AppState,
-    tenant_id: &str,
-    update: &PushUpdate,
-) -> Result<Vec<String>, Problem> {
-    let mut conn = state
-        .core
-        .db
-        .reader()
-        .acquire()
-        .await
-        .map_err(|e| Problem::from(domain::DomainError::from(e)))?;
-    let pass_type = update.pass_type.as_deref();
-    let found = match &update.pass_id {
-        Some(id) => passes::find_by_id(&mut conn, tenant_id, id, pass_type)
-            .await?
-            .into_iter()
-            .collect(),
-        None => passes::find_any(&mut conn, tenant_id, &update.identifiers, pass_type).await?,
-    };
-    Ok(found)
+    reject(problem, &v)
 }
 
 /// The Journey Builder lifecycle calls besides execute.
