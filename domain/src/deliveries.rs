@@ -421,17 +421,18 @@ impl DeliveryFilter {
     }
 }
 
-type Row = (
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    String,
-    Option<String>,
-    i64,
-    i64,
-);
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: String,
+    channel: String,
+    pass_id: Option<String>,
+    event_id: Option<String>,
+    target: String,
+    status: String,
+    last_error: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
 
 /// Deliveries newest first, with their attempts.
 pub async fn list(
@@ -454,29 +455,25 @@ pub async fn list(
     let mut rows = query.fetch_all(db.reader()).await?;
     let next = if rows.len() > limit {
         rows.truncate(limit);
-        rows.last().map(|r| sql::cursor(r.7, &r.0))
+        rows.last().map(|r| sql::cursor(r.created_at, &r.id))
     } else {
         None
     };
-    let mut attempts = attempts_of(db, rows.iter().map(|r| r.0.as_str())).await?;
+    let mut attempts = attempts_of(db, rows.iter().map(|r| r.id.as_str())).await?;
     let items = rows
         .into_iter()
-        .map(
-            |(id, channel, pass_id, event_id, target, status, last_error, created, updated)| {
-                Delivery {
-                    attempts: attempts.remove(&id).unwrap_or_default(),
-                    id,
-                    channel,
-                    pass_id,
-                    event_id,
-                    target,
-                    status,
-                    last_error,
-                    created_at: rfc3339(created),
-                    updated_at: rfc3339(updated),
-                }
-            },
-        )
+        .map(|r| Delivery {
+            attempts: attempts.remove(&r.id).unwrap_or_default(),
+            id: r.id,
+            channel: r.channel,
+            pass_id: r.pass_id,
+            event_id: r.event_id,
+            target: r.target,
+            status: r.status,
+            last_error: r.last_error,
+            created_at: rfc3339(r.created_at),
+            updated_at: rfc3339(r.updated_at),
+        })
         .collect();
     Ok(DeliveryPage { items, next })
 }

@@ -507,24 +507,25 @@ impl EventFilter {
     }
 }
 
-type EventRow = (
-    String,
-    String,
-    String,
-    i64,
-    String,
-    Option<String>,
-    Option<String>,
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: String,
+    source: String,
+    kind: String,
+    received_at: i64,
+    status: String,
+    reason: Option<String>,
+    detail: Option<String>,
+    items: i64,
+    journey_id: Option<String>,
+    activity_id: Option<String>,
+    definition_instance_id: Option<String>,
+    key_value: Option<String>,
+    processed_at: Option<i64>,
+    definition_id: Option<String>,
+    activity_instance_id: Option<String>,
+    journey_mode: Option<String>,
+}
 
 const EVENT_COLUMNS: &str =
     "id, source, kind, received_at, status, reason, detail, items, journey_id, \
@@ -532,41 +533,23 @@ const EVENT_COLUMNS: &str =
      activity_instance_id, journey_mode";
 
 fn event_from(row: EventRow) -> Event {
-    let (
-        id,
-        source,
-        kind,
-        at,
-        status,
-        reason,
-        detail,
-        items,
-        journey_id,
-        activity_id,
-        definition_instance_id,
-        key_value,
-        processed,
-        definition_id,
-        activity_instance_id,
-        mode,
-    ) = row;
     Event {
-        id,
-        source,
-        kind,
-        received_at: rfc3339(at),
-        status,
-        reason,
-        detail,
-        items,
-        journey_id,
-        activity_id,
-        definition_instance_id,
-        key_value,
-        definition_id,
-        activity_instance_id,
-        mode,
-        processed_at: processed.map(rfc3339),
+        id: row.id,
+        source: row.source,
+        kind: row.kind,
+        received_at: rfc3339(row.received_at),
+        status: row.status,
+        reason: row.reason,
+        detail: row.detail,
+        items: row.items,
+        journey_id: row.journey_id,
+        activity_id: row.activity_id,
+        definition_instance_id: row.definition_instance_id,
+        key_value: row.key_value,
+        definition_id: row.definition_id,
+        activity_instance_id: row.activity_instance_id,
+        mode: row.journey_mode,
+        processed_at: row.processed_at.map(rfc3339),
     }
 }
 
@@ -589,7 +572,10 @@ pub async fn list(
     );
     let query = w.bind(sqlx::query_as::<_, EventRow>(&sql));
     let rows = query.fetch_all(db.reader()).await?;
-    let mut items: Vec<(i64, Event)> = rows.into_iter().map(|r| (r.3, event_from(r))).collect();
+    let mut items: Vec<(i64, Event)> = rows
+        .into_iter()
+        .map(|r| (r.received_at, event_from(r)))
+        .collect();
     let next = if items.len() > limit {
         items.truncate(limit);
         items.last().map(|(at, e)| sql::cursor(*at, &e.id))

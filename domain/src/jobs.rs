@@ -249,8 +249,10 @@ pub(crate) async fn pending_among<'a>(
     Ok(taken)
 }
 
-/// Claims up to `limit` runnable jobs of these kinds for `worker` until `now + lease_ms`.
-/// A job whose lease ran out (its worker died) is runnable again.
+/// Claims up to `limit` runnable jobs of these kinds for `worker` until `now + lease_ms`,
+/// one at a time (no runs, no shares): the queue's own tests. A job whose lease ran
+/// out (its worker died) is runnable again.
+#[cfg(feature = "testing")]
 pub async fn claim(
     db: &Db,
     worker: &str,
@@ -390,30 +392,30 @@ struct Lease<'a> {
 
 const JOB_COLUMNS: &str =
     "seq, id, tenant_id, kind, payload, attempts, max_attempts, event_id, ordering_key";
-type JobRow = (
-    i64,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-    Option<String>,
-    Option<String>,
-);
+#[derive(sqlx::FromRow)]
+struct JobRow {
+    seq: i64,
+    id: String,
+    tenant_id: String,
+    kind: String,
+    payload: String,
+    attempts: i64,
+    max_attempts: i64,
+    event_id: Option<String>,
+    ordering_key: Option<String>,
+}
 
 fn job_from(row: JobRow) -> Job {
-    let (seq, id, tenant_id, kind, payload, attempt, max_attempts, event_id, ordering_key) = row;
     Job {
-        seq,
-        id,
-        tenant_id,
-        kind,
-        payload: serde_json::from_str(&payload).unwrap_or(Value::Null),
-        attempt,
-        max_attempts,
-        event_id,
-        ordering_key,
+        seq: row.seq,
+        id: row.id,
+        tenant_id: row.tenant_id,
+        kind: row.kind,
+        payload: serde_json::from_str(&row.payload).unwrap_or(Value::Null),
+        attempt: row.attempts,
+        max_attempts: row.max_attempts,
+        event_id: row.event_id,
+        ordering_key: row.ordering_key,
     }
 }
 
@@ -646,8 +648,10 @@ pub fn backoff_ms(attempt: i64) -> i64 {
     base + (base as f64 * jitter) as i64
 }
 
-/// Records the attempt and moves the job on: done, queued again, or dead.
-/// Does nothing if the lease was lost to another worker meanwhile.
+/// Records one attempt and moves the job on, in its own transaction (the workers
+/// record theirs in batches, [`finish_many_in`]): the queue's own tests. Does
+/// nothing if the lease was lost to another worker meanwhile.
+#[cfg(feature = "testing")]
 pub async fn finish(
     db: &Db,
     job: &Job,
@@ -657,31 +661,15 @@ pub async fn finish(
 ) -> Result<()> {
     let mut conn = db.background().await?;
     let mut tx = conn.begin().await?;
-    if finish_in(&mut tx, job, worker, started_at, outcome)
-        .await?
-        .is_some()
-    {
-        tx.commit().await?;
-    }
-    Ok(())
-}
-
-/// [`finish`] inside the caller's transaction, so what else the end of a job implies
-/// (settling its event, notifying a failure) commits with it. Returns the job's new
-/// status, or `None` when the lease was lost (nothing was written).
-pub async fn finish_in(
-    conn: &mut AnyConnection,
-    job: &Job,
-    worker: &str,
-    started_at: i64,
-    outcome: &Outcome,
-) -> Result<Option<JobStatus>> {
     let ended = [Ended {
         job,
         started_at,
         outcome,
     }];
-    Ok(finish_many_in(conn, worker, &ended).await?[0])
+    if finish_many_in(&mut tx, worker, &ended).await?[0].is_some() {
+        tx.commit().await?;
+    }
+    Ok(())
 }
 
 /// A job attempt that ended, to record.

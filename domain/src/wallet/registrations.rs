@@ -73,21 +73,6 @@ pub async fn forget_push_token(db: &Db, tenant_id: &str, push_token: &str) -> Re
     Ok(done.rows_affected())
 }
 
-/// (device, push token) pairs registered for a pass.
-pub async fn devices_for_pass(
-    db: &Db,
-    tenant_id: &str,
-    pass_id: &str,
-) -> Result<Vec<(String, String)>> {
-    Ok(sqlx::query_as(
-        "SELECT device_id, push_token FROM apple_registrations WHERE tenant_id = $1 AND pass_id = $2 ORDER BY device_id",
-    )
-    .bind(tenant_id)
-    .bind(pass_id)
-    .fetch_all(db.reader())
-    .await?)
-}
-
 /// Serial numbers of the device's passes of this type updated after `since` (a tag
 /// from an earlier answer), and the new tag. The tag never goes backwards.
 pub async fn updated_since(
