@@ -86,6 +86,16 @@ impl ChannelFilter {
         }
     }
 
+    /// As the console names it.
+    pub const fn label(self) -> &'static str {
+        match self {
+            ChannelFilter::Wallet => "Apple and Google wallets",
+            ChannelFilter::Apple => "Apple Wallet",
+            ChannelFilter::Google => "Google Wallet",
+            ChannelFilter::ActitoCallback => "Actito callback",
+        }
+    }
+
     pub fn parse(text: &str) -> Option<ChannelFilter> {
         ChannelFilter::ALL.into_iter().find(|f| f.as_str() == text)
     }
@@ -114,13 +124,25 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
+    /// In the order the console offers them.
     pub const ALL: [DeliveryStatus; 5] = [
-        DeliveryStatus::Pending,
         DeliveryStatus::Delivered,
+        DeliveryStatus::Pending,
         DeliveryStatus::Retrying,
         DeliveryStatus::Failed,
         DeliveryStatus::Retried,
     ];
+
+    /// As the console names it.
+    pub const fn label(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "Pending",
+            DeliveryStatus::Delivered => "Delivered",
+            DeliveryStatus::Retrying => "Retrying",
+            DeliveryStatus::Failed => "Failed",
+            DeliveryStatus::Retried => "Retried",
+        }
+    }
 
     pub const fn as_str(self) -> &'static str {
         match self {

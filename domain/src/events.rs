@@ -29,12 +29,23 @@ pub enum EventStatus {
 }
 
 impl EventStatus {
+    /// In the order the console offers them.
     pub const ALL: [EventStatus; 4] = [
         EventStatus::Accepted,
-        EventStatus::Rejected,
         EventStatus::Processed,
         EventStatus::Failed,
+        EventStatus::Rejected,
     ];
+
+    /// As the console names it.
+    pub const fn label(self) -> &'static str {
+        match self {
+            EventStatus::Accepted => "Accepted",
+            EventStatus::Rejected => "Rejected",
+            EventStatus::Processed => "Processed",
+            EventStatus::Failed => "Failed",
+        }
+    }
 
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -526,6 +526,8 @@ fn matrix(a: &Tenant) -> Vec<Case> {
             [200, 401, 401, 401, 200, 200]),
         case(post.clone(), "/console/fn/list_deliveries", fn_("list_deliveries"), Session, Json(all_deliveries),
             [200, 401, 401, 401, 200, 200]),
+        case(post.clone(), "/console/fn/filter_options", fn_("filter_options"), Session, Empty,
+            [200, 401, 401, 401, 200, 200]),
         case(post.clone(), "/console/fn/key_page", fn_("key_page"), Session, Empty,
             [200, 401, 401, 401, 403, 200]),
         case(post.clone(), "/console/fn/actito_page", fn_("actito_page"), Session, Empty,

@@ -13,7 +13,7 @@ pub fn Filter(
     label: &'static str,
     name: &'static str,
     value: String,
-    options: Vec<(&'static str, &'static str)>,
+    options: Vec<(String, String)>,
 ) -> impl IntoView {
     let id = format!("filter-{name}");
     view! {
@@ -23,7 +23,10 @@ pub fn Filter(
                 <option value="" selected=value.is_empty()>"Any"</option>
                 {options
                     .into_iter()
-                    .map(|(v, text)| view! { <option value=v selected=value == v>{text}</option> })
+                    .map(|(v, text)| {
+                        let selected = value == v;
+                        view! { <option value=v selected=selected>{text}</option> }
+                    })
                     .collect_view()}
             </select>
         </div>

@@ -272,6 +272,18 @@ impl DeliveryQuery {
     }
 }
 
+/// A filter's choices, `(value, label)`, built on the server from the domain's
+/// vocabularies (the browser's build has no `domain`).
+pub type Choices = Vec<(String, String)>;
+
+/// The choices of the audit's and the push history's status and channel filters.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FilterChoices {
+    pub channels: Choices,
+    pub delivery_statuses: Choices,
+    pub event_statuses: Choices,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DeliveryList {
     pub items: Vec<DeliveryRow>,

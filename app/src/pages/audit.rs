@@ -14,10 +14,12 @@ use crate::components::forms::{server_message, take_outcome, toast, FieldNote};
 use crate::components::live::{use_live_refresh, LiveBadge};
 use crate::components::time::exact_time;
 use crate::model::{
-    EventList, EventQuery, EventRow, EventView, FieldProblem, Role, TestEventInput,
+    Choices, EventList, EventQuery, EventRow, EventView, FieldProblem, Role, TestEventInput,
     TestEventResult, CAUSE_CODES, EVENT_KINDS,
 };
-use crate::server::{get_event, get_session_info, list_events, ReplayEvent, SendTestEvent};
+use crate::server::{
+    filter_options, get_event, get_session_info, list_events, ReplayEvent, SendTestEvent,
+};
 
 /// The filters in the URL.
 fn query_of(map: &leptos_router::params::ParamsMap) -> EventQuery {
@@ -30,6 +32,7 @@ pub fn AuditPage() -> impl IntoView {
     let query = Memo::new(move |_| params.with(query_of));
     let events = Resource::new(move || query.get(), list_events);
     let session = Resource::new(|| (), |_| get_session_info());
+    let choices = Resource::new(|| (), |_| filter_options());
     // New requests appear without a reload, on the first page only (a later page
     // would shift under the reader).
     use_live_refresh(
@@ -41,7 +44,12 @@ pub fn AuditPage() -> impl IntoView {
         <PageHeader title="Audit" subtitle="Every request Actito and SFMC sent to this tenant's listeners: accepted or refused, and what came of it.">
             <LiveBadge/>
         </PageHeader>
-        <EventFilters query/>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let choices = choices.await.unwrap_or_default();
+                view! { <EventFilters query statuses=choices.event_statuses/> }
+            })}
+        </Suspense>
         // Outside the list, which live events reload: a half-filled form stays as it is.
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
@@ -61,18 +69,17 @@ pub fn AuditPage() -> impl IntoView {
 }
 
 #[component]
-fn EventFilters(query: Memo<EventQuery>) -> impl IntoView {
+fn EventFilters(query: Memo<EventQuery>, statuses: Choices) -> impl IntoView {
     let q = query.get_untracked();
     view! {
         <Form action="/audit" attr:class="filters" attr:role="search" attr:aria-label="Filter events">
             <Filter label="Source" name="source" value=q.source.clone()
-                options=vec![("actito", "Actito"), ("sfmc", "SFMC")]/>
-            <Filter label="Status" name="status" value=q.status.clone()
-                options=vec![("accepted", "Accepted"), ("processed", "Processed"), ("failed", "Failed"), ("rejected", "Rejected")]/>
+                options=vec![("actito".into(), "Actito".into()), ("sfmc".into(), "SFMC".into())]/>
+            <Filter label="Status" name="status" value=q.status.clone() options=statuses/>
             <Filter label="Kind" name="kind" value=q.kind.clone()
-                options=EVENT_KINDS.iter().map(|k| (*k, *k)).collect()/>
+                options=EVENT_KINDS.iter().map(|k| (k.to_string(), k.to_string())).collect()/>
             <Filter label="Cause" name="reason" value=q.reason.clone()
-                options=CAUSE_CODES.iter().map(|k| (*k, *k)).collect()/>
+                options=CAUSE_CODES.iter().map(|k| (k.to_string(), k.to_string())).collect()/>
             <RangeSelect value=q.range/>
             <div class="field grow">
                 <label for="filter-q">"Search"</label>

@@ -11,8 +11,8 @@ use crate::components::activity::{DeliveryTable, Filter, RangeSelect};
 use crate::components::feedback::{EmptyState, ErrorNote, PageHeader, TableSkeleton};
 use crate::components::forms::{server_message, toast};
 use crate::components::live::{use_live_refresh, LiveBadge};
-use crate::model::{DeliveryList, DeliveryQuery};
-use crate::server::{list_deliveries, RetryDeliveries};
+use crate::model::{DeliveryList, DeliveryQuery, FilterChoices};
+use crate::server::{filter_options, list_deliveries, RetryDeliveries};
 
 fn query_of(map: &leptos_router::params::ParamsMap) -> DeliveryQuery {
     DeliveryQuery::from_params(|k| map.get(k).unwrap_or_default())
@@ -23,6 +23,7 @@ pub fn PushHistoryPage() -> impl IntoView {
     let params = use_query_map();
     let query = Memo::new(move |_| params.with(query_of));
     let list = Resource::new(move || query.get(), list_deliveries);
+    let choices = Resource::new(|| (), |_| filter_options());
     let retry = ServerAction::<RetryDeliveries>::new();
     Effect::new(move |_| match retry.value().get() {
         Some(Ok(0)) => toast("No failed delivery matches these filters"),
@@ -42,7 +43,13 @@ pub fn PushHistoryPage() -> impl IntoView {
         <PageHeader title="Push history" subtitle="Every push to Apple and Google wallets and every callback to Actito, with each attempt.">
             <LiveBadge/>
         </PageHeader>
-        <DeliveryFilters query/>
+        // Outside the list, which live events reload: a half-filled form stays as it is.
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let choices = choices.await.unwrap_or_default();
+                view! { <DeliveryFilters query choices/> }
+            })}
+        </Suspense>
         <Transition fallback=|| view! { <TableSkeleton/> }>
             {move || Suspend::new(async move {
                 match list.await {
@@ -55,14 +62,12 @@ pub fn PushHistoryPage() -> impl IntoView {
 }
 
 #[component]
-fn DeliveryFilters(query: Memo<DeliveryQuery>) -> impl IntoView {
+fn DeliveryFilters(query: Memo<DeliveryQuery>, choices: FilterChoices) -> impl IntoView {
     let q = query.get_untracked();
     view! {
         <Form action="/push-history" attr:class="filters" attr:role="search" attr:aria-label="Filter deliveries">
-            <Filter label="Channel" name="channel" value=q.channel.clone()
-                options=vec![("wallet", "Apple and Google wallets"), ("apple", "Apple Wallet"), ("google", "Google Wallet"), ("actito-callback", "Actito callback")]/>
-            <Filter label="Status" name="status" value=q.status.clone()
-                options=vec![("delivered", "Delivered"), ("pending", "Pending"), ("retrying", "Retrying"), ("failed", "Failed"), ("retried", "Retried")]/>
+            <Filter label="Channel" name="channel" value=q.channel.clone() options=choices.channels/>
+            <Filter label="Status" name="status" value=q.status.clone() options=choices.delivery_statuses/>
             <RangeSelect value=q.range/>
             <div class="field grow">
                 <label for="filter-q">"Search"</label>

@@ -151,6 +151,23 @@ mod convert {
 
 pub const EVENT_PAGE_SIZE: u32 = 50;
 
+#[server(prefix = "/console/fn", endpoint = "filter_options")]
+pub async fn filter_options() -> Result<FilterChoices, ServerFnError> {
+    use domain::deliveries::{ChannelFilter, DeliveryStatus};
+    use domain::events::EventStatus;
+    crate::ssr::require(domain::users::Role::Marketer).await?;
+    let pair = |value: &str, label: &str| (value.to_string(), label.to_string());
+    Ok(FilterChoices {
+        channels: ChannelFilter::ALL
+            .map(|c| pair(c.as_str(), c.label()))
+            .into(),
+        delivery_statuses: DeliveryStatus::ALL
+            .map(|s| pair(s.as_str(), s.label()))
+            .into(),
+        event_statuses: EventStatus::ALL.map(|s| pair(s.as_str(), s.label())).into(),
+    })
+}
+
 #[server(prefix = "/console/fn", endpoint = "list_events", input = Json)]
 pub async fn list_events(query: EventQuery) -> Result<EventList, ServerFnError> {
     use crate::ssr::{self, internal};
