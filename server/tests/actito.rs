@@ -1153,3 +1153,39 @@ async fn refused_envelopes_still_notify_actito_of_each_item() {
         s.stop().await;
     }
 }
+
+/// A subscription Actito refuses takes back the API key made for it: nothing points
+/// at that key, and a live key nobody holds is one more way in. (The fake Actito
+/// has no subscription endpoint, so it answers 404 to the creation.)
+#[tokio::test]
+async fn the_key_made_for_a_subscription_actito_refuses_is_revoked() {
+    use domain::actito::subscriptions::{self, Wanted};
+    for s in TestServer::all_with(allow_loopback).await {
+        let actito = FakeActito::start().await;
+        s.tenant("acme").await;
+        configure(&s, &actito, vec!["127.0.0.1".into()], json!({})).await;
+        let wanted = Wanted {
+            kind: "custom-action",
+            fields: "",
+            custom_action: "4512",
+        };
+        let refused =
+            subscriptions::subscribe(&s.core(), "acme", "ann@acme.test", &s.url(""), wanted).await;
+        assert!(
+            matches!(&refused, Err(DomainError::Invalid(e)) if e[0].message.contains("404")),
+            "{refused:?}"
+        );
+        let keys = domain::api_keys::list(&s.db.db, "acme").await.unwrap();
+        let made = keys
+            .iter()
+            .find(|k| k.name == "Actito webhook: custom action 4512")
+            .expect("the key was made before Actito was asked");
+        assert!(made.revoked_at.is_some(), "{made:?}");
+        let posted = actito
+            .requests()
+            .iter()
+            .any(|r| r.method == "POST" && r.path.ends_with("/webhookSubscription"));
+        assert!(posted, "Actito was asked");
+        s.stop().await;
+    }
+}
