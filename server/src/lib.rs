@@ -13,6 +13,7 @@ pub mod console;
 pub mod export;
 pub mod listeners;
 pub mod live;
+pub mod metrics;
 pub mod middleware;
 pub mod ops;
 pub mod passkit;

@@ -47,9 +47,7 @@ pub const LOG_BODY_LIMIT: usize = 64 * 1024;
 pub const LOG_MAX_LINES: usize = 50;
 /// A logged line is cut after this many bytes (at a character boundary).
 pub const LOG_MAX_LINE_BYTES: usize = 1024;
-/// Device-log requests a tenant's devices may send per minute (in a burst, then
-/// refilled evenly); beyond it, 429 with Retry-After.
-pub const LOG_REQUESTS_PER_MINUTE: u32 = 60;
+pub use crate::tenant_rate::LOG_REQUESTS_PER_MINUTE;
 
 fn unauthorized() -> Problem {
     Problem::new(

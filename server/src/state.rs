@@ -9,7 +9,7 @@ use leptos::prelude::LeptosOptions;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::ops::Metrics;
+use crate::metrics::Metrics;
 use crate::tenant_rate::TenantRate;
 
 /// What every handler can reach: one shared allocation, since axum clones the state
@@ -75,10 +75,10 @@ impl AppState {
             marks: Arc::default(),
             sso: Arc::default(),
             device_logs: Arc::new(TenantRate::per_minute(
-                crate::passkit::LOG_REQUESTS_PER_MINUTE,
+                crate::tenant_rate::LOG_REQUESTS_PER_MINUTE,
             )),
             unsigned_calls: Arc::new(TenantRate::per_minute(
-                crate::listeners::sfmc::UNSIGNED_CALLS_PER_MINUTE,
+                crate::tenant_rate::UNSIGNED_CALLS_PER_MINUTE,
             )),
             stopping: CancellationToken::new(),
         }))

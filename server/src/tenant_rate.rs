@@ -2,6 +2,14 @@
 //! (PassKit device logs, unsigned Journey Builder lifecycle calls): each one is
 //! stored or logged, so a flood must not grow without bound.
 
+/// Device-log requests a tenant's devices may send per minute (in a burst, then
+/// refilled evenly); beyond it, 429 with Retry-After.
+pub const LOG_REQUESTS_PER_MINUTE: u32 = 60;
+
+/// Unsigned Journey Builder lifecycle calls a tenant may receive per minute (each is
+/// recorded); activating a journey sends a handful.
+pub const UNSIGNED_CALLS_PER_MINUTE: u32 = 60;
+
 use std::num::NonZeroU32;
 use std::time::Duration;
 

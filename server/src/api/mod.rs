@@ -7,6 +7,7 @@ pub mod json;
 pub mod openapi;
 pub mod page;
 pub mod passes;
+pub mod schemas;
 pub mod wallet;
 
 use axum::Router;

@@ -200,7 +200,7 @@ pub fn http_date(rfc3339: &str) -> String {
     get, path = "/api/{tenantId}/passes/{passId}/google-save-url", tag = "wallet",
     params(("tenantId" = String, Path), ("passId" = String, Path)),
     responses(
-        (status = 200, description = "The link", body = super::openapi::SaveUrl),
+        (status = 200, description = "The link", body = super::schemas::SaveUrl),
         (status = 401), (status = 403), (status = 404),
         (status = 409, description = "No Google design for the pass type, or no service account")
     ),

@@ -73,7 +73,7 @@ fn accepted(ingested: &Ingested, items: usize) -> Response {
     params(("tenantId" = String, Path)),
     request_body(content = Object, description = "Actito custom-action trigger envelope, ONE_BY_ONE or BULK"),
     responses(
-        (status = 200, description = "Stored; passes are updated and Actito notified asynchronously", body = crate::api::openapi::ListenerAck),
+        (status = 200, description = "Stored; passes are updated and Actito notified asynchronously", body = crate::api::schemas::ListenerAck),
         (status = 400, description = "Malformed body or another kind of Actito push"),
         (status = 401), (status = 403), (status = 413, description = "The body is larger than 32 MiB")
     ),
@@ -105,7 +105,7 @@ pub async fn update_pass(
     params(("tenantId" = String, Path), ("eventType" = String, Path, description = "CREATE or UPDATE")),
     request_body(content = Object, description = "Actito profile-table data event envelope, ONE_BY_ONE or BULK"),
     responses(
-        (status = 200, description = "Stored; profiles are fetched and passes updated asynchronously", body = crate::api::openapi::ListenerAck),
+        (status = 200, description = "Stored; profiles are fetched and passes updated asynchronously", body = crate::api::schemas::ListenerAck),
         (status = 400, description = "Unknown event type, malformed body, another kind of push, or a profile table other than the configured one"),
         (status = 401), (status = 403), (status = 409, description = "Actito is not configured"), (status = 413, description = "The body is larger than 32 MiB")
     ),

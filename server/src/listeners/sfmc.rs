@@ -24,9 +24,7 @@ const BASE: &str = "/api/{tenantId}/webhooks/listeners/sfmc/actions/pushupdate";
 /// being read, well before any key check.
 pub const BODY_LIMIT: usize = 256 * 1024;
 
-/// Unsigned lifecycle calls a tenant may receive per minute (each is recorded);
-/// activating a journey sends a handful.
-pub const UNSIGNED_CALLS_PER_MINUTE: u32 = 60;
+pub use crate::tenant_rate::UNSIGNED_CALLS_PER_MINUTE;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -134,7 +132,7 @@ fn inbound(
     params(("tenantId" = String, Path)),
     request_body(content = String, description = "Compact JWT (HS256) signed with the tenant's SFMC signing key"),
     responses(
-        (status = 200, description = "Updates scheduled", body = crate::api::openapi::ExecuteAnswer),
+        (status = 200, description = "Updates scheduled", body = crate::api::schemas::ExecuteAnswer),
         (status = 400, description = "inArguments cannot be read"),
         (status = 401, description = "Bad signature, wrong algorithm or expired token"),
         (status = 404, description = "No such tenant, or no pass matches (unless the tenant chose to answer 200 with nothing scheduled)"),
@@ -218,7 +216,7 @@ impl LifecycleOperation {
     params(("tenantId" = String, Path), ("operation" = LifecycleOperation, Path)),
     request_body(content = String, description = "Compact JWT (HS256), or the plain JSON object Journey Builder often sends instead (`activityObjectID`, `interactionId`, `originalDefinitionId`, `interactionKey`, `interactionVersion`)"),
     responses(
-        (status = 200, description = "Acknowledged (a plain JSON call is recorded as unsigned and changes nothing)", body = crate::api::openapi::LifecycleAnswer),
+        (status = 200, description = "Acknowledged (a plain JSON call is recorded as unsigned and changes nothing)", body = crate::api::schemas::LifecycleAnswer),
         (status = 400, description = "Neither a JWT nor a JSON object"),
         (status = 401, description = "Bad signature, wrong algorithm or expired token"),
         (status = 404, description = "No such tenant, or another operation"),
