@@ -36,6 +36,7 @@ pub mod sso;
 pub mod stats;
 pub mod tasks;
 pub mod tenants;
+pub mod test_events;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod throttle;

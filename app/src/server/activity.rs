@@ -522,6 +522,7 @@ pub async fn send_test_event(
     input: TestEventInput,
 ) -> Result<Saved<TestEventResult>, ServerFnError> {
     use crate::ssr::{self, internal};
+    use domain::test_events;
     let caller = ssr::require(domain::users::Role::Admin).await?;
     let core = ssr::core()?;
     let tenant = caller.tenant.tenant_id.clone();
@@ -535,149 +536,36 @@ pub async fn send_test_event(
     if !email.contains('@') {
         return problem("email", "give the email of a customer with a pass");
     }
-    let data = match test_event::data(&input.data) {
+    let data = match test_events::data(&input.data) {
         Ok(data) => data,
         Err(line) => return problem("data", &format!("“{line}” is not key=value")),
     };
-    let base = format!("{}/api/{tenant}/webhooks/listeners", ssr::site()?.local_url);
+    let test = test_events::TestEvent {
+        tenant_id: &tenant,
+        listeners: &format!("{}/api/{tenant}/webhooks/listeners", ssr::site()?.local_url),
+        email: &email,
+        data,
+        message: &input.message,
+    };
     let sent = match input.source.as_str() {
-        "actito" => test_event::actito(&core, &caller, &base, &email, data, &input.message).await,
-        "sfmc" => match test_event::sfmc(&core, &tenant, &base, &email, data, &input.message).await
-        {
+        "actito" => {
+            let actor = domain::history::by_user(&caller.user.email);
+            test_events::actito(&core, test, &actor).await
+        }
+        "sfmc" => match test_events::sfmc(&core, test).await {
             Some(sent) => sent,
             None => return problem("source", "add an SFMC signing key first"),
         },
         _ => return problem("source", "choose Actito or SFMC"),
     };
-    sent.map(Saved::Done).map_err(internal)
-}
-
-#[cfg(feature = "ssr")]
-mod test_event {
-    use crate::model::TestEventResult;
-    use domain::api_keys::{self, Scope};
-    use serde_json::{json, Map, Value};
-
-    /// `key=value` lines as a map; the first bad line otherwise.
-    pub fn data(text: &str) -> Result<Map<String, Value>, String> {
-        let mut out = Map::new();
-        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-            let (k, v) = line.split_once('=').ok_or_else(|| line.to_string())?;
-            if k.trim().is_empty() {
-                return Err(line.to_string());
-            }
-            out.insert(k.trim().into(), Value::String(v.trim().into()));
-        }
-        Ok(out)
-    }
-
-    async fn send(request: reqwest::RequestBuilder) -> Result<(u16, String), String> {
-        let response = request.send().await.map_err(|e| e.to_string())?;
-        let status = response.status().as_u16();
-        Ok((status, response.text().await.unwrap_or_default()))
-    }
-
-    pub async fn actito(
-        core: &domain::Core,
-        caller: &crate::ssr::Caller,
-        base: &str,
-        email: &str,
-        data: Map<String, Value>,
-        message: &str,
-    ) -> Result<TestEventResult, String> {
-        let tenant = &caller.tenant.tenant_id;
-        let actor = domain::history::by_user(&caller.user.email);
-        let (key, secret) = api_keys::create(
-            &core.db,
-            tenant,
-            "Console test event",
-            &[Scope::ActitoListenerWrite],
-            Some(&actor),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        let mut item = Map::new();
-        item.insert("profileAttributes.emailAddress".into(), json!(email));
-        for (k, v) in data {
-            item.insert(format!("actionParameters.{k}"), v);
-        }
-        if !message.trim().is_empty() {
-            item.insert("actionParameters.message".into(), json!(message.trim()));
-        }
-        let body = json!({
-            "id": format!("console-test-{}", domain::crypto::random_token(8)),
-            "data": item,
-        });
-        let request = core
-            .http
-            .post(format!("{base}/actito/custom-actions/updatePass"))
-            .header("X-API-KEY", secret)
-            .json(&body);
-        let sent = send(request).await;
-        // The key served this one request only.
-        let _ = api_keys::revoke(&core.db, &core.key_cache, tenant, &key.id, Some(&actor)).await;
-        let (status, body) = sent?;
-        let event_id = serde_json::from_str::<Value>(&body)
-            .ok()
-            .and_then(|v| v.get("eventId")?.as_str().map(str::to_string));
-        Ok(TestEventResult {
-            status,
-            body,
-            event_id,
+    sent.map(|s| {
+        Saved::Done(TestEventResult {
+            status: s.status,
+            body: s.body,
+            event_id: s.event_id,
         })
-    }
-
-    pub async fn sfmc(
-        core: &domain::Core,
-        tenant: &str,
-        base: &str,
-        email: &str,
-        data: Map<String, Value>,
-        message: &str,
-    ) -> Option<Result<TestEventResult, String>> {
-        let keys = domain::sfmc::settings::signing_keys(core.vault(), tenant)
-            .await
-            .ok()?;
-        let key = keys.last()?;
-        let jti = format!("console-{}", domain::crypto::random_token(12));
-        let now = domain::clock::now_ms() / 1000;
-        let mut args = Map::new();
-        args.insert("email".into(), json!(email));
-        args.insert("additionalData".into(), Value::Object(data));
-        if !message.trim().is_empty() {
-            args.insert("message".into(), json!(message.trim()));
-        }
-        let claims = json!({
-            "inArguments": [args],
-            "journeyId": "console-test",
-            "activityId": "console-test",
-            "keyValue": email,
-            "jti": jti,
-            "iat": now,
-            "exp": now + 300,
-        });
-        let request = core
-            .http
-            .post(format!("{base}/sfmc/actions/pushupdate/execute"))
-            .header("content-type", "application/jwt")
-            .body(domain::sfmc::jwt::sign(&claims, key));
-        let (status, body) = match send(request).await {
-            Ok(sent) => sent,
-            Err(e) => return Some(Err(e)),
-        };
-        // An SFMC answer names passes, not the event: find it by the token's id.
-        let key = format!("jti:{jti}");
-        let event_id = domain::events::find_duplicate(&core.db, tenant, "sfmc", &key)
-            .await
-            .ok()
-            .flatten()
-            .map(|(id, _)| id);
-        Some(Ok(TestEventResult {
-            status,
-            body,
-            event_id,
-        }))
-    }
+    })
+    .map_err(internal)
 }
 
 #[server(prefix = "/console/fn", endpoint = "get_retention")]
