@@ -197,14 +197,23 @@ def main():
         lua_env = {"API_KEY": key, "PASSES": str(PASSES)}
         results = {}
         results["bare"] = wrk(f"http://{SINK}/ceiling", actito_lua, lua_env)
+        results["healthz"] = wrk(f"http://{APP}/healthz", os.path.join(ROOT, "bench", "get.lua"), {})
+        # Refusals: a well-formed key nobody issued, for a tenant that does not exist
+        # and for one that does (its rejection sample fills up within the run).
+        stranger = {**lua_env, "API_KEY": "phk_" + "0" * 43}
+        results["unknown_tenant"] = wrk(listener.replace("/api/demo/", "/api/nosuch/"), actito_lua, stranger)
+        results["bad_key"] = wrk(listener, actito_lua, stranger)
         results["actito"] = wrk(listener, actito_lua, lua_env)
         # Half load starts from an idle server, as a steady rate would find it.
         results["drain_s"] = drain(base, key)
         half = results["actito"]["rps"] / 2
         results["actito_half"] = wrk(listener, actito_lua, lua_env, rate=half)
         if QUICK:
-            for name in ("bare", "actito", "drain_s", "actito_half"):
+            for name in ("bare", "healthz", "unknown_tenant", "bad_key", "actito", "drain_s", "actito_half"):
                 print(name, results[name])
+            bare = results["bare"]["rps"]
+            for name in ("healthz", "unknown_tenant", "bad_key", "actito"):
+                print(f"{name}: {results[name]['rps'] / bare:.0%} of bare")
             return
         results["sfmc"] = wrk(f"{base}/webhooks/listeners/sfmc/actions/pushupdate/execute",
                               os.path.join(ROOT, "bench", "tokens.lua"), {"TOKENS": tokens_file})
@@ -242,14 +251,23 @@ def report(r):
     machine = f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}"
     rows = [
         ("Bare axum handler (ceiling)", f"{r['bare']['rps']:,.0f} req/s", f"p50 {r['bare']['p50']:.2f} ms, p99 {r['bare']['p99']:.2f} ms", "-"),
+        ("`GET /healthz` through every layer", f"{r['healthz']['rps']:,.0f} req/s", f"p50 {r['healthz']['p50']:.2f} ms, p99 {r['healthz']['p99']:.2f} ms",
+         f"{r['healthz']['rps'] / r['bare']['rps']:.0%} of the ceiling"),
+        ("Actito listener, 401: unknown tenant, unknown key", f"{r['unknown_tenant']['rps']:,.0f} req/s",
+         f"p50 {r['unknown_tenant']['p50']:.2f} ms, p99 {r['unknown_tenant']['p99']:.2f} ms",
+         f"{r['unknown_tenant']['rps'] / r['bare']['rps']:.0%} of the ceiling (target ≥ 50 %)"),
+        ("Actito listener, 401: known tenant, unknown key", f"{r['bad_key']['rps']:,.0f} req/s",
+         f"p50 {r['bad_key']['p50']:.2f} ms, p99 {r['bad_key']['p99']:.2f} ms",
+         f"{r['bad_key']['rps'] / r['bare']['rps']:.0%} of the ceiling (target ≥ 50 %)"),
         ("Actito ONE_BY_ONE listener, full load", f"{r['actito']['rps']:,.0f} req/s", f"p50 {r['actito']['p50']:.2f} ms, p99 {r['actito']['p99']:.2f} ms",
-         f"{ratio:.0%} of the ceiling (target ≥ 50 %)"),
+         f"{ratio:.0%} of the ceiling (target ≥ 25 %)"),
         ("Actito listener at half that rate", f"{r['actito_half']['rps']:,.0f} req/s", f"p50 {r['actito_half']['p50']:.2f} ms, p99 {r['actito_half']['p99']:.2f} ms",
          "target p99 < 10 ms"),
         *([("Actito listener on PostgreSQL (fsync on), full load", f"{r['postgres']['rps']:,.0f} req/s",
              f"p50 {r['postgres']['p50']:.2f} ms, p99 {r['postgres']['p99']:.2f} ms", f"{r['postgres']['rps'] / r['bare']['rps']:.0%} of the ceiling")]
           if r.get("postgres") else []),
-        ("SFMC execute, full load", f"{r['sfmc']['rps']:,.0f} req/s", f"p50 {r['sfmc']['p50']:.2f} ms, p99 {r['sfmc']['p99']:.2f} ms", "-"),
+        ("SFMC execute, full load", f"{r['sfmc']['rps']:,.0f} req/s", f"p50 {r['sfmc']['p50']:.2f} ms, p99 {r['sfmc']['p99']:.2f} ms",
+         f"{r['sfmc']['rps'] / r['bare']['rps']:.0%} of the ceiling (target ≥ 20 %)"),
         (f"BULK 10 000 seed-shaped items ({r['bulk']['bytes'] / 1e6:.1f} MB)", f"acknowledged in {r['bulk']['ack_ms']:.0f} ms",
          f"fully applied in {r['bulk']['applied_s']:.2f} s ({r['bulk']['status']})", "targets < 500 ms and < 3 s"),
         ("APNs pushes over one HTTP/2 connection", f"{r['wallet']['apns_pushes_per_s']:,.0f} pushes/s", "64 in flight, loopback APNs", "target ≥ 2 000/s"),

@@ -224,6 +224,9 @@ pub async fn identify(db: &Db, keys: &KeyCache, presented: &str) -> Result<Optio
     if let Some(identity) = keys.get(&hash, now) {
         return Ok(Some(identity));
     }
+    if keys.missed(&hash) {
+        return Ok(None);
+    }
     let generation = keys.generation();
     type Row = (String, String, String, String, Option<i64>, Option<i64>);
     let row: Option<Row> = sqlx::query_as(
@@ -234,6 +237,9 @@ pub async fn identify(db: &Db, keys: &KeyCache, presented: &str) -> Result<Optio
     .bind(now)
     .fetch_optional(db.reader())
     .await?;
+    if row.is_none() {
+        keys.miss(hash.clone());
+    }
     Ok(row.map(
         |(key_id, name, tenant_id, scopes, last_used_at, expires_at)| {
             let identity = KeyIdentity {

@@ -12,6 +12,8 @@ use crate::db::Db;
 use crate::ingest::Ingestor;
 use crate::key_cache::KeyCache;
 use crate::outbound::{Outbound, PrivateHosts};
+use crate::rejections::RejectionSample;
+use crate::tenants::KnownTenants;
 use crate::vault::Vault;
 use crate::wallet::apns::ApnsClient;
 use crate::wallet::google::GoogleClient;
@@ -39,6 +41,10 @@ pub struct Core {
     /// Recently read API keys (see [`crate::key_cache`]), shared by every clone so a
     /// revocation through one clears it for all.
     pub key_cache: Arc<KeyCache>,
+    /// Which tenants exist, remembered (see [`KnownTenants`]).
+    pub tenants: Arc<KnownTenants>,
+    /// The audit's sample of refused requests (see [`RejectionSample`]).
+    pub rejections: Arc<RejectionSample>,
 }
 
 impl std::fmt::Debug for Core {
@@ -76,6 +82,8 @@ impl Core {
             http,
             jobs_ready: Arc::new(Notify::new()),
             key_cache: Arc::default(),
+            tenants: Arc::default(),
+            rejections: Arc::default(),
         }
     }
 

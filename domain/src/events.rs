@@ -113,6 +113,14 @@ pub struct Rejection {
     pub journey: JourneyContext,
 }
 
+impl Rejection {
+    /// Whether the caller proved who it is (a key, or a body we keep): such refusals
+    /// have a budget of their own, so anonymous noise cannot crowd them out.
+    pub fn credentialed(&self) -> bool {
+        self.key_id.is_some() || self.body.is_some()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Ingested {
     /// Stored now, with its jobs.
@@ -381,8 +389,7 @@ pub async fn record_unsigned(db: &Db, inbound: &Inbound) -> Result<String> {
 /// Returns the event id when stored.
 pub async fn reject(db: &Db, rejection: &Rejection) -> Result<Option<String>> {
     let now = now_ms();
-    let credentialed = rejection.key_id.is_some() || rejection.body.is_some();
-    let own_budget = if credentialed {
+    let own_budget = if rejection.credentialed() {
         "(key_id IS NOT NULL OR body IS NOT NULL)"
     } else {
         "key_id IS NULL AND body IS NULL"

@@ -11,6 +11,7 @@ use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use crate::key_identity::KeyIdentity;
+use crate::recent::Recent;
 
 /// How long another replica may still accept a key revoked elsewhere.
 pub const TTL: Duration = Duration::from_secs(1);
@@ -28,7 +29,14 @@ struct Entry {
 #[derive(Default)]
 pub struct KeyCache {
     entries: RwLock<Entries>,
+    /// Hashes of keys the database does not know. A key cannot be presented before it
+    /// exists (its secret is random and made with its row), so "unknown" stays true
+    /// unless someone guessed a key; [`MISS_TTL`] bounds even that.
+    misses: Recent<String, ()>,
 }
+
+/// How long an unknown key is believed unknown.
+pub const MISS_TTL: Duration = Duration::from_secs(60);
 
 #[derive(Default)]
 struct Entries {
@@ -92,6 +100,16 @@ impl KeyCache {
                 entry.identity.last_used_at = Some(at_ms);
             }
         }
+    }
+
+    /// Whether the database recently did not know the key with this hash.
+    pub fn missed(&self, key_hash: &str) -> bool {
+        self.misses.get(key_hash).is_some()
+    }
+
+    /// Remembers that the database does not know the key with this hash.
+    pub fn miss(&self, key_hash: String) {
+        self.misses.put(key_hash, (), MISS_TTL);
     }
 
     /// Forgets every key: called when one is revoked or rotated.

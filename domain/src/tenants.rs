@@ -5,6 +5,33 @@ use serde::{Deserialize, Serialize};
 use crate::clock::{now_ms, rfc3339};
 use crate::db::{is_unique_violation, Db};
 use crate::error::{DomainError, Result};
+use crate::recent::Recent;
+
+/// Which tenants exist, remembered: listeners ask on every request, and refusing an
+/// unknown tenant must not cost a database read. Tenants are never deleted, so a
+/// known one stays known; an unknown one is asked again after [`UNKNOWN_FOR`] (a
+/// tenant created meanwhile is found within that).
+#[derive(Default)]
+pub struct KnownTenants(Recent<String, bool>);
+
+/// How long "no such tenant" is believed.
+pub const UNKNOWN_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl KnownTenants {
+    pub async fn exists(&self, db: &Db, id: &str) -> Result<bool> {
+        if let Some(known) = self.0.get(id) {
+            return Ok(known);
+        }
+        let known = exists(db, id).await?;
+        let ttl = if known {
+            std::time::Duration::from_secs(3600)
+        } else {
+            UNKNOWN_FOR
+        };
+        self.0.put(id.to_string(), known, ttl);
+        Ok(known)
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

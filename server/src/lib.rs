@@ -38,16 +38,22 @@ pub use crate::state::AppState;
 /// that need less set a lower limit of their own (device logs, SFMC calls). The
 /// Actito listeners are merged outside that default: they take up to
 /// [`listeners::actito::BODY_LIMIT`] (32 MiB, for BULK pushes).
+///
+/// Sessions (a cookie read, a store behind it) belong to the console's routes only:
+/// the API, the listeners, PassKit and the probes never pay for them.
 pub fn router(state: AppState) -> Router {
+    let console = Router::new()
+        .merge(sso::router())
+        .merge(export::router())
+        .merge(live::router())
+        .merge(console::router(&state))
+        .layer(middleware::sessions(&state));
     let routes = Router::new()
         .merge(api::router())
         .merge(listeners::sfmc::router())
         .merge(passkit::router())
         .merge(ops::router())
-        .merge(sso::router())
-        .merge(export::router())
-        .merge(live::router())
-        .merge(console::router(&state))
+        .merge(console)
         .layer(RequestBodyLimitLayer::new(middleware::BODY_LIMIT))
         .merge(listeners::actito::router());
     middleware::wrap(routes, &state).with_state(state)

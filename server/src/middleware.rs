@@ -28,12 +28,6 @@ pub const SESSION_COOKIE: &str = "passhook_session";
 
 /// Layers listed innermost first: the last one sees the request first.
 pub fn wrap(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
-    let sessions = SessionManagerLayer::new(DbSessionStore::new(state.core.db.clone()))
-        .with_name(SESSION_COOKIE)
-        .with_http_only(true)
-        .with_same_site(SameSite::Lax)
-        .with_secure(state.config.is_https())
-        .with_expiry(Expiry::OnInactivity(Duration::hours(12)));
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request| {
         let request_id = req
             .headers()
@@ -43,7 +37,6 @@ pub fn wrap(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
         tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id)
     });
     routes
-        .layer(sessions)
         .layer(from_fn_with_state(state.clone(), reject_cross_origin))
         .layer(DefaultBodyLimit::disable())
         .layer(from_fn_with_state(
@@ -64,6 +57,16 @@ pub fn wrap(routes: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(trace)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// The console's sessions, kept in the database.
+pub fn sessions(state: &AppState) -> SessionManagerLayer<DbSessionStore> {
+    SessionManagerLayer::new(DbSessionStore::new(state.core.db.clone()))
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(state.config.is_https())
+        .with_expiry(Expiry::OnInactivity(Duration::hours(12)))
 }
 
 /// The answer to a request beyond the limit of requests in flight.

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use domain::wallet::{apns, pass_types, pkpass, registrations};
-use domain::{passes, tenants, DomainError};
+use domain::{passes, DomainError};
 use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
@@ -297,7 +297,7 @@ pub async fn log(
     // A body that is JSON but not `{"logs": [string]}` is a 400, as the document says.
     ApiJson(body): ApiJson<DeviceLogs>,
 ) -> Result<StatusCode, Response> {
-    match tenants::exists(&state.core.db, &tenant_id).await {
+    match state.core.tenants.exists(&state.core.db, &tenant_id).await {
         Ok(true) => {}
         Ok(false) => return Err(Problem::not_found("No such tenant.").into_response()),
         Err(e) => return Err(Problem::from(e).into_response()),

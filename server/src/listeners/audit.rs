@@ -6,7 +6,7 @@ use axum::extract::Request;
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
-use domain::events::{self, Rejection};
+use domain::events::Rejection;
 use domain::sfmc::activity::JourneyContext;
 use serde_json::{Map, Value};
 
@@ -127,7 +127,12 @@ pub async fn record_rejections(
         key_id: context.key_id,
         journey: context.journey,
     };
-    if let Err(e) = events::reject(&state.core.db, &rejection).await {
+    let core = &state.core;
+    if let Err(e) = core
+        .rejections
+        .record(&core.db, &core.tenants, &rejection)
+        .await
+    {
         tracing::warn!(error = %e, "cannot record a listener rejection");
     }
     response

@@ -9,7 +9,6 @@ use axum::{Extension, Json, Router};
 use domain::events::{self, Inbound};
 use domain::sfmc::activity::JourneyContext;
 use domain::sfmc::{execute, jwt, settings};
-use domain::tenants;
 use serde_json::{json, Value};
 use std::time::Duration;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -52,7 +51,7 @@ struct Verified {
 
 /// `Err(404)` for a tenant that does not exist.
 async fn known_tenant(state: &AppState, tenant_id: &str) -> Result<(), Response> {
-    match tenants::exists(&state.core.db, tenant_id).await {
+    match state.core.tenants.exists(&state.core.db, tenant_id).await {
         Ok(true) => Ok(()),
         Ok(false) => Err(Problem::not_found("No such tenant.").into_response()),
         Err(e) => Err(Problem::from(e).into_response()),

@@ -1,0 +1,1 @@
+-- wrk script: a plain GET (the probes).
