@@ -310,6 +310,14 @@ Non-2xx answers during the runs: {errors}.
   second (cleared at once by a revocation in this process) and SQLite connections
   are not pinged; the shared state is one `Arc` instead of a dozen clones per
   request. On PostgreSQL the listener went from 1.7 k to 2.7 k requests/s.
+- **Refusals cost no database read.** An unknown key is remembered as unknown (a key
+  cannot be presented before its row exists, so the answer stays true), which
+  tenants exist is remembered (an unknown one for a second), and a tenant whose
+  audit sample of refusals is full for the hour is believed full for 10 s before it
+  is counted again; all three memories are bounded. A 401 for a known key shape
+  used to cost a key read, a count, a tenant read and, until the sample filled, an
+  insert. Sessions (a cookie and a store) now wrap only the console's routes. A
+  flood of *distinct* made-up keys still costs one indexed read each.
 - **One writer connection** on SQLite: writers queue in-process instead of retrying on
   `SQLITE_BUSY`, and turns at it go to the event writer before background work
   (`domain/src/turns.rs`), so an acknowledgement waits for at most the one background

@@ -19,10 +19,31 @@ pub const FULL_FOR: Duration = Duration::from_secs(10);
 /// Which tenants' samples are full, per budget (credentialed refusals have their own).
 #[derive(Default)]
 pub struct RejectionSample {
-    full: Recent<(String, bool), ()>,
+    full_anonymous: Recent<String, ()>,
+    full_credentialed: Recent<String, ()>,
 }
 
 impl RejectionSample {
+    fn full(&self, credentialed: bool) -> &Recent<String, ()> {
+        if credentialed {
+            &self.full_credentialed
+        } else {
+            &self.full_anonymous
+        }
+    }
+
+    /// Whether a refusal would surely not be stored, known without the database (its
+    /// tenant is known not to exist, or its sample is full): the caller need not
+    /// even build it.
+    pub fn surely_dropped(
+        &self,
+        tenants: &KnownTenants,
+        tenant_id: &str,
+        credentialed: bool,
+    ) -> bool {
+        tenants.known(tenant_id) == Some(false) || self.full(credentialed).get(tenant_id).is_some()
+    }
+
     /// Stores the refusal if its tenant exists and its sample has room; its id then.
     pub async fn record(
         &self,
@@ -33,13 +54,13 @@ impl RejectionSample {
         if !tenants.exists(db, &rejection.tenant_id).await? {
             return Ok(None);
         }
-        let budget = (rejection.tenant_id.clone(), rejection.credentialed());
-        if self.full.get(&budget).is_some() {
+        let full = self.full(rejection.credentialed());
+        if full.get(&rejection.tenant_id).is_some() {
             return Ok(None);
         }
         let stored = events::reject(db, rejection).await?;
         if stored.is_none() {
-            self.full.put(budget, (), FULL_FOR);
+            full.put(rejection.tenant_id.clone(), (), FULL_FOR);
         }
         Ok(stored)
     }

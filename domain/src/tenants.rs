@@ -18,6 +18,11 @@ pub struct KnownTenants(Recent<String, bool>);
 pub const UNKNOWN_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl KnownTenants {
+    /// What is remembered of the tenant, without asking the database.
+    pub fn known(&self, id: &str) -> Option<bool> {
+        self.0.get(id)
+    }
+
     pub async fn exists(&self, db: &Db, id: &str) -> Result<bool> {
         if let Some(known) = self.0.get(id) {
             return Ok(known);

@@ -22,18 +22,21 @@ pub struct RejectionContext {
     pub journey: JourneyContext,
 }
 
+/// Headers the audit shows.
+const KEPT: [&str; 7] = [
+    "content-type",
+    "content-length",
+    "user-agent",
+    "x-request-id",
+    "x-forwarded-for",
+    "origin",
+    "traceparent",
+];
+/// Headers the audit names without their values.
+const SECRET: [&str; 3] = ["x-api-key", "authorization", "cookie"];
+
 /// Headers worth keeping, with credentials replaced by a marker.
 pub fn audit_headers(headers: &HeaderMap) -> Value {
-    const KEPT: [&str; 7] = [
-        "content-type",
-        "content-length",
-        "user-agent",
-        "x-request-id",
-        "x-forwarded-for",
-        "origin",
-        "traceparent",
-    ];
-    const SECRET: [&str; 3] = ["x-api-key", "authorization", "cookie"];
     let mut out = Map::new();
     for (name, value) in headers {
         let name = name.as_str();
@@ -97,25 +100,45 @@ pub async fn record_rejections(
     if req.method() == axum::http::Method::GET || req.method() == axum::http::Method::HEAD {
         return next.run(req).await;
     }
-    let Some((tenant_id, source, kind)) = listener_of(req.uri().path()) else {
+    if !req.uri().path().contains("/webhooks/listeners/") {
         return next.run(req).await;
-    };
-    let headers = audit_headers(req.headers());
+    }
+    // What the audit may need, kept cheaply (header values are shared, not copied):
+    // most requests are accepted, and then nothing is read from it.
+    let path = req.uri().path().to_owned();
+    let mut kept = HeaderMap::new();
+    for (name, value) in req.headers() {
+        if KEPT.contains(&name.as_str()) || SECRET.contains(&name.as_str()) {
+            kept.append(name.clone(), value.clone());
+        }
+    }
     let response = next.run(req).await;
     let status = response.status();
     if !status.is_client_error() {
         return response;
     }
-    let problem = response
-        .extensions()
-        .get::<Problem>()
-        .cloned()
-        .unwrap_or_else(|| Problem::for_status(status));
+    let Some((tenant_id, source, kind)) = listener_of(&path) else {
+        return response;
+    };
     let context = response
         .extensions()
         .get::<RejectionContext>()
         .cloned()
         .unwrap_or_default();
+    let core = &state.core;
+    let credentialed = context.key_id.is_some() || context.body.is_some();
+    if core
+        .rejections
+        .surely_dropped(&core.tenants, &tenant_id, credentialed)
+    {
+        return response;
+    }
+    let headers = audit_headers(&kept);
+    let problem = response
+        .extensions()
+        .get::<Problem>()
+        .cloned()
+        .unwrap_or_else(|| Problem::for_status(status));
     let rejection = Rejection {
         tenant_id,
         source,
@@ -127,7 +150,6 @@ pub async fn record_rejections(
         key_id: context.key_id,
         journey: context.journey,
     };
-    let core = &state.core;
     if let Err(e) = core
         .rejections
         .record(&core.db, &core.tenants, &rejection)
